@@ -1,0 +1,456 @@
+//! One client connection: an explicit state machine driven by readiness events.
+//!
+//! ```text
+//!  Active ── read/parse ──► respond (queue into Output) ── flush ──► Active (keep-alive, next pipelined request)
+//!    │                                        │
+//!    │ error, Connection: close, limit, EOF   │ deadline passed
+//!    ▼                                        ▼
+//!  Closing: shutdown(SHUT_WR), discard input until the client's FIN or the linger deadline, then close
+//! ```
+//!
+//! The socket is registered once, edge-triggered, for input and output. `readable`/`writable` remember whether
+//! the last read/write could have more to do (no EAGAIN yet); `drive` keeps making progress until it cannot,
+//! so every state falls straight into the next without waiting for another epoll round. A read that returns
+//! less than the buffer can hold counts as EAGAIN: with edge triggering, more data raises a fresh event, so the
+//! extra read that would only say EAGAIN is never made.
+//!
+//! Input is parsed in order and responses are queued in order: any number of pipelined requests are answered
+//! in one flush. Request bodies are framed exactly (Content-Length or strict chunked) and discarded, so body
+//! bytes can never be taken for a request. The read buffer comes from the worker's pool and goes back whenever
+//! no request is in progress, so an idle keep-alive connection holds no buffer.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Instant;
+
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::request::{self, BodyFraming, Method, Parsed, RequestError, Version};
+use crate::http::response::Persist;
+use crate::output::{Flush, Output};
+use crate::serve;
+use crate::shm::WorkerSlot;
+use crate::sys;
+use crate::worker::Ctx;
+
+/// Bytes of file data one connection may send per wake-up before yielding to the others.
+const WRITE_BUDGET: u64 = 2 * 1024 * 1024;
+/// Stop parsing pipelined requests while this much output is waiting: the client must read some first.
+const OUTPUT_HIGH_WATER: u64 = 256 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading requests and writing responses.
+    Active,
+    /// Our write side is shut; discarding input until the client's FIN or `until`.
+    Closing { until: Instant },
+}
+
+/// What the input stream holds next.
+enum Input {
+    Head,
+    /// Discarding a Content-Length body: bytes still to skip.
+    Fixed(u64),
+    Chunked(Box<ChunkedDecoder>),
+}
+
+/// What the worker should do with the connection after `drive`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Wait for the next event or deadline.
+    Wait,
+    /// More work is ready but the write budget is spent: drive again after other connections had a turn.
+    Again,
+    /// Done: remove and close.
+    Close,
+}
+
+pub struct Conn {
+    fd: OwnedFd,
+    phase: Phase,
+    input: Input,
+    /// Read buffer, taken from the worker's pool only while a request is in progress.
+    rbuf: Option<Box<[u8]>>,
+    /// Unparsed bytes are `rbuf[rpos..rend]`.
+    rpos: usize,
+    rend: usize,
+    out: Output,
+    readable: bool,
+    writable: bool,
+    /// The client sent its FIN (read returned 0).
+    peer_eof: bool,
+    /// Close once the queued output is flushed; parse nothing more.
+    close_after: bool,
+    served: u64,
+    /// When the first byte of the request head in progress arrived (or when the connection arrived).
+    head_started: Option<Instant>,
+    /// Last time bytes moved in either direction.
+    last_progress: Instant,
+    /// The deadline currently queued in the worker's timer heap for this connection, if any.
+    pub queued_deadline: Option<Instant>,
+}
+
+impl Conn {
+    pub fn new(fd: OwnedFd, now: Instant) -> Conn {
+        Conn {
+            fd,
+            phase: Phase::Active,
+            input: Input::Head,
+            rbuf: None,
+            rpos: 0,
+            rend: 0,
+            out: Output::default(),
+            readable: true,
+            writable: true,
+            peer_eof: false,
+            close_after: false,
+            served: 0,
+            // A client that connects and says nothing gets the header deadline, not the keep-alive one.
+            head_started: Some(now),
+            last_progress: now,
+            queued_deadline: None,
+        }
+    }
+
+    pub fn on_event(&mut self, events: u32) {
+        if events & (sys::EPOLLIN | sys::EPOLLRDHUP | sys::EPOLLHUP | sys::EPOLLERR) != 0 {
+            self.readable = true;
+        }
+        if events & (sys::EPOLLOUT | sys::EPOLLHUP | sys::EPOLLERR) != 0 {
+            self.writable = true;
+        }
+    }
+
+    fn unparsed(&self) -> usize {
+        self.rend - self.rpos
+    }
+
+    /// The instant at which this connection's current deadline passes.
+    pub fn deadline(&self, ctx: &Ctx) -> Instant {
+        let cfg = &ctx.cfg;
+        match self.phase {
+            Phase::Closing { until } => until,
+            Phase::Active if !self.out.is_empty() => self.last_progress + cfg.send_timeout,
+            Phase::Active => match (&self.input, self.head_started) {
+                (Input::Head, Some(started)) => started + cfg.header_timeout,
+                (Input::Head, None) => self.last_progress + cfg.keepalive_timeout,
+                _ => self.last_progress + cfg.header_timeout,
+            },
+        }
+    }
+
+    /// Makes all the progress possible now. Errors on the socket end the connection, never anything else.
+    pub fn drive(&mut self, ctx: &mut Ctx) -> Next {
+        match self.try_drive(ctx) {
+            Ok(next) => {
+                if next != Next::Close {
+                    self.release_idle_buffer(ctx);
+                }
+                next
+            }
+            Err(e) => {
+                log::debug!("connection closed on error: {e}");
+                Next::Close
+            }
+        }
+    }
+
+    fn try_drive(&mut self, ctx: &mut Ctx) -> io::Result<Next> {
+        if let Phase::Closing { .. } = self.phase {
+            return self.drain_closing();
+        }
+        loop {
+            let mut progress = self.process_input(ctx);
+            if !self.out.is_empty() && self.writable {
+                let (sent, why) = self
+                    .out
+                    .flush(self.fd.as_fd(), WRITE_BUDGET, &mut ctx.pool)?;
+                if sent > 0 {
+                    WorkerSlot::bump(&ctx.slot.bytes_sent, sent);
+                    self.last_progress = ctx.now;
+                    progress = true;
+                }
+                match why {
+                    Flush::Done => {}
+                    Flush::WouldBlock => self.writable = false,
+                    Flush::Budget => return Ok(Next::Again),
+                }
+            }
+            if self.wants_input() && self.readable {
+                progress |= self.read_some(ctx)?;
+            }
+            if !progress {
+                break;
+            }
+        }
+        // After the client's FIN every complete request has been answered; what is left can never complete.
+        if self.out.is_empty() && (self.close_after || self.peer_eof) {
+            return self.begin_closing(ctx);
+        }
+        Ok(Next::Wait)
+    }
+
+    /// Whether reading more could help: not when closing after this output, and not while enough output is
+    /// waiting that the client has to read first (bounded memory for pipelining floods).
+    fn wants_input(&self) -> bool {
+        !self.peer_eof && !self.close_after && self.out.pending() < OUTPUT_HIGH_WATER
+    }
+
+    /// Reads once into the buffer. Returns whether bytes arrived (or EOF was seen).
+    fn read_some(&mut self, ctx: &mut Ctx) -> io::Result<bool> {
+        let size = ctx.read_buf_size;
+        let buf = self.rbuf.get_or_insert_with(|| {
+            ctx.rpool
+                .pop()
+                .unwrap_or_else(|| vec![0; size].into_boxed_slice())
+        });
+        if self.rpos == self.rend {
+            self.rpos = 0;
+            self.rend = 0;
+        } else if self.rend == buf.len() && self.rpos > 0 {
+            buf.copy_within(self.rpos..self.rend, 0);
+            self.rend -= self.rpos;
+            self.rpos = 0;
+        }
+        let free = buf.len() - self.rend;
+        if free == 0 {
+            // Full of unparsed bytes: the parser refuses a head this long, so this only waits for output.
+            return Ok(false);
+        }
+        match sys::read(self.fd.as_fd(), &mut buf[self.rend..]) {
+            Ok(0) => {
+                self.peer_eof = true;
+                self.readable = false;
+                Ok(true)
+            }
+            Ok(n) => {
+                self.rend += n;
+                if n < free {
+                    self.readable = false;
+                }
+                self.last_progress = ctx.now;
+                if self.head_started.is_none() && matches!(self.input, Input::Head) {
+                    self.head_started = Some(ctx.now);
+                }
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.readable = false;
+                Ok(false)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Parses and answers every complete request buffered, in order. Returns whether anything was consumed.
+    fn process_input(&mut self, ctx: &mut Ctx) -> bool {
+        let mut progress = false;
+        while !self.close_after && self.out.pending() < OUTPUT_HIGH_WATER && !self.out.has_file() {
+            let Some(buf) = self.rbuf.as_ref() else { break };
+            let avail = &buf[self.rpos..self.rend];
+            if avail.is_empty() {
+                break;
+            }
+            match &mut self.input {
+                Input::Fixed(left) => {
+                    let take = (*left).min(avail.len() as u64);
+                    *left -= take;
+                    self.rpos += take as usize;
+                    if *left == 0 {
+                        self.input = Input::Head;
+                    }
+                    progress = true;
+                }
+                Input::Chunked(decoder) => match decoder.feed(avail) {
+                    Ok((used, done)) => {
+                        self.rpos += used;
+                        if done {
+                            self.input = Input::Head;
+                        }
+                        progress |= used > 0;
+                        if !done && used == avail.len() {
+                            continue;
+                        }
+                        if !done {
+                            break;
+                        }
+                    }
+                    Err(_) => {
+                        // The response to this request is already queued; the stream can no longer be framed.
+                        self.close_after = true;
+                        self.discard_input();
+                        break;
+                    }
+                },
+                Input::Head => match request::parse(avail, &ctx.limits) {
+                    Ok(Parsed::Partial) => {
+                        if self.head_started.is_none() {
+                            self.head_started = Some(ctx.now);
+                        }
+                        break;
+                    }
+                    Ok(Parsed::Complete { request, head_len }) => {
+                        self.rpos += head_len;
+                        self.head_started = None;
+                        progress = true;
+                        self.answer(&request, ctx);
+                        self.input = match request.body {
+                            BodyFraming::None | BodyFraming::Length(0) => Input::Head,
+                            BodyFraming::Length(n) => Input::Fixed(n),
+                            BodyFraming::Chunked => Input::Chunked(Box::new(ChunkedDecoder::new(
+                                ctx.cfg.max_body_bytes,
+                            ))),
+                        };
+                    }
+                    Err(e) => {
+                        self.refuse(e, ctx);
+                        progress = true;
+                    }
+                },
+            }
+        }
+        progress
+    }
+
+    /// Queues the response to one parsed request.
+    fn answer(&mut self, req: &request::Request, ctx: &mut Ctx) {
+        self.served += 1;
+        let limit_reached =
+            ctx.cfg.keepalive_requests != 0 && self.served >= ctx.cfg.keepalive_requests;
+        let persist = if !req.keep_alive || limit_reached || ctx.draining {
+            Persist::Close
+        } else if req.version == Version::Http10 {
+            Persist::KeepAlive10
+        } else {
+            Persist::KeepAlive11
+        };
+        let status = match req.method {
+            Method::Get | Method::Head => serve::respond(req, ctx, persist, &mut self.out),
+            Method::Options => serve::simple(
+                ctx,
+                &mut self.out,
+                204,
+                persist,
+                &[("Allow", serve::ALLOW)],
+                false,
+            ),
+            Method::Post
+            | Method::Put
+            | Method::Delete
+            | Method::Patch
+            | Method::Trace
+            | Method::Connect => serve::simple(
+                ctx,
+                &mut self.out,
+                405,
+                persist,
+                &[("Allow", serve::ALLOW)],
+                false,
+            ),
+            Method::Other => serve::simple(ctx, &mut self.out, 501, persist, &[], false),
+        };
+        ctx.slot.count_response(status);
+        if persist.closes() {
+            self.close_after = true;
+        }
+    }
+
+    /// Answers a request that could not be parsed or framed, and closes after it.
+    fn refuse(&mut self, err: RequestError, ctx: &mut Ctx) {
+        let status = err.status();
+        serve::simple(ctx, &mut self.out, status, Persist::Close, &[], false);
+        ctx.slot.count_response(status);
+        self.close_after = true;
+        self.discard_input();
+    }
+
+    /// Forgets buffered input: after a refusal none of it may be interpreted.
+    fn discard_input(&mut self) {
+        self.rpos = 0;
+        self.rend = 0;
+        self.input = Input::Head;
+        self.head_started = None;
+    }
+
+    /// A deadline passed. Returns what the worker should do.
+    pub fn on_timeout(&mut self, ctx: &mut Ctx) -> Next {
+        match self.phase {
+            Phase::Closing { .. } => Next::Close,
+            Phase::Active if !self.out.is_empty() => {
+                // The client stopped reading: abandon the response and free the socket at once.
+                let _ = sys::set_linger_zero(self.fd.as_fd());
+                Next::Close
+            }
+            Phase::Active => {
+                let sent_something = self.unparsed() > 0 || !matches!(self.input, Input::Head);
+                if sent_something {
+                    self.refuse(RequestError::RequestTimeout, ctx);
+                } else {
+                    self.close_after = true;
+                }
+                self.readable = false;
+                self.drive(ctx)
+            }
+        }
+    }
+
+    /// The worker is shutting down gracefully: close at once if idle, else after the response in progress.
+    pub fn begin_drain(&mut self, ctx: &mut Ctx) -> Next {
+        if self.phase != Phase::Active {
+            return Next::Wait;
+        }
+        self.close_after = true;
+        if self.out.is_empty() && self.unparsed() == 0 && matches!(self.input, Input::Head) {
+            return self.drive(ctx);
+        }
+        Next::Wait
+    }
+
+    /// Shuts our write side so the client sees a clean end, and waits for its FIN before closing, so unread
+    /// request bytes can never turn our close into an RST that destroys the response (RFC 9112 §9.6).
+    fn begin_closing(&mut self, ctx: &mut Ctx) -> io::Result<Next> {
+        if self.peer_eof {
+            return Ok(Next::Close);
+        }
+        sys::shutdown_write(self.fd.as_fd())?;
+        self.phase = Phase::Closing {
+            until: ctx.now + ctx.cfg.linger_timeout,
+        };
+        self.discard_input();
+        self.drain_closing()
+    }
+
+    fn drain_closing(&mut self) -> io::Result<Next> {
+        let mut scratch = [0u8; 4096];
+        while self.readable {
+            match sys::read(self.fd.as_fd(), &mut scratch) {
+                Ok(0) => return Ok(Next::Close),
+                Ok(n) if n < scratch.len() => self.readable = false,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Next::Wait)
+    }
+
+    /// Returns the read buffer to the pool when no request is in progress.
+    fn release_idle_buffer(&mut self, ctx: &mut Ctx) {
+        if self.unparsed() == 0 {
+            if let Some(buf) = self.rbuf.take() {
+                self.rpos = 0;
+                self.rend = 0;
+                ctx.recycle_read_buf(buf);
+            }
+        }
+    }
+
+    /// Releases queued output before the connection is dropped.
+    pub fn finish(&mut self, ctx: &mut Ctx) {
+        self.out.clear(&mut ctx.pool);
+        if let Some(buf) = self.rbuf.take() {
+            ctx.recycle_read_buf(buf);
+        }
+    }
+}

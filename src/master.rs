@@ -1,0 +1,528 @@
+//! The master process: the only accepter, the balancer, the signal handler and the workers' keeper.
+//!
+//! Its epoll loop (level-triggered) watches the listeners, a signalfd, and one SOCK_SEQPACKET channel per
+//! worker. A readable listener is drained with accept4 until EAGAIN (or until the workers' free capacity is
+//! used up), each new connection goes to the worker with the lowest load (live connections from shared memory
+//! plus those in flight to it), and every worker's share of the batch leaves in as few SCM_RIGHTS messages as
+//! possible. Descriptors that cannot be sent yet (full channel) stay queued and are sent on EPOLLOUT; they are
+//! closed here only once the worker holds its own copy.
+//!
+//! When every worker is at --max-conns, or accept fails for lack of descriptors, the listeners are taken out of
+//! the epoll set and polled again later, so neither case becomes a busy loop; the kernel backlog holds new
+//! clients meanwhile. A worker that dies is replaced at once, with exponential back-off if it keeps dying.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::shm::{self, Shm};
+use crate::sys::{self, ExitKind, Forked};
+use crate::worker::{self, WorkerArgs};
+
+const TOKEN_SIGNAL: u64 = 1 << 40;
+const TOKEN_CHANNEL: u64 = 2 << 40;
+/// Connections taken from a listener per wake-up before the other listeners get a turn.
+const ACCEPT_BATCH: usize = 1024;
+/// How long to wait before accepting again after EMFILE/ENFILE, or before re-checking for a free worker.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+const FULL_RECHECK: Duration = Duration::from_millis(20);
+/// A worker whose heartbeat is this old is considered hung and is replaced.
+const HEARTBEAT_LIMIT: u64 = 30;
+/// How long TERM waits for workers before killing them.
+const STOP_GRACE: Duration = Duration::from_millis(700);
+
+pub struct Listener {
+    pub fd: OwnedFd,
+    pub addr: std::net::SocketAddr,
+}
+
+struct WorkerHandle {
+    pid: Option<i32>,
+    chan: Option<OwnedFd>,
+    /// Connections waiting to be sent to this worker.
+    queue: VecDeque<OwnedFd>,
+    /// Connections sent to this incarnation (its `accepted` counter catches up as it receives them).
+    sent: u64,
+    /// EPOLLOUT is armed on the channel.
+    want_write: bool,
+    spawned_at: Instant,
+    /// Consecutive short-lived incarnations, for back-off.
+    failures: u32,
+    respawn_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Running,
+    /// QUIT: no more accepting; exit when the workers have finished.
+    Draining,
+}
+
+pub struct Master {
+    cfg: Config,
+    listeners: Vec<Listener>,
+    /// Listeners are in the epoll set.
+    accepting: bool,
+    /// When to try accepting again after a pause.
+    resume_at: Option<Instant>,
+    epoll: sys::Epoll,
+    sigfd: OwnedFd,
+    shm: Shm,
+    root: OwnedFd,
+    workers: Vec<WorkerHandle>,
+    mode: Mode,
+}
+
+impl Master {
+    pub fn new(cfg: Config, listeners: Vec<Listener>) -> io::Result<Master> {
+        let sigfd = sys::signalfd(&[
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGCHLD,
+        ])?;
+        let epoll = sys::Epoll::new()?;
+        epoll.add(sigfd.as_raw_fd(), sys::EPOLLIN, TOKEN_SIGNAL)?;
+        let shm = Shm::new(cfg.workers)?;
+        let root = sys::open_dir(&cfg.root)?;
+        let now = Instant::now();
+        let workers = (0..cfg.workers)
+            .map(|_| WorkerHandle {
+                pid: None,
+                chan: None,
+                queue: VecDeque::new(),
+                sent: 0,
+                want_write: false,
+                spawned_at: now,
+                failures: 0,
+                respawn_at: None,
+            })
+            .collect();
+        Ok(Master {
+            cfg,
+            listeners,
+            accepting: false,
+            resume_at: None,
+            epoll,
+            sigfd,
+            shm,
+            root,
+            workers,
+            mode: Mode::Running,
+        })
+    }
+
+    pub fn run(mut self) -> io::Result<()> {
+        for i in 0..self.workers.len() {
+            self.spawn(i)?;
+        }
+        self.set_accepting(true)?;
+        let mut events = vec![sys::empty_event(); 64];
+        loop {
+            let n = self.epoll.wait(&mut events, self.wait_timeout())?;
+            for ev in &events[..n] {
+                let token = ev.u64;
+                if token == TOKEN_SIGNAL {
+                    if self.handle_signals()? {
+                        return Ok(());
+                    }
+                } else if token & TOKEN_CHANNEL != 0 {
+                    self.on_channel_event((token & 0xffff) as usize, ev.events);
+                } else {
+                    self.accept_from(token as usize)?;
+                }
+            }
+            self.tick()?;
+            if self.mode == Mode::Draining && self.workers.iter().all(|w| w.pid.is_none()) {
+                log::info!("all workers finished; exiting");
+                return Ok(());
+            }
+        }
+    }
+
+    fn wait_timeout(&self) -> i32 {
+        let now = Instant::now();
+        let mut wait = Duration::from_secs(1);
+        let pending = self
+            .resume_at
+            .into_iter()
+            .chain(self.workers.iter().filter_map(|w| w.respawn_at));
+        for at in pending {
+            wait = wait.min(at.saturating_duration_since(now));
+        }
+        wait.as_millis() as i32 + 1
+    }
+
+    /// Timed work: resuming accept, delayed respawns, hung workers.
+    fn tick(&mut self) -> io::Result<()> {
+        let now = Instant::now();
+        if self.resume_at.is_some_and(|at| at <= now) {
+            self.resume_at = None;
+            if self.mode == Mode::Running {
+                self.set_accepting(true)?;
+            }
+        }
+        for i in 0..self.workers.len() {
+            if self.workers[i].respawn_at.is_some_and(|at| at <= now) && self.mode == Mode::Running
+            {
+                self.workers[i].respawn_at = None;
+                self.spawn(i)?;
+            }
+        }
+        let unix_now = shm::now_secs();
+        for (i, w) in self.workers.iter().enumerate() {
+            let Some(pid) = w.pid else { continue };
+            let beat = self.shm.slot(i).heartbeat.load(Relaxed);
+            if unix_now.saturating_sub(beat) > HEARTBEAT_LIMIT {
+                log::error!(
+                    "worker {i} (pid {pid}) has not run for {HEARTBEAT_LIMIT}s; killing it"
+                );
+                let _ = sys::kill(pid, libc::SIGKILL);
+                self.shm.slot(i).heartbeat.store(unix_now, Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    fn set_accepting(&mut self, on: bool) -> io::Result<()> {
+        if on == self.accepting {
+            return Ok(());
+        }
+        for (i, l) in self.listeners.iter().enumerate() {
+            if on {
+                self.epoll.add(l.fd.as_raw_fd(), sys::EPOLLIN, i as u64)?;
+            } else {
+                self.epoll.delete(l.fd.as_raw_fd())?;
+            }
+        }
+        self.accepting = on;
+        Ok(())
+    }
+
+    fn pause_accepting(&mut self, for_how_long: Duration) -> io::Result<()> {
+        self.set_accepting(false)?;
+        let at = Instant::now() + for_how_long;
+        self.resume_at = Some(self.resume_at.map_or(at, |r| r.min(at)));
+        Ok(())
+    }
+
+    /// A worker's load: live connections plus those sent or queued to it that it has not yet counted.
+    fn load(&self, i: usize) -> u64 {
+        let w = &self.workers[i];
+        let slot = self.shm.slot(i);
+        let in_flight = w.sent.saturating_sub(slot.accepted.load(Relaxed));
+        slot.live.load(Relaxed) + in_flight + w.queue.len() as u64
+    }
+
+    fn accept_from(&mut self, index: usize) -> io::Result<()> {
+        let max = self.cfg.max_conns as u64;
+        let mut loads: Vec<Option<u64>> = (0..self.workers.len())
+            .map(|i| {
+                if self.workers[i].pid.is_some() {
+                    Some(self.load(i))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let room: u64 = loads.iter().flatten().map(|&l| max.saturating_sub(l)).sum();
+        let limit = (room as usize).min(ACCEPT_BATCH);
+        let mut accepted = 0;
+        while accepted < limit {
+            let Some(listener) = self.listeners.get(index) else {
+                return Ok(());
+            };
+            match sys::accept(listener.fd.as_fd()) {
+                Ok(fd) => {
+                    accepted += 1;
+                    let target = (0..loads.len())
+                        .filter_map(|i| loads[i].map(|l| (l, i)))
+                        .filter(|&(l, _)| l < max)
+                        .min();
+                    match target {
+                        Some((_, i)) => {
+                            self.workers[i].queue.push_back(fd);
+                            if let Some(l) = loads[i].as_mut() {
+                                *l += 1;
+                            }
+                        }
+                        None => drop(fd),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_resource_exhaustion(&e) => {
+                    log::warn!(
+                        "accept: {e}; pausing accept for {}ms",
+                        ACCEPT_PAUSE.as_millis()
+                    );
+                    self.pause_accepting(ACCEPT_PAUSE)?;
+                    break;
+                }
+                // The client went away between SYN and accept, or a network error: try the next one.
+                Err(e) if is_transient(&e) => {}
+                Err(e) => {
+                    log::error!("accept: {e}");
+                    self.pause_accepting(ACCEPT_PAUSE)?;
+                    break;
+                }
+            }
+        }
+        for i in 0..self.workers.len() {
+            self.flush_queue(i);
+        }
+        if room as usize <= accepted && self.mode == Mode::Running {
+            // Every worker is full: let the backlog hold clients until one has room.
+            self.pause_accepting(FULL_RECHECK)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a worker's queued descriptors, many per message, and closes our copies once sent.
+    fn flush_queue(&mut self, i: usize) {
+        let w = &mut self.workers[i];
+        let Some(chan) = w.chan.as_ref() else { return };
+        while !w.queue.is_empty() {
+            let n = w.queue.len().min(sys::MAX_FDS_PER_MSG);
+            let raw: Vec<RawFd> = w.queue.iter().take(n).map(|fd| fd.as_raw_fd()).collect();
+            match sys::send_fds(chan.as_fd(), &raw) {
+                Ok(()) => {
+                    w.queue.drain(..n);
+                    w.sent += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !w.want_write {
+                        w.want_write = true;
+                        let token = TOKEN_CHANNEL | i as u64;
+                        let _ = self.epoll.modify(
+                            chan.as_raw_fd(),
+                            sys::EPOLLIN | sys::EPOLLOUT,
+                            token,
+                        );
+                    }
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // The worker is dying; its queue is handed to the others when it is reaped.
+                    log::debug!("sending to worker {i}: {e}");
+                    return;
+                }
+            }
+        }
+        if w.want_write {
+            w.want_write = false;
+            let token = TOKEN_CHANNEL | i as u64;
+            let _ = self.epoll.modify(chan.as_raw_fd(), sys::EPOLLIN, token);
+        }
+    }
+
+    fn on_channel_event(&mut self, i: usize, events: u32) {
+        if i >= self.workers.len() {
+            return;
+        }
+        if events & sys::EPOLLOUT != 0 {
+            self.flush_queue(i);
+        }
+        if events & (sys::EPOLLHUP | sys::EPOLLERR) != 0 {
+            // The worker end closed: it is exiting. Stop watching; SIGCHLD does the rest.
+            if let Some(chan) = self.workers[i].chan.as_ref() {
+                let _ = self.epoll.delete(chan.as_raw_fd());
+            }
+        }
+    }
+
+    /// Returns true when the master should exit now.
+    fn handle_signals(&mut self) -> io::Result<bool> {
+        while let Some(sig) = sys::read_signal(self.sigfd.as_fd())? {
+            match sig {
+                libc::SIGTERM | libc::SIGINT => {
+                    log::info!(
+                        "received {}; stopping",
+                        if sig == libc::SIGTERM { "TERM" } else { "INT" }
+                    );
+                    self.stop_now();
+                    return Ok(true);
+                }
+                libc::SIGQUIT => self.start_drain()?,
+                libc::SIGCHLD => self.reap()?,
+                libc::SIGHUP => {
+                    log::warn!("HUP received: graceful reload is not implemented yet; ignoring")
+                }
+                _ => {}
+            }
+        }
+        Ok(false)
+    }
+
+    fn start_drain(&mut self) -> io::Result<()> {
+        if self.mode == Mode::Draining {
+            return Ok(());
+        }
+        log::info!("received QUIT; finishing in-flight requests");
+        self.mode = Mode::Draining;
+        self.set_accepting(false)?;
+        self.resume_at = None;
+        // Closing the listeners makes new clients fail fast instead of waiting in a backlog nobody reads.
+        self.listeners.clear();
+        for i in 0..self.workers.len() {
+            self.flush_queue(i);
+            self.workers[i].respawn_at = None;
+            if let Some(pid) = self.workers[i].pid {
+                let _ = sys::kill(pid, libc::SIGQUIT);
+            }
+        }
+        Ok(())
+    }
+
+    /// TERM: every worker is told to exit, and killed if it has not within a moment.
+    fn stop_now(&mut self) {
+        self.listeners.clear();
+        let pids: Vec<i32> = self.workers.iter().filter_map(|w| w.pid).collect();
+        for &pid in &pids {
+            let _ = sys::kill(pid, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        let mut left = pids.len();
+        while left > 0 && Instant::now() < deadline {
+            match sys::reap_child() {
+                Ok(Some(_)) => left -= 1,
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => break,
+            }
+        }
+        if left > 0 {
+            for &pid in &pids {
+                let _ = sys::kill(pid, libc::SIGKILL);
+            }
+            while let Ok(Some(_)) = sys::reap_child() {}
+        }
+    }
+
+    fn reap(&mut self) -> io::Result<()> {
+        while let Some((pid, how)) = sys::reap_child()? {
+            let Some(i) = self.workers.iter().position(|w| w.pid == Some(pid)) else {
+                continue;
+            };
+            let how = match how {
+                ExitKind::Code(c) => format!("exited with status {c}"),
+                ExitKind::Signal(s) => format!("killed by signal {s}"),
+            };
+            let w = &mut self.workers[i];
+            w.pid = None;
+            if let Some(chan) = w.chan.take() {
+                let _ = self.epoll.delete(chan.as_raw_fd());
+            }
+            w.want_write = false;
+            w.sent = 0;
+            if self.mode == Mode::Draining {
+                log::info!("worker {i} (pid {pid}) finished ({how})");
+                continue;
+            }
+            let lived = w.spawned_at.elapsed();
+            w.failures = if lived < Duration::from_secs(2) {
+                w.failures + 1
+            } else {
+                0
+            };
+            let orphans: Vec<OwnedFd> = w.queue.drain(..).collect();
+            if w.failures <= 1 {
+                self.spawn(i)?;
+                let new_pid = self.workers[i].pid.unwrap_or(0);
+                log::warn!("worker {i} (pid {pid}) died: {how}; respawned as pid {new_pid}");
+            } else {
+                let delay = Duration::from_millis(100u64 << w.failures.min(7));
+                w.respawn_at = Some(Instant::now() + delay);
+                log::warn!(
+                    "worker {i} (pid {pid}) died: {how}; respawn in {}ms (dying repeatedly)",
+                    delay.as_millis()
+                );
+            }
+            self.redistribute(orphans);
+        }
+        Ok(())
+    }
+
+    /// Hands connections that were queued for a dead worker to the others (or closes them if none can take them).
+    fn redistribute(&mut self, fds: Vec<OwnedFd>) {
+        if fds.is_empty() {
+            return;
+        }
+        for fd in fds {
+            let target = (0..self.workers.len())
+                .filter(|&i| self.workers[i].pid.is_some())
+                .min_by_key(|&i| self.load(i));
+            if let Some(i) = target {
+                self.workers[i].queue.push_back(fd);
+            }
+        }
+        for i in 0..self.workers.len() {
+            self.flush_queue(i);
+        }
+    }
+
+    fn spawn(&mut self, i: usize) -> io::Result<()> {
+        let (ours, theirs) = sys::seqpacket_pair()?;
+        let root = self.root.try_clone()?;
+        match sys::fork()? {
+            Forked::Child => {
+                sys::close_fds_except(&[theirs.as_raw_fd(), root.as_raw_fd()]);
+                sys::unblock_all_signals();
+                let args = WorkerArgs {
+                    index: i,
+                    cfg: self.cfg.clone(),
+                    chan: theirs,
+                    root,
+                    shm: self.shm,
+                };
+                std::process::exit(worker::run(args));
+            }
+            Forked::Parent(pid) => {
+                drop(theirs);
+                drop(root);
+                self.shm.slot(i).reset(pid);
+                self.shm.slot(i).accepted.store(0, Relaxed);
+                self.epoll
+                    .add(ours.as_raw_fd(), sys::EPOLLIN, TOKEN_CHANNEL | i as u64)?;
+                let w = &mut self.workers[i];
+                w.pid = Some(pid);
+                w.chan = Some(ours);
+                w.sent = 0;
+                w.want_write = false;
+                w.spawned_at = Instant::now();
+                self.flush_queue(i);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ECONNABORTED
+                | libc::EPROTO
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+                | libc::EPERM
+        )
+    )
+}

@@ -1,0 +1,176 @@
+//! A connection's queue of response bytes waiting to go out: memory segments and file regions.
+//!
+//! Small responses to pipelined requests are appended to the same memory segment, so many responses leave in
+//! one `send`; a file body is a region sent with `sendfile` after its head (sent with MSG_MORE so head and body
+//! share packets). Memory segments are recycled through a small per-worker pool.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::rc::Rc;
+
+use crate::sys;
+
+/// A memory segment grows by coalescing only up to this size; past it a new one starts.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
+/// Largest single sendfile call (the kernel caps one call near 2 GiB anyway).
+const MAX_SENDFILE: u64 = 1 << 30;
+
+enum Segment {
+    Mem {
+        buf: Vec<u8>,
+        pos: usize,
+    },
+    File {
+        file: Rc<OwnedFd>,
+        offset: u64,
+        end: u64,
+    },
+}
+
+/// Why a flush stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// Everything queued has been handed to the kernel.
+    Done,
+    /// The socket buffer is full: wait for EPOLLOUT.
+    WouldBlock,
+    /// The per-wakeup budget is used up: let other connections run, then continue.
+    Budget,
+}
+
+#[derive(Default)]
+pub struct Output {
+    segments: VecDeque<Segment>,
+    /// Bytes queued and not yet sent.
+    pending: u64,
+}
+
+impl Output {
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    pub fn pending(&self) -> u64 {
+        self.pending
+    }
+
+    /// True when a file region is queued: no point parsing more pipelined requests until it has gone.
+    pub fn has_file(&self) -> bool {
+        self.segments
+            .iter()
+            .any(|s| matches!(s, Segment::File { .. }))
+    }
+
+    /// The memory buffer at the tail, to append response bytes to (a head, a small body, a boundary).
+    /// Call `commit_mem` with the number of bytes added.
+    pub fn mem_tail(&mut self, pool: &mut Vec<Vec<u8>>) -> &mut Vec<u8> {
+        let reuse = matches!(self.segments.back(), Some(Segment::Mem { buf, .. }) if buf.len() < COALESCE_LIMIT);
+        if !reuse {
+            let buf = pool.pop().unwrap_or_else(|| Vec::with_capacity(4096));
+            self.segments.push_back(Segment::Mem { buf, pos: 0 });
+        }
+        match self.segments.back_mut() {
+            Some(Segment::Mem { buf, .. }) => buf,
+            _ => unreachable!("a memory segment was just ensured at the tail"),
+        }
+    }
+
+    /// Records bytes appended through `mem_tail`.
+    pub fn commit_mem(&mut self, added: usize) {
+        self.pending += added as u64;
+    }
+
+    pub fn push_file(&mut self, file: Rc<OwnedFd>, offset: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        self.segments.push_back(Segment::File {
+            file,
+            offset,
+            end: offset + len,
+        });
+        self.pending += len;
+    }
+
+    /// Sends queued bytes until done, EAGAIN, or `budget` bytes. Returns bytes sent and why it stopped.
+    /// A file that ends before its region does (it shrank while being sent) is an error: the response can no
+    /// longer be completed as promised.
+    pub fn flush(
+        &mut self,
+        sock: BorrowedFd<'_>,
+        budget: u64,
+        pool: &mut Vec<Vec<u8>>,
+    ) -> io::Result<(u64, Flush)> {
+        let mut sent = 0u64;
+        loop {
+            if sent >= budget {
+                return Ok((sent, Flush::Budget));
+            }
+            let file_next = matches!(self.segments.get(1), Some(Segment::File { .. }));
+            let result = match self.segments.front_mut() {
+                None => return Ok((sent, Flush::Done)),
+                Some(Segment::Mem { buf, pos }) => {
+                    // MSG_MORE only when a file region follows: pipelined memory responses are already merged.
+                    sys::send(sock, &buf[*pos..], file_next).map(|n| {
+                        *pos += n;
+                        (n, *pos == buf.len())
+                    })
+                }
+                Some(Segment::File { file, offset, end }) => {
+                    let want = (*end - *offset).min(budget - sent).min(MAX_SENDFILE) as usize;
+                    match sys::sendfile(sock, file.as_fd(), offset, want) {
+                        Ok(0) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "file shrank while being sent",
+                            ))
+                        }
+                        Ok(n) => Ok((n, *offset >= *end)),
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            let result = result.map(|(n, segment_done)| {
+                if segment_done {
+                    if let Some(Segment::Mem { buf, .. }) = self.segments.pop_front() {
+                        recycle(buf, pool);
+                    }
+                }
+                n
+            });
+            match result {
+                Ok(n) => {
+                    sent += n as u64;
+                    self.pending -= n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok((sent, Flush::WouldBlock))
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Drops everything queued (the connection is going away), recycling memory.
+    pub fn clear(&mut self, pool: &mut Vec<Vec<u8>>) {
+        while let Some(seg) = self.segments.pop_front() {
+            if let Segment::Mem { buf, .. } = seg {
+                recycle(buf, pool);
+            }
+        }
+        self.pending = 0;
+    }
+}
+
+/// Most buffers a worker keeps for reuse; more would only hold memory after a burst.
+const POOL_MAX: usize = 256;
+
+pub fn recycle(mut buf: Vec<u8>, pool: &mut Vec<Vec<u8>>) {
+    if pool.len() < POOL_MAX && buf.capacity() <= 2 * COALESCE_LIMIT {
+        buf.clear();
+        pool.push(buf);
+    }
+}

@@ -1,0 +1,100 @@
+//! The shared statistics region: one slot of counters per worker, visible to every process.
+//!
+//! It is a single anonymous `MAP_SHARED` mapping made by the master before the first fork, so it has no name and
+//! nothing can outlive the server (unlike the seed's named semaphore). Each worker is the only writer of its own
+//! slot, so it updates counters with plain relaxed load+store instead of locked read-modify-write; the master
+//! only reads, to balance connections, to notice a silent worker, and to report status.
+
+use std::io;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::sys;
+
+/// One worker's counters. Aligned to a cache line so two workers never write the same line.
+#[repr(C, align(128))]
+#[derive(Default)]
+pub struct WorkerSlot {
+    pub pid: AtomicI32,
+    /// Connections currently open in the worker.
+    pub live: AtomicU64,
+    /// Connections the worker has received from the master (the master's `sent` minus this is in flight).
+    pub accepted: AtomicU64,
+    pub requests: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    /// Responses by status class: index 0 is 1xx … index 4 is 5xx.
+    pub status: [AtomicU64; 5],
+    /// Unix seconds of the worker's last event-loop turn.
+    pub heartbeat: AtomicU64,
+}
+
+impl WorkerSlot {
+    /// Adds to a counter this process alone writes.
+    #[inline]
+    pub fn bump(counter: &AtomicU64, by: u64) {
+        counter.store(counter.load(Relaxed).wrapping_add(by), Relaxed);
+    }
+
+    pub fn count_response(&self, status: u16) {
+        let class = (status / 100).clamp(1, 5) as usize - 1;
+        Self::bump(&self.requests, 1);
+        Self::bump(&self.status[class], 1);
+    }
+
+    /// Clears a slot for a new worker process (a respawn must not inherit its predecessor's live count).
+    pub fn reset(&self, pid: i32) {
+        self.pid.store(pid, Relaxed);
+        self.live.store(0, Relaxed);
+        self.heartbeat.store(now_secs(), Relaxed);
+    }
+}
+
+/// Fixed header of the region.
+#[repr(C)]
+struct Header {
+    started_at: AtomicU64,
+    slots: AtomicU64,
+}
+
+/// A handle to the mapping; `Copy` because every process just keeps the same pointer after fork.
+#[derive(Clone, Copy)]
+pub struct Shm {
+    base: *mut u8,
+    slots: usize,
+}
+
+impl Shm {
+    pub fn new(slots: usize) -> io::Result<Shm> {
+        let len = Self::slots_offset() + slots * std::mem::size_of::<WorkerSlot>();
+        let base = sys::map_shared_anonymous(len)?;
+        let shm = Shm { base, slots };
+        // The mapping is zero-filled, which is a valid value for every atomic in it.
+        shm.header().started_at.store(now_secs(), Relaxed);
+        shm.header().slots.store(slots as u64, Relaxed);
+        Ok(shm)
+    }
+
+    fn slots_offset() -> usize {
+        std::mem::size_of::<Header>().next_multiple_of(std::mem::align_of::<WorkerSlot>())
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: the mapping starts with a Header, is page-aligned, lives until the process exits, and all its
+        // fields are atomics so shared access across processes is sound.
+        unsafe { &*(self.base as *const Header) }
+    }
+
+    pub fn slot(&self, index: usize) -> &WorkerSlot {
+        assert!(index < self.slots, "worker slot {index} out of range");
+        // SAFETY: in bounds by the assert; slots are suitably aligned (offset rounded to their alignment, base
+        // page-aligned), zero-initialised atomics, and the mapping is never unmapped.
+        unsafe { &*(self.base.add(Self::slots_offset()) as *const WorkerSlot).add(index) }
+    }
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

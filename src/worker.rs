@@ -1,0 +1,426 @@
+//! A worker process: drops privileges, then runs one single-threaded epoll loop over its connections.
+//!
+//! Event-loop contract: client sockets are registered once, edge-triggered, for EPOLLIN|EPOLLOUT|EPOLLRDHUP.
+//! An event only says "something may have changed"; the connection's `drive` works until a syscall says EAGAIN
+//! (or a short read implies it), so spurious wake-ups are harmless and no edge is lost. A connection that used
+//! its write budget is put on the `again` list and driven once more after the others had their turn.
+//!
+//! Deadlines live in a min-heap with lazy deletion: a connection pushes an entry only when its deadline moves
+//! earlier than the one already queued; when an entry pops, the connection's real deadline is recomputed and
+//! either fires or is pushed again. Keep-alive requests, which move deadlines later, cost no heap work, and
+//! the nearest deadline bounds the epoll_wait timeout.
+//!
+//! The master hands over new connections as SCM_RIGHTS messages on the channel; TERM stops at once, QUIT (or
+//! the master going away) stops taking connections, lets the ones in flight finish, and exits.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::Config;
+use crate::conn::{Conn, Next};
+use crate::http::date::DateCache;
+use crate::http::request::Limits;
+use crate::shm::{Shm, WorkerSlot};
+use crate::sys::{self, Received};
+
+const TOKEN_CHANNEL: u64 = u64::MAX;
+const TOKEN_SIGNAL: u64 = u64::MAX - 1;
+/// The heartbeat is refreshed at least this often, so the master can tell a stuck worker from an idle one.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Everything a connection needs from its worker while it runs.
+pub struct Ctx {
+    pub cfg: Rc<Config>,
+    pub root: OwnedFd,
+    pub limits: Limits,
+    pub now: Instant,
+    pub unix_now: i64,
+    /// The current Date header value.
+    pub date: String,
+    date_cache: DateCache,
+    /// Recycled output buffers.
+    pub pool: Vec<Vec<u8>>,
+    /// Recycled read buffers, all `read_buf_size` long.
+    pub rpool: Vec<Box<[u8]>>,
+    pub read_buf_size: usize,
+    pub slot: &'static WorkerSlot,
+    pub draining: bool,
+}
+
+impl Ctx {
+    fn refresh_clock(&mut self) {
+        self.now = Instant::now();
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        if unix != self.unix_now || self.date.is_empty() {
+            self.unix_now = unix;
+            self.date.clear();
+            self.date.push_str(self.date_cache.get(unix));
+        }
+    }
+
+    pub fn recycle_read_buf(&mut self, buf: Box<[u8]>) {
+        if self.rpool.len() < 256 && buf.len() == self.read_buf_size {
+            self.rpool.push(buf);
+        }
+    }
+}
+
+pub struct WorkerArgs {
+    pub index: usize,
+    pub cfg: Config,
+    pub chan: OwnedFd,
+    pub root: OwnedFd,
+    pub shm: Shm,
+}
+
+/// Runs a worker to completion and returns its exit code.
+pub fn run(args: WorkerArgs) -> i32 {
+    crate::logging::set_worker(args.index);
+    sys::set_process_name(&format!("staticd-w{}", args.index));
+    match Worker::new(args).and_then(|mut w| w.run()) {
+        Ok(()) => 0,
+        Err(e) => {
+            log::error!("worker failed: {e}");
+            1
+        }
+    }
+}
+
+/// A connection slot; the generation makes tokens of closed connections harmless.
+struct Entry {
+    generation: u32,
+    conn: Option<Conn>,
+}
+
+struct Worker {
+    ctx: Ctx,
+    epoll: sys::Epoll,
+    chan: Option<OwnedFd>,
+    sigfd: OwnedFd,
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    live: usize,
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    again: Vec<u64>,
+}
+
+impl Worker {
+    fn new(args: WorkerArgs) -> io::Result<Worker> {
+        let master_pid = sys::getppid();
+        let cfg = args.cfg;
+        if let Some(user) = cfg.user {
+            let chroot = if cfg.chroot {
+                Some(cfg.root.as_path())
+            } else {
+                None
+            };
+            sys::drop_privileges(chroot, user)?;
+        }
+        // Set after dropping privileges (a uid change clears it); a worker must not outlive its master.
+        sys::set_parent_death_signal(libc::SIGTERM)?;
+        if sys::getppid() != master_pid {
+            return Err(io::Error::other("master exited during start-up"));
+        }
+        let sigfd = sys::signalfd(&[
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+        ])?;
+        let epoll = sys::Epoll::new()?;
+        epoll.add(args.chan.as_raw_fd(), sys::EPOLLIN, TOKEN_CHANNEL)?;
+        epoll.add(sigfd.as_raw_fd(), sys::EPOLLIN, TOKEN_SIGNAL)?;
+        let slot: &'static WorkerSlot = {
+            let shm: &'static Shm = Box::leak(Box::new(args.shm));
+            shm.slot(args.index)
+        };
+        let limits = Limits {
+            max_header_bytes: cfg.max_header_bytes,
+            max_body_bytes: cfg.max_body_bytes,
+        };
+        // Room for the longest acceptable head plus its leading empty line, so a full buffer always means
+        // the parser has already refused the head.
+        let read_buf_size = cfg
+            .max_header_bytes
+            .max(crate::http::request::MAX_REQUEST_LINE)
+            + 1024;
+        let cfg = Rc::new(cfg);
+        let mut ctx = Ctx {
+            cfg,
+            root: args.root,
+            limits,
+            now: Instant::now(),
+            unix_now: 0,
+            date: String::new(),
+            date_cache: DateCache::new(),
+            pool: Vec::new(),
+            rpool: Vec::new(),
+            read_buf_size,
+            slot,
+            draining: false,
+        };
+        ctx.refresh_clock();
+        Ok(Worker {
+            ctx,
+            epoll,
+            chan: Some(args.chan),
+            sigfd,
+            entries: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            timers: BinaryHeap::new(),
+            again: Vec::new(),
+        })
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = vec![sys::empty_event(); 512];
+        loop {
+            if self.ctx.draining && self.live == 0 {
+                return Ok(());
+            }
+            let timeout = self.wait_timeout();
+            let n = self.epoll.wait(&mut events, timeout)?;
+            self.ctx.refresh_clock();
+            self.ctx
+                .slot
+                .heartbeat
+                .store(self.ctx.unix_now as u64, Relaxed);
+            for ev in &events[..n] {
+                let (token, bits) = (ev.u64, ev.events);
+                match token {
+                    TOKEN_CHANNEL => self.receive_connections()?,
+                    TOKEN_SIGNAL => {
+                        if self.handle_signals()? {
+                            return Ok(());
+                        }
+                    }
+                    _ => self.on_conn_event(token, bits),
+                }
+            }
+            self.run_again_list();
+            self.fire_timers();
+        }
+    }
+
+    fn wait_timeout(&self) -> i32 {
+        if !self.again.is_empty() {
+            return 0;
+        }
+        let mut wait = MAX_WAIT;
+        if let Some(Reverse((at, _))) = self.timers.peek() {
+            wait = wait.min(at.saturating_duration_since(Instant::now()));
+        }
+        // Round up so we never wake just before a deadline and spin.
+        wait.as_millis() as i32 + 1
+    }
+
+    fn receive_connections(&mut self) -> io::Result<()> {
+        loop {
+            let Some(chan) = self.chan.as_ref() else {
+                return Ok(());
+            };
+            match sys::recv_fds(chan.as_fd()) {
+                Ok(Received::Fds(fds)) => {
+                    WorkerSlot::bump(&self.ctx.slot.accepted, fds.len() as u64);
+                    for fd in fds {
+                        self.add_conn(fd);
+                    }
+                }
+                Ok(Received::Closed) => {
+                    // The master is gone: finish what is in flight and leave.
+                    log::warn!("master channel closed; draining");
+                    self.start_drain();
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => log::error!("{e}"),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn add_conn(&mut self, fd: OwnedFd) {
+        if self.ctx.draining {
+            return;
+        }
+        let _ = sys::set_nodelay(fd.as_fd());
+        let index = match self.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                self.entries.push(Entry {
+                    generation: 0,
+                    conn: None,
+                });
+                self.entries.len() - 1
+            }
+        };
+        let entry = &mut self.entries[index];
+        entry.generation = entry.generation.wrapping_add(1);
+        let token = (u64::from(entry.generation) << 32) | index as u64;
+        let events = sys::EPOLLIN | sys::EPOLLOUT | sys::EPOLLRDHUP | sys::EPOLLET;
+        if let Err(e) = self.epoll.add(fd.as_raw_fd(), events, token) {
+            log::error!("epoll_ctl add: {e}");
+            self.free.push(index as u32);
+            return;
+        }
+        entry.conn = Some(Conn::new(fd, self.ctx.now));
+        self.live += 1;
+        WorkerSlot::bump(&self.ctx.slot.live, 1);
+        // The socket may already hold a request: edge-triggered registration reports it, but driving now
+        // saves a loop turn.
+        self.drive(token);
+    }
+
+    fn conn_mut(&mut self, token: u64) -> Option<&mut Conn> {
+        let index = (token & 0xffff_ffff) as usize;
+        let generation = (token >> 32) as u32;
+        let entry = self.entries.get_mut(index)?;
+        if entry.generation != generation {
+            return None;
+        }
+        entry.conn.as_mut()
+    }
+
+    fn on_conn_event(&mut self, token: u64, bits: u32) {
+        if let Some(conn) = self.conn_mut(token) {
+            conn.on_event(bits);
+            self.drive(token);
+        }
+    }
+
+    fn drive(&mut self, token: u64) {
+        let Some(conn) = self.conn_mut_split(token) else {
+            return;
+        };
+        let (conn, ctx) = conn;
+        let next = conn.drive(ctx);
+        self.after(token, next);
+    }
+
+    /// Borrows a connection and the context at once (they live in different fields).
+    fn conn_mut_split(&mut self, token: u64) -> Option<(&mut Conn, &mut Ctx)> {
+        let index = (token & 0xffff_ffff) as usize;
+        let generation = (token >> 32) as u32;
+        let entry = self.entries.get_mut(index)?;
+        if entry.generation != generation {
+            return None;
+        }
+        Some((entry.conn.as_mut()?, &mut self.ctx))
+    }
+
+    /// Applies a connection's verdict: close it, schedule it again, or (re)arm its deadline.
+    fn after(&mut self, token: u64, next: Next) {
+        match next {
+            Next::Close => self.close(token),
+            Next::Again => self.again.push(token),
+            Next::Wait => {
+                let Some((conn, ctx)) = self.conn_mut_split(token) else {
+                    return;
+                };
+                let deadline = conn.deadline(ctx);
+                if conn.queued_deadline.is_none_or(|q| deadline < q) {
+                    conn.queued_deadline = Some(deadline);
+                    self.timers.push(Reverse((deadline, token)));
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, token: u64) {
+        let index = (token & 0xffff_ffff) as usize;
+        let Some(entry) = self.entries.get_mut(index) else {
+            return;
+        };
+        if entry.generation != (token >> 32) as u32 {
+            return;
+        }
+        if let Some(mut conn) = entry.conn.take() {
+            conn.finish(&mut self.ctx);
+            // Closing the descriptor removes it from the epoll set.
+            drop(conn);
+            self.free.push(index as u32);
+            self.live -= 1;
+            let live = &self.ctx.slot.live;
+            live.store(live.load(Relaxed).saturating_sub(1), Relaxed);
+        }
+    }
+
+    fn run_again_list(&mut self) {
+        let tokens = std::mem::take(&mut self.again);
+        for token in tokens {
+            self.drive(token);
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.ctx.now;
+        while let Some(&Reverse((at, token))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some((conn, ctx)) = self.conn_mut_split(token) else {
+                continue;
+            };
+            if conn.queued_deadline != Some(at) {
+                // A stale entry: an earlier deadline was queued after this one and is handled on its own.
+                continue;
+            }
+            conn.queued_deadline = None;
+            let next = if conn.deadline(ctx) <= now {
+                conn.on_timeout(ctx)
+            } else {
+                Next::Wait
+            };
+            self.after(token, next);
+        }
+    }
+
+    /// Returns true when the worker must exit now.
+    fn handle_signals(&mut self) -> io::Result<bool> {
+        while let Some(sig) = sys::read_signal(self.sigfd.as_fd())? {
+            match sig {
+                libc::SIGTERM | libc::SIGINT => return Ok(true),
+                libc::SIGQUIT => self.start_drain(),
+                _ => {}
+            }
+        }
+        Ok(false)
+    }
+
+    /// Stops taking connections, closes idle ones, and lets the rest finish with `Connection: close`.
+    fn start_drain(&mut self) {
+        if self.ctx.draining {
+            return;
+        }
+        self.ctx.draining = true;
+        if let Some(chan) = self.chan.take() {
+            let _ = self.epoll.delete(chan.as_raw_fd());
+        }
+        let tokens: Vec<u64> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.conn.is_some())
+            .map(|(i, e)| (u64::from(e.generation) << 32) | i as u64)
+            .collect();
+        for token in tokens {
+            let Some((conn, ctx)) = self.conn_mut_split(token) else {
+                continue;
+            };
+            let next = conn.begin_drain(ctx);
+            self.after(token, next);
+        }
+    }
+}
