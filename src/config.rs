@@ -24,12 +24,7 @@ pub struct Cli {
     pub root: PathBuf,
 
     /// Address to listen on (repeatable): 127.0.0.1:8080, [::1]:8080, 0.0.0.0:80. Port 0 picks a free port.
-    #[arg(
-        short,
-        long = "listen",
-        value_name = "ADDR",
-        default_value = "127.0.0.1:8080"
-    )]
+    #[arg(short, long = "listen", value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: Vec<String>,
 
     /// Number of worker processes [default: CPUs online].
@@ -77,12 +72,7 @@ pub struct Cli {
     pub linger_timeout: Duration,
 
     /// Index file names tried for a directory, in order (repeatable or comma-separated).
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "index.html",
-        value_delimiter = ','
-    )]
+    #[arg(long, value_name = "NAME", default_value = "index.html", value_delimiter = ',')]
     pub index: Vec<String>,
 
     /// Serve files and directories whose names start with '.' (/.well-known/ is always served).
@@ -103,10 +93,7 @@ pub struct Cli {
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    let v: f64 = s.trim().parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
     if !v.is_finite() || v <= 0.0 || v > 365.0 * 86400.0 {
         return Err(format!("'{s}' is not a positive number of seconds"));
     }
@@ -146,9 +133,7 @@ impl Config {
         for text in &cli.listen {
             let addr = parse_listen_addr(text)?;
             if addr.port() != 0 && addr.port() < 1024 && !is_root {
-                return Err(format!(
-                    "cannot listen on {addr}: ports below 1024 need root"
-                ));
+                return Err(format!("cannot listen on {addr}: ports below 1024 need root"));
             }
             listen.push(addr);
         }
@@ -221,9 +206,9 @@ fn validate_root(root: &std::path::Path) -> Result<PathBuf, String> {
 
 /// Parses `127.0.0.1:8080`, `[::1]:8080`, `localhost:8080` is refused (an address, not a name, is wanted).
 pub fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
-    text.trim()
-        .parse::<SocketAddr>()
-        .map_err(|_| format!("cannot parse listen address '{text}' (expected IP:PORT, e.g. 127.0.0.1:8080 or [::1]:8080)"))
+    text.trim().parse::<SocketAddr>().map_err(|_| {
+        format!("cannot parse listen address '{text}' (expected IP:PORT, e.g. 127.0.0.1:8080 or [::1]:8080)")
+    })
 }
 
 #[cfg(test)]

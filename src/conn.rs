@@ -161,9 +161,7 @@ impl Conn {
         loop {
             let mut progress = self.process_input(ctx);
             if !self.out.is_empty() && self.writable {
-                let (sent, why) = self
-                    .out
-                    .flush(self.fd.as_fd(), WRITE_BUDGET, &mut ctx.pool)?;
+                let (sent, why) = self.out.flush(self.fd.as_fd(), WRITE_BUDGET, &mut ctx.pool)?;
                 if sent > 0 {
                     WorkerSlot::bump(&ctx.slot.bytes_sent, sent);
                     self.last_progress = ctx.now;
@@ -198,11 +196,7 @@ impl Conn {
     /// Reads once into the buffer. Returns whether bytes arrived (or EOF was seen).
     fn read_some(&mut self, ctx: &mut Ctx) -> io::Result<bool> {
         let size = ctx.read_buf_size;
-        let buf = self.rbuf.get_or_insert_with(|| {
-            ctx.rpool
-                .pop()
-                .unwrap_or_else(|| vec![0; size].into_boxed_slice())
-        });
+        let buf = self.rbuf.get_or_insert_with(|| ctx.rpool.pop().unwrap_or_else(|| vec![0; size].into_boxed_slice()));
         if self.rpos == self.rend {
             self.rpos = 0;
             self.rend = 0;
@@ -268,10 +262,8 @@ impl Conn {
                             self.input = Input::Head;
                         }
                         progress |= used > 0;
-                        if !done && used == avail.len() {
-                            continue;
-                        }
                         if !done {
+                            // The decoder takes every byte it is given until the body ends.
                             break;
                         }
                     }
@@ -297,9 +289,9 @@ impl Conn {
                         self.input = match request.body {
                             BodyFraming::None | BodyFraming::Length(0) => Input::Head,
                             BodyFraming::Length(n) => Input::Fixed(n),
-                            BodyFraming::Chunked => Input::Chunked(Box::new(ChunkedDecoder::new(
-                                ctx.cfg.max_body_bytes,
-                            ))),
+                            BodyFraming::Chunked => {
+                                Input::Chunked(Box::new(ChunkedDecoder::new(ctx.cfg.max_body_bytes)))
+                            }
                         };
                     }
                     Err(e) => {
@@ -315,8 +307,7 @@ impl Conn {
     /// Queues the response to one parsed request.
     fn answer(&mut self, req: &request::Request, ctx: &mut Ctx) {
         self.served += 1;
-        let limit_reached =
-            ctx.cfg.keepalive_requests != 0 && self.served >= ctx.cfg.keepalive_requests;
+        let limit_reached = ctx.cfg.keepalive_requests != 0 && self.served >= ctx.cfg.keepalive_requests;
         let persist = if !req.keep_alive || limit_reached || ctx.draining {
             Persist::Close
         } else if req.version == Version::Http10 {
@@ -326,27 +317,10 @@ impl Conn {
         };
         let status = match req.method {
             Method::Get | Method::Head => serve::respond(req, ctx, persist, &mut self.out),
-            Method::Options => serve::simple(
-                ctx,
-                &mut self.out,
-                204,
-                persist,
-                &[("Allow", serve::ALLOW)],
-                false,
-            ),
-            Method::Post
-            | Method::Put
-            | Method::Delete
-            | Method::Patch
-            | Method::Trace
-            | Method::Connect => serve::simple(
-                ctx,
-                &mut self.out,
-                405,
-                persist,
-                &[("Allow", serve::ALLOW)],
-                false,
-            ),
+            Method::Options => serve::simple(ctx, &mut self.out, 204, persist, &[("Allow", serve::ALLOW)], false),
+            Method::Post | Method::Put | Method::Delete | Method::Patch | Method::Trace | Method::Connect => {
+                serve::simple(ctx, &mut self.out, 405, persist, &[("Allow", serve::ALLOW)], false)
+            }
             Method::Other => serve::simple(ctx, &mut self.out, 501, persist, &[], false),
         };
         ctx.slot.count_response(status);
@@ -413,9 +387,7 @@ impl Conn {
             return Ok(Next::Close);
         }
         sys::shutdown_write(self.fd.as_fd())?;
-        self.phase = Phase::Closing {
-            until: ctx.now + ctx.cfg.linger_timeout,
-        };
+        self.phase = Phase::Closing { until: ctx.now + ctx.cfg.linger_timeout };
         self.discard_input();
         self.drain_closing()
     }

@@ -47,11 +47,7 @@ fn main() -> ExitCode {
         );
     }
     for l in &listeners {
-        eprintln!(
-            "staticd: serving {} at http://{}/ ({workers} {plural})",
-            cfg.root.display(),
-            l.addr
-        );
+        eprintln!("staticd: serving {} at http://{}/ ({workers} {plural})", cfg.root.display(), l.addr);
     }
     let result = Master::new(cfg, listeners).and_then(Master::run);
     match result {
@@ -79,8 +75,7 @@ fn bind_all(cfg: &Config) -> Result<Vec<Listener>, String> {
             }
             _ => format!("cannot listen on {addr}: {e}"),
         })?;
-        let bound = sys::local_addr(fd.as_fd())
-            .map_err(|e| format!("cannot read the address of {addr}: {e}"))?;
+        let bound = sys::local_addr(fd.as_fd()).map_err(|e| format!("cannot read the address of {addr}: {e}"))?;
         listeners.push(Listener { fd, addr: bound });
     }
     Ok(listeners)

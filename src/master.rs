@@ -78,14 +78,8 @@ pub struct Master {
 
 impl Master {
     pub fn new(cfg: Config, listeners: Vec<Listener>) -> io::Result<Master> {
-        let sigfd = sys::signalfd(&[
-            libc::SIGTERM,
-            libc::SIGINT,
-            libc::SIGQUIT,
-            libc::SIGHUP,
-            libc::SIGUSR1,
-            libc::SIGCHLD,
-        ])?;
+        let sigfd =
+            sys::signalfd(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1, libc::SIGCHLD])?;
         let epoll = sys::Epoll::new()?;
         epoll.add(sigfd.as_raw_fd(), sys::EPOLLIN, TOKEN_SIGNAL)?;
         let shm = Shm::new(cfg.workers)?;
@@ -148,10 +142,7 @@ impl Master {
     fn wait_timeout(&self) -> i32 {
         let now = Instant::now();
         let mut wait = Duration::from_secs(1);
-        let pending = self
-            .resume_at
-            .into_iter()
-            .chain(self.workers.iter().filter_map(|w| w.respawn_at));
+        let pending = self.resume_at.into_iter().chain(self.workers.iter().filter_map(|w| w.respawn_at));
         for at in pending {
             wait = wait.min(at.saturating_duration_since(now));
         }
@@ -168,8 +159,7 @@ impl Master {
             }
         }
         for i in 0..self.workers.len() {
-            if self.workers[i].respawn_at.is_some_and(|at| at <= now) && self.mode == Mode::Running
-            {
+            if self.workers[i].respawn_at.is_some_and(|at| at <= now) && self.mode == Mode::Running {
                 self.workers[i].respawn_at = None;
                 self.spawn(i)?;
             }
@@ -179,9 +169,7 @@ impl Master {
             let Some(pid) = w.pid else { continue };
             let beat = self.shm.slot(i).heartbeat.load(Relaxed);
             if unix_now.saturating_sub(beat) > HEARTBEAT_LIMIT {
-                log::error!(
-                    "worker {i} (pid {pid}) has not run for {HEARTBEAT_LIMIT}s; killing it"
-                );
+                log::error!("worker {i} (pid {pid}) has not run for {HEARTBEAT_LIMIT}s; killing it");
                 let _ = sys::kill(pid, libc::SIGKILL);
                 self.shm.slot(i).heartbeat.store(unix_now, Relaxed);
             }
@@ -222,13 +210,7 @@ impl Master {
     fn accept_from(&mut self, index: usize) -> io::Result<()> {
         let max = self.cfg.max_conns as u64;
         let mut loads: Vec<Option<u64>> = (0..self.workers.len())
-            .map(|i| {
-                if self.workers[i].pid.is_some() {
-                    Some(self.load(i))
-                } else {
-                    None
-                }
-            })
+            .map(|i| if self.workers[i].pid.is_some() { Some(self.load(i)) } else { None })
             .collect();
         let room: u64 = loads.iter().flatten().map(|&l| max.saturating_sub(l)).sum();
         let limit = (room as usize).min(ACCEPT_BATCH);
@@ -240,10 +222,8 @@ impl Master {
             match sys::accept(listener.fd.as_fd()) {
                 Ok(fd) => {
                     accepted += 1;
-                    let target = (0..loads.len())
-                        .filter_map(|i| loads[i].map(|l| (l, i)))
-                        .filter(|&(l, _)| l < max)
-                        .min();
+                    let target =
+                        (0..loads.len()).filter_map(|i| loads[i].map(|l| (l, i))).filter(|&(l, _)| l < max).min();
                     match target {
                         Some((_, i)) => {
                             self.workers[i].queue.push_back(fd);
@@ -257,10 +237,7 @@ impl Master {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_resource_exhaustion(&e) => {
-                    log::warn!(
-                        "accept: {e}; pausing accept for {}ms",
-                        ACCEPT_PAUSE.as_millis()
-                    );
+                    log::warn!("accept: {e}; pausing accept for {}ms", ACCEPT_PAUSE.as_millis());
                     self.pause_accepting(ACCEPT_PAUSE)?;
                     break;
                 }
@@ -299,11 +276,7 @@ impl Master {
                     if !w.want_write {
                         w.want_write = true;
                         let token = TOKEN_CHANNEL | i as u64;
-                        let _ = self.epoll.modify(
-                            chan.as_raw_fd(),
-                            sys::EPOLLIN | sys::EPOLLOUT,
-                            token,
-                        );
+                        let _ = self.epoll.modify(chan.as_raw_fd(), sys::EPOLLIN | sys::EPOLLOUT, token);
                     }
                     return;
                 }
@@ -342,10 +315,7 @@ impl Master {
         while let Some(sig) = sys::read_signal(self.sigfd.as_fd())? {
             match sig {
                 libc::SIGTERM | libc::SIGINT => {
-                    log::info!(
-                        "received {}; stopping",
-                        if sig == libc::SIGTERM { "TERM" } else { "INT" }
-                    );
+                    log::info!("received {}; stopping", if sig == libc::SIGTERM { "TERM" } else { "INT" });
                     self.stop_now();
                     return Ok(true);
                 }
@@ -425,11 +395,7 @@ impl Master {
                 continue;
             }
             let lived = w.spawned_at.elapsed();
-            w.failures = if lived < Duration::from_secs(2) {
-                w.failures + 1
-            } else {
-                0
-            };
+            w.failures = if lived < Duration::from_secs(2) { w.failures + 1 } else { 0 };
             let orphans: Vec<OwnedFd> = w.queue.drain(..).collect();
             if w.failures <= 1 {
                 self.spawn(i)?;
@@ -438,10 +404,7 @@ impl Master {
             } else {
                 let delay = Duration::from_millis(100u64 << w.failures.min(7));
                 w.respawn_at = Some(Instant::now() + delay);
-                log::warn!(
-                    "worker {i} (pid {pid}) died: {how}; respawn in {}ms (dying repeatedly)",
-                    delay.as_millis()
-                );
+                log::warn!("worker {i} (pid {pid}) died: {how}; respawn in {}ms (dying repeatedly)", delay.as_millis());
             }
             self.redistribute(orphans);
         }
@@ -454,9 +417,8 @@ impl Master {
             return;
         }
         for fd in fds {
-            let target = (0..self.workers.len())
-                .filter(|&i| self.workers[i].pid.is_some())
-                .min_by_key(|&i| self.load(i));
+            let target =
+                (0..self.workers.len()).filter(|&i| self.workers[i].pid.is_some()).min_by_key(|&i| self.load(i));
             if let Some(i) = target {
                 self.workers[i].queue.push_back(fd);
             }
@@ -473,13 +435,7 @@ impl Master {
             Forked::Child => {
                 sys::close_fds_except(&[theirs.as_raw_fd(), root.as_raw_fd()]);
                 sys::unblock_all_signals();
-                let args = WorkerArgs {
-                    index: i,
-                    cfg: self.cfg.clone(),
-                    chan: theirs,
-                    root,
-                    shm: self.shm,
-                };
+                let args = WorkerArgs { index: i, cfg: self.cfg.clone(), chan: theirs, root, shm: self.shm };
                 std::process::exit(worker::run(args));
             }
             Forked::Parent(pid) => {
@@ -487,8 +443,7 @@ impl Master {
                 drop(root);
                 self.shm.slot(i).reset(pid);
                 self.shm.slot(i).accepted.store(0, Relaxed);
-                self.epoll
-                    .add(ours.as_raw_fd(), sys::EPOLLIN, TOKEN_CHANNEL | i as u64)?;
+                self.epoll.add(ours.as_raw_fd(), sys::EPOLLIN, TOKEN_CHANNEL | i as u64)?;
                 let w = &mut self.workers[i];
                 w.pid = Some(pid);
                 w.chan = Some(ours);
@@ -503,10 +458,7 @@ impl Master {
 }
 
 fn is_resource_exhaustion(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
 }
 
 fn is_transient(e: &io::Error) -> bool {

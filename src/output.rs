@@ -18,15 +18,8 @@ const COALESCE_LIMIT: usize = 64 * 1024;
 const MAX_SENDFILE: u64 = 1 << 30;
 
 enum Segment {
-    Mem {
-        buf: Vec<u8>,
-        pos: usize,
-    },
-    File {
-        file: Rc<OwnedFd>,
-        offset: u64,
-        end: u64,
-    },
+    Mem { buf: Vec<u8>, pos: usize },
+    File { file: Rc<OwnedFd>, offset: u64, end: u64 },
 }
 
 /// Why a flush stopped.
@@ -58,9 +51,7 @@ impl Output {
 
     /// True when a file region is queued: no point parsing more pipelined requests until it has gone.
     pub fn has_file(&self) -> bool {
-        self.segments
-            .iter()
-            .any(|s| matches!(s, Segment::File { .. }))
+        self.segments.iter().any(|s| matches!(s, Segment::File { .. }))
     }
 
     /// The memory buffer at the tail, to append response bytes to (a head, a small body, a boundary).
@@ -86,23 +77,14 @@ impl Output {
         if len == 0 {
             return;
         }
-        self.segments.push_back(Segment::File {
-            file,
-            offset,
-            end: offset + len,
-        });
+        self.segments.push_back(Segment::File { file, offset, end: offset + len });
         self.pending += len;
     }
 
     /// Sends queued bytes until done, EAGAIN, or `budget` bytes. Returns bytes sent and why it stopped.
     /// A file that ends before its region does (it shrank while being sent) is an error: the response can no
     /// longer be completed as promised.
-    pub fn flush(
-        &mut self,
-        sock: BorrowedFd<'_>,
-        budget: u64,
-        pool: &mut Vec<Vec<u8>>,
-    ) -> io::Result<(u64, Flush)> {
+    pub fn flush(&mut self, sock: BorrowedFd<'_>, budget: u64, pool: &mut Vec<Vec<u8>>) -> io::Result<(u64, Flush)> {
         let mut sent = 0u64;
         loop {
             if sent >= budget {
@@ -122,10 +104,7 @@ impl Output {
                     let want = (*end - *offset).min(budget - sent).min(MAX_SENDFILE) as usize;
                     match sys::sendfile(sock, file.as_fd(), offset, want) {
                         Ok(0) => {
-                            return Err(io::Error::new(
-                                io::ErrorKind::UnexpectedEof,
-                                "file shrank while being sent",
-                            ))
+                            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being sent"))
                         }
                         Ok(n) => Ok((n, *offset >= *end)),
                         Err(e) => Err(e),
@@ -145,9 +124,7 @@ impl Output {
                     sent += n as u64;
                     self.pending -= n as u64;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok((sent, Flush::WouldBlock))
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((sent, Flush::WouldBlock)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }

@@ -46,10 +46,7 @@ impl RawAddr {
     fn empty() -> RawAddr {
         // SAFETY: sockaddr_storage is plain old data; all-zero is a valid (unspecified) value.
         let storage = unsafe { MaybeUninit::<libc::sockaddr_storage>::zeroed().assume_init() };
-        RawAddr {
-            storage,
-            len: size_of::<libc::sockaddr_storage>() as libc::socklen_t,
-        }
+        RawAddr { storage, len: size_of::<libc::sockaddr_storage>() as libc::socklen_t }
     }
 
     fn from_socket_addr(addr: &SocketAddr) -> RawAddr {
@@ -59,9 +56,7 @@ impl RawAddr {
                 let sin = libc::sockaddr_in {
                     sin_family: libc::AF_INET as libc::sa_family_t,
                     sin_port: a.port().to_be(),
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from_ne_bytes(a.ip().octets()),
-                    },
+                    sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
                     sin_zero: [0; 8],
                 };
                 // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in.
@@ -73,9 +68,7 @@ impl RawAddr {
                     sin6_family: libc::AF_INET6 as libc::sa_family_t,
                     sin6_port: a.port().to_be(),
                     sin6_flowinfo: a.flowinfo(),
-                    sin6_addr: libc::in6_addr {
-                        s6_addr: a.ip().octets(),
-                    },
+                    sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
                     sin6_scope_id: a.scope_id(),
                 };
                 // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in6.
@@ -92,10 +85,7 @@ impl RawAddr {
                 // SAFETY: the family says the storage holds a sockaddr_in.
                 let sin = unsafe { &*(&self.storage as *const _ as *const libc::sockaddr_in) };
                 let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
-                Some(SocketAddr::V4(SocketAddrV4::new(
-                    ip,
-                    u16::from_be(sin.sin_port),
-                )))
+                Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
             }
             libc::AF_INET6 => {
                 // SAFETY: the family says the storage holds a sockaddr_in6.
@@ -113,12 +103,7 @@ impl RawAddr {
     }
 }
 
-fn setsockopt_int(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
+fn setsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
     syscall!(setsockopt(
         fd,
         level,
@@ -131,27 +116,15 @@ fn setsockopt_int(
 
 /// A non-blocking TCP listener bound to `addr` with SO_REUSEADDR and the given backlog.
 pub fn tcp_listener(addr: &SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
-    let family = if addr.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
-    let fd = owned(syscall!(socket(
-        family,
-        libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-        0
-    ))?);
+    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    let fd = owned(syscall!(socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0))?);
     setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
     if addr.is_ipv6() {
         // One listener per address family: `[::]:80` must not silently take the IPv4 port too.
         setsockopt_int(fd.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
     }
     let raw = RawAddr::from_socket_addr(addr);
-    syscall!(bind(
-        fd.as_raw_fd(),
-        &raw.storage as *const _ as *const libc::sockaddr,
-        raw.len
-    ))?;
+    syscall!(bind(fd.as_raw_fd(), &raw.storage as *const _ as *const libc::sockaddr, raw.len))?;
     syscall!(listen(fd.as_raw_fd(), backlog))?;
     Ok(fd)
 }
@@ -159,13 +132,8 @@ pub fn tcp_listener(addr: &SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
 /// The address a socket is bound to (to learn the port the kernel picked for port 0).
 pub fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
     let mut raw = RawAddr::empty();
-    syscall!(getsockname(
-        fd.as_raw_fd(),
-        &mut raw.storage as *mut _ as *mut libc::sockaddr,
-        &mut raw.len
-    ))?;
-    raw.to_socket_addr()
-        .ok_or_else(|| io::Error::from(io::ErrorKind::Unsupported))
+    syscall!(getsockname(fd.as_raw_fd(), &mut raw.storage as *mut _ as *mut libc::sockaddr, &mut raw.len))?;
+    raw.to_socket_addr().ok_or_else(|| io::Error::from(io::ErrorKind::Unsupported))
 }
 
 /// Accepts one connection, non-blocking and close-on-exec.
@@ -186,10 +154,7 @@ pub fn set_nodelay(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// Makes the next close() send RST and free the socket at once: for clients we abandon (stuck readers).
 pub fn set_linger_zero(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let lg = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
+    let lg = libc::linger { l_onoff: 1, l_linger: 0 };
     syscall!(setsockopt(
         fd.as_raw_fd(),
         libc::SOL_SOCKET,
@@ -213,52 +178,28 @@ pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    let n = syscall!(read(
-        fd.as_raw_fd(),
-        buf.as_mut_ptr() as *mut libc::c_void,
-        buf.len()
-    ))?;
+    let n = syscall!(read(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len()))?;
     Ok(n as usize)
 }
 
 /// Sends bytes on a socket; `more` sets MSG_MORE so a header and the sendfile body after it share packets.
 pub fn send(fd: BorrowedFd<'_>, buf: &[u8], more: bool) -> io::Result<usize> {
     let flags = libc::MSG_NOSIGNAL | if more { libc::MSG_MORE } else { 0 };
-    let n = syscall!(send(
-        fd.as_raw_fd(),
-        buf.as_ptr() as *const libc::c_void,
-        buf.len(),
-        flags
-    ))?;
+    let n = syscall!(send(fd.as_raw_fd(), buf.as_ptr() as *const libc::c_void, buf.len(), flags))?;
     Ok(n as usize)
 }
 
 /// Copies up to `count` bytes of `file` at `offset` to `sock` inside the kernel.
-pub fn sendfile(
-    sock: BorrowedFd<'_>,
-    file: BorrowedFd<'_>,
-    offset: &mut u64,
-    count: usize,
-) -> io::Result<usize> {
+pub fn sendfile(sock: BorrowedFd<'_>, file: BorrowedFd<'_>, offset: &mut u64, count: usize) -> io::Result<usize> {
     let mut off = *offset as libc::off_t;
-    let n = syscall!(sendfile(
-        sock.as_raw_fd(),
-        file.as_raw_fd(),
-        &mut off,
-        count
-    ))?;
+    let n = syscall!(sendfile(sock.as_raw_fd(), file.as_raw_fd(), &mut off, count))?;
     *offset = off as u64;
     Ok(n as usize)
 }
 
 /// Reads from `file` at `offset` without moving a file position (the fd is shared by many requests).
 pub fn pread(file: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let n = syscall!(pread(
-        file.as_raw_fd(),
-        buf.as_mut_ptr() as *mut libc::c_void,
-        buf.len(),
-        offset as libc::off_t
-    ))?;
+    let n = syscall!(pread(file.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), offset as libc::off_t))?;
     Ok(n as usize)
 }
 
@@ -274,10 +215,7 @@ pub const MAX_FDS_PER_MSG: usize = 253;
 pub fn send_fds(chan: BorrowedFd<'_>, fds: &[RawFd]) -> io::Result<()> {
     assert!(!fds.is_empty() && fds.len() <= MAX_FDS_PER_MSG);
     let payload = [b'F'; MAX_FDS_PER_MSG];
-    let mut iov = libc::iovec {
-        iov_base: payload.as_ptr() as *mut libc::c_void,
-        iov_len: fds.len(),
-    };
+    let mut iov = libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: fds.len() };
     let fd_bytes = std::mem::size_of_val(fds);
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe { libc::CMSG_SPACE(fd_bytes as u32) } as usize;
@@ -313,10 +251,7 @@ pub enum Received {
 /// arrive are closed (they are owned before the check, so dropping them closes them).
 pub fn recv_fds(chan: BorrowedFd<'_>) -> io::Result<Received> {
     let mut payload = [0u8; MAX_FDS_PER_MSG];
-    let mut iov = libc::iovec {
-        iov_base: payload.as_mut_ptr() as *mut libc::c_void,
-        iov_len: payload.len(),
-    };
+    let mut iov = libc::iovec { iov_base: payload.as_mut_ptr() as *mut libc::c_void, iov_len: payload.len() };
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe { libc::CMSG_SPACE((MAX_FDS_PER_MSG * size_of::<RawFd>()) as u32) } as usize;
     let mut cbuf = vec![0u64; space.div_ceil(8)];
@@ -347,10 +282,7 @@ pub fn recv_fds(chan: BorrowedFd<'_>) -> io::Result<Received> {
     }
     if msg.msg_flags & libc::MSG_CTRUNC != 0 {
         drop(fds);
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "descriptor message truncated (MSG_CTRUNC)",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "descriptor message truncated (MSG_CTRUNC)"));
     }
     if n == 0 && fds.is_empty() {
         return Ok(Received::Closed);
@@ -381,9 +313,7 @@ pub struct Epoll {
 
 impl Epoll {
     pub fn new() -> io::Result<Epoll> {
-        Ok(Epoll {
-            fd: owned(syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?),
-        })
+        Ok(Epoll { fd: owned(syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?) })
     }
 
     pub fn add(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
@@ -406,12 +336,7 @@ impl Epoll {
 
     /// Waits for events; EINTR counts as "no events".
     pub fn wait(&self, events: &mut [Event], timeout_ms: i32) -> io::Result<usize> {
-        match syscall!(epoll_wait(
-            self.fd.as_raw_fd(),
-            events.as_mut_ptr(),
-            events.len() as libc::c_int,
-            timeout_ms
-        )) {
+        match syscall!(epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), events.len() as libc::c_int, timeout_ms)) {
             Ok(n) => Ok(n as usize),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
             Err(e) => Err(e),
@@ -443,11 +368,7 @@ pub fn signalfd(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
     if rc != 0 {
         return Err(io::Error::from_raw_os_error(rc));
     }
-    Ok(owned(syscall!(signalfd(
-        -1,
-        &set,
-        libc::SFD_NONBLOCK | libc::SFD_CLOEXEC
-    ))?))
+    Ok(owned(syscall!(signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC))?))
 }
 
 /// Unblocks every signal (a forked worker must not inherit the master's mask forever).
@@ -465,11 +386,7 @@ pub fn read_signal(fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
     // SAFETY: signalfd_siginfo is plain old data.
     let mut info: libc::signalfd_siginfo = unsafe { MaybeUninit::zeroed().assume_init() };
     let size = size_of::<libc::signalfd_siginfo>();
-    match syscall!(read(
-        fd.as_raw_fd(),
-        &mut info as *mut _ as *mut libc::c_void,
-        size
-    )) {
+    match syscall!(read(fd.as_raw_fd(), &mut info as *mut _ as *mut libc::c_void, size)) {
         Ok(n) if n as usize == size => Ok(Some(info.ssi_signo as i32)),
         Ok(_) => Ok(None),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
@@ -562,10 +479,7 @@ pub fn close_fds_except(keep: &[RawFd]) {
 pub fn raise_nofile_limit() {
     // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
     unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
@@ -606,13 +520,7 @@ pub fn lookup_user(name: &str) -> io::Result<Option<UserIds>> {
     let mut result: *mut libc::passwd = ptr::null_mut();
     // SAFETY: all pointers are valid for the stated sizes; getpwnam_r writes only into pwd and buf.
     let rc = unsafe {
-        libc::getpwnam_r(
-            cname.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr() as *mut libc::c_char,
-            buf.len(),
-            &mut result,
-        )
+        libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr() as *mut libc::c_char, buf.len(), &mut result)
     };
     if rc != 0 {
         return Err(io::Error::from_raw_os_error(rc));
@@ -620,10 +528,7 @@ pub fn lookup_user(name: &str) -> io::Result<Option<UserIds>> {
     if result.is_null() {
         return Ok(None);
     }
-    Ok(Some(UserIds {
-        uid: pwd.pw_uid,
-        gid: pwd.pw_gid,
-    }))
+    Ok(Some(UserIds { uid: pwd.pw_uid, gid: pwd.pw_gid }))
 }
 
 /// Confines this process to `root` (chroot + chdir) when asked, then gives up root for good: supplementary
@@ -638,20 +543,11 @@ pub fn drop_privileges(chroot_to: Option<&std::path::Path>, user: UserIds) -> io
     syscall!(setgroups(0, ptr::null()))?;
     syscall!(setgid(user.gid))?;
     syscall!(setuid(user.uid))?;
-    syscall!(prctl(
-        libc::PR_SET_NO_NEW_PRIVS,
-        1 as libc::c_ulong,
-        0,
-        0,
-        0
-    ))?;
+    syscall!(prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0))?;
     if user.uid != 0 {
         // SAFETY: setuid has no memory-safety preconditions; success here would be the failure we look for.
         if unsafe { libc::setuid(0) } == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                "setuid(0) succeeded after dropping root",
-            ));
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "setuid(0) succeeded after dropping root"));
         }
     }
     Ok(())
@@ -663,12 +559,9 @@ pub fn drop_privileges(chroot_to: Option<&std::path::Path>, user: UserIds) -> io
 
 /// Opens a directory as an O_PATH handle to resolve files beneath it.
 pub fn open_dir(path: &std::path::Path) -> io::Result<OwnedFd> {
-    let c = CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    Ok(owned(syscall!(open(
-        c.as_ptr(),
-        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC
-    ))?))
+    let c =
+        CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    Ok(owned(syscall!(open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC))?))
 }
 
 /// `openat2(dir, path, O_RDONLY|O_NONBLOCK|O_CLOEXEC, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS[|RESOLVE_NO_SYMLINKS])`:
@@ -738,11 +631,7 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileInfo> {
 
 /// Reads random bytes for multipart boundaries (getrandom never blocks once the pool is initialised).
 pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
-    let n = syscall!(getrandom(
-        buf.as_mut_ptr() as *mut libc::c_void,
-        buf.len(),
-        0
-    ))?;
+    let n = syscall!(getrandom(buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0))?;
     if (n as usize) < buf.len() {
         return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
     }
@@ -780,5 +669,46 @@ pub fn cpus_online() -> usize {
         1
     } else {
         n as usize
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// inotify
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A non-blocking inotify instance.
+pub fn inotify() -> io::Result<OwnedFd> {
+    Ok(owned(syscall!(inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC))?))
+}
+
+/// Watches a directory for any change to its entries (edits, renames, deletions, creations).
+pub fn inotify_watch_dir(fd: BorrowedFd<'_>, path: &[u8]) -> io::Result<()> {
+    let c = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mask = libc::IN_MODIFY
+        | libc::IN_ATTRIB
+        | libc::IN_CLOSE_WRITE
+        | libc::IN_CREATE
+        | libc::IN_DELETE
+        | libc::IN_MOVED_FROM
+        | libc::IN_MOVED_TO
+        | libc::IN_DELETE_SELF
+        | libc::IN_MOVE_SELF
+        | libc::IN_ONLYDIR;
+    syscall!(inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), mask))?;
+    Ok(())
+}
+
+/// Reads and discards every queued inotify event; returns whether there was any.
+pub fn inotify_drain(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut buf = [0u8; 4096];
+    let mut any = false;
+    loop {
+        match read(fd, &mut buf) {
+            Ok(0) => return Ok(any),
+            Ok(_) => any = true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(any),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }

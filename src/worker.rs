@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::conn::{Conn, Next};
+use crate::fs::cache::FileCache;
 use crate::http::date::DateCache;
 use crate::http::request::Limits;
 use crate::shm::{Shm, WorkerSlot};
@@ -30,6 +31,7 @@ use crate::sys::{self, Received};
 
 const TOKEN_CHANNEL: u64 = u64::MAX;
 const TOKEN_SIGNAL: u64 = u64::MAX - 1;
+const TOKEN_INOTIFY: u64 = u64::MAX - 2;
 /// The heartbeat is refreshed at least this often, so the master can tell a stuck worker from an idle one.
 const MAX_WAIT: Duration = Duration::from_secs(1);
 
@@ -49,16 +51,14 @@ pub struct Ctx {
     pub rpool: Vec<Box<[u8]>>,
     pub read_buf_size: usize,
     pub slot: &'static WorkerSlot,
+    pub files: FileCache,
     pub draining: bool,
 }
 
 impl Ctx {
     fn refresh_clock(&mut self) {
         self.now = Instant::now();
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         if unix != self.unix_now || self.date.is_empty() {
             self.unix_now = unix;
             self.date.clear();
@@ -117,11 +117,7 @@ impl Worker {
         let master_pid = sys::getppid();
         let cfg = args.cfg;
         if let Some(user) = cfg.user {
-            let chroot = if cfg.chroot {
-                Some(cfg.root.as_path())
-            } else {
-                None
-            };
+            let chroot = if cfg.chroot { Some(cfg.root.as_path()) } else { None };
             sys::drop_privileges(chroot, user)?;
         }
         // Set after dropping privileges (a uid change clears it); a worker must not outlive its master.
@@ -129,13 +125,7 @@ impl Worker {
         if sys::getppid() != master_pid {
             return Err(io::Error::other("master exited during start-up"));
         }
-        let sigfd = sys::signalfd(&[
-            libc::SIGTERM,
-            libc::SIGINT,
-            libc::SIGQUIT,
-            libc::SIGHUP,
-            libc::SIGUSR1,
-        ])?;
+        let sigfd = sys::signalfd(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1])?;
         let epoll = sys::Epoll::new()?;
         epoll.add(args.chan.as_raw_fd(), sys::EPOLLIN, TOKEN_CHANNEL)?;
         epoll.add(sigfd.as_raw_fd(), sys::EPOLLIN, TOKEN_SIGNAL)?;
@@ -143,18 +133,17 @@ impl Worker {
             let shm: &'static Shm = Box::leak(Box::new(args.shm));
             shm.slot(args.index)
         };
-        let limits = Limits {
-            max_header_bytes: cfg.max_header_bytes,
-            max_body_bytes: cfg.max_body_bytes,
-        };
+        let limits = Limits { max_header_bytes: cfg.max_header_bytes, max_body_bytes: cfg.max_body_bytes };
         // Room for the longest acceptable head plus its leading empty line, so a full buffer always means
         // the parser has already refused the head.
-        let read_buf_size = cfg
-            .max_header_bytes
-            .max(crate::http::request::MAX_REQUEST_LINE)
-            + 1024;
+        let read_buf_size = cfg.max_header_bytes.max(crate::http::request::MAX_REQUEST_LINE) + 1024;
+        let files = FileCache::new(&cfg);
+        if let Some(fd) = files.inotify_fd() {
+            epoll.add(fd, sys::EPOLLIN, TOKEN_INOTIFY)?;
+        }
         let cfg = Rc::new(cfg);
         let mut ctx = Ctx {
+            files,
             cfg,
             root: args.root,
             limits,
@@ -191,10 +180,11 @@ impl Worker {
             let timeout = self.wait_timeout();
             let n = self.epoll.wait(&mut events, timeout)?;
             self.ctx.refresh_clock();
-            self.ctx
-                .slot
-                .heartbeat
-                .store(self.ctx.unix_now as u64, Relaxed);
+            self.ctx.slot.heartbeat.store(self.ctx.unix_now as u64, Relaxed);
+            // File changes first: an edit that finished before a request was sent must be seen by it.
+            if events[..n].iter().any(|ev| ev.u64 == TOKEN_INOTIFY) {
+                self.ctx.files.on_change();
+            }
             for ev in &events[..n] {
                 let (token, bits) = (ev.u64, ev.events);
                 match token {
@@ -204,6 +194,7 @@ impl Worker {
                             return Ok(());
                         }
                     }
+                    TOKEN_INOTIFY => {}
                     _ => self.on_conn_event(token, bits),
                 }
             }
@@ -258,10 +249,7 @@ impl Worker {
         let index = match self.free.pop() {
             Some(i) => i as usize,
             None => {
-                self.entries.push(Entry {
-                    generation: 0,
-                    conn: None,
-                });
+                self.entries.push(Entry { generation: 0, conn: None });
                 self.entries.len() - 1
             }
         };
@@ -378,11 +366,7 @@ impl Worker {
                 continue;
             }
             conn.queued_deadline = None;
-            let next = if conn.deadline(ctx) <= now {
-                conn.on_timeout(ctx)
-            } else {
-                Next::Wait
-            };
+            let next = if conn.deadline(ctx) <= now { conn.on_timeout(ctx) } else { Next::Wait };
             self.after(token, next);
         }
     }

@@ -38,16 +38,8 @@ pub fn negotiate(accept_encoding: Option<&str>, have_br: bool, have_gzip: bool) 
         return ContentCoding::Identity;
     };
     let prefs = Preferences::parse(header);
-    let br = if have_br {
-        prefs.weight_of(Listed::Brotli)
-    } else {
-        0
-    };
-    let gzip = if have_gzip {
-        prefs.weight_of(Listed::Gzip)
-    } else {
-        0
-    };
+    let br = if have_br { prefs.weight_of(Listed::Brotli) } else { 0 };
+    let gzip = if have_gzip { prefs.weight_of(Listed::Gzip) } else { 0 };
     // `>=` makes a tie go to br: smaller for the same content.
     if br > 0 && br >= gzip {
         ContentCoding::Brotli
@@ -153,11 +145,8 @@ fn parse_qvalue(value: &str) -> Option<Weight> {
         return None;
     }
     // Right-pad to three digits so "0.5" is 500 thousandths.
-    let thousandths = frac
-        .bytes()
-        .chain(std::iter::repeat(b'0'))
-        .take(3)
-        .fold(0, |n: Weight, d| n * 10 + Weight::from(d - b'0'));
+    let thousandths =
+        frac.bytes().chain(std::iter::repeat(b'0')).take(3).fold(0, |n: Weight, d| n * 10 + Weight::from(d - b'0'));
     match int {
         "0" => Some(thousandths),
         "1" if thousandths == 0 => Some(FULL_WEIGHT),
@@ -254,11 +243,7 @@ mod tests {
             (Some("gzip;q=0.2, x-gzip;q=0.9, br;q=0.5"), true, true, Gzip),
         ];
         for (header, have_br, have_gzip, want) in cases {
-            assert_eq!(
-                negotiate(*header, *have_br, *have_gzip),
-                *want,
-                "{header:?} br={have_br} gzip={have_gzip}"
-            );
+            assert_eq!(negotiate(*header, *have_br, *have_gzip), *want, "{header:?} br={have_br} gzip={have_gzip}");
         }
     }
 
@@ -293,11 +278,7 @@ mod tests {
 
     #[test]
     fn coding_names_table() {
-        let cases = [
-            (Identity, "", ""),
-            (Gzip, ".gz", "gzip"),
-            (Brotli, ".br", "br"),
-        ];
+        let cases = [(Identity, "", ""), (Gzip, ".gz", "gzip"), (Brotli, ".br", "br")];
         for (coding, suffix, token) in cases {
             assert_eq!(coding.suffix(), suffix);
             assert_eq!(coding.token(), token);

@@ -52,10 +52,7 @@ fn override_for(ext: &str) -> Option<&'static str> {
         // Source maps are JSON; the table's text/plain is an old image-map entry.
         ("map", "application/json"),
     ];
-    OVERRIDES
-        .iter()
-        .find(|(known, _)| known.eq_ignore_ascii_case(ext))
-        .map(|&(_, essence)| essence)
+    OVERRIDES.iter().find(|(known, _)| known.eq_ignore_ascii_case(ext)).map(|&(_, essence)| essence)
 }
 
 /// Types a browser decodes as text, and so should be told the charset.
@@ -76,9 +73,7 @@ fn is_textual(essence: &str) -> bool {
 }
 
 fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
-    s.len() >= suffix.len()
-        && s.get(s.len() - suffix.len()..)
-            .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
+    s.len() >= suffix.len() && s.get(s.len() - suffix.len()..).is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
 }
 
 #[cfg(test)]
@@ -99,10 +94,7 @@ mod tests {
             (b"favicon.ico", "image/x-icon"),
             // Structured text gets a charset too.
             (b"data.json", "application/json; charset=utf-8"),
-            (
-                b"site.webmanifest",
-                "application/manifest+json; charset=utf-8",
-            ),
+            (b"site.webmanifest", "application/manifest+json; charset=utf-8"),
             (b"feed.xml", "text/xml; charset=utf-8"),
             (b"feed.atom", "application/atom+xml; charset=utf-8"),
             (b"logo.svg", "image/svg+xml; charset=utf-8"),
@@ -143,12 +135,7 @@ mod tests {
             (b"\xc0\xae/x.css", "text/css; charset=utf-8"),
         ];
         for (name, want) in cases {
-            assert_eq!(
-                content_type_for(name),
-                *want,
-                "{:?}",
-                String::from_utf8_lossy(name)
-            );
+            assert_eq!(content_type_for(name), *want, "{:?}", String::from_utf8_lossy(name));
         }
     }
 

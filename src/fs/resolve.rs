@@ -59,11 +59,7 @@ pub fn resolve(target: &str) -> Result<ResolvedPath, ResolveError> {
     }
     let decoded = percent_decode_strict(path.as_bytes())?;
     let (rel, trailing_slash) = normalise(&decoded)?;
-    Ok(ResolvedPath {
-        rel,
-        trailing_slash,
-        query: query.map(str::to_owned),
-    })
+    Ok(ResolvedPath { rel, trailing_slash, query: query.map(str::to_owned) })
 }
 
 /// True when any segment starts with '.', except when the first segment is exactly ".well-known".
@@ -174,16 +170,8 @@ fn is_safe_query(query: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn ok(
-        rel: &[u8],
-        trailing_slash: bool,
-        query: Option<&str>,
-    ) -> Result<ResolvedPath, ResolveError> {
-        Ok(ResolvedPath {
-            rel: rel.to_vec(),
-            trailing_slash,
-            query: query.map(str::to_owned),
-        })
+    fn ok(rel: &[u8], trailing_slash: bool, query: Option<&str>) -> Result<ResolvedPath, ResolveError> {
+        Ok(ResolvedPath { rel: rel.to_vec(), trailing_slash, query: query.map(str::to_owned) })
     }
 
     const BAD: Result<ResolvedPath, ResolveError> = Err(ResolveError::BadRequest);
@@ -278,14 +266,7 @@ mod tests {
 
     #[test]
     fn resolved_rel_upholds_its_invariants() {
-        let targets = [
-            "/",
-            "//a//b//",
-            "/a/./b/../c",
-            "/%2fa%2f%2fb%2f",
-            "/x/.%2e/y/",
-            "/a/b/c/../../d",
-        ];
+        let targets = ["/", "//a//b//", "/a/./b/../c", "/%2fa%2f%2fb%2f", "/x/.%2e/y/", "/a/b/c/../../d"];
         for target in targets {
             let rel = match resolve(target) {
                 Ok(r) => r.rel,
@@ -323,11 +304,7 @@ mod tests {
     }
 
     fn rp(rel: &[u8], query: Option<&str>) -> ResolvedPath {
-        ResolvedPath {
-            rel: rel.to_vec(),
-            trailing_slash: false,
-            query: query.map(str::to_owned),
-        }
+        ResolvedPath { rel: rel.to_vec(), trailing_slash: false, query: query.map(str::to_owned) }
     }
 
     #[test]
@@ -394,15 +371,7 @@ mod tests {
 
     #[test]
     fn redirect_round_trips_through_resolve() {
-        let targets = [
-            "/docs",
-            "/a%20b",
-            "/caf%C3%A9",
-            "/%ff%fe",
-            "/a%5cb",
-            "/x%25y",
-            "/q%3F",
-        ];
+        let targets = ["/docs", "/a%20b", "/caf%C3%A9", "/%ff%fe", "/a%5cb", "/x%25y", "/q%3F"];
         for target in targets {
             let Ok(first) = resolve(target) else {
                 panic!("{target:?} should resolve");

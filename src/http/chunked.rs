@@ -118,11 +118,7 @@ impl ChunkedDecoder {
     fn skip_data(&mut self, remaining: u64, available: usize) -> usize {
         let take = remaining.min(available as u64);
         let left = remaining - take;
-        self.state = if left == 0 {
-            State::DataCr
-        } else {
-            State::Data { remaining: left }
-        };
+        self.state = if left == 0 { State::DataCr } else { State::Data { remaining: left } };
         // take <= available, so it fits a usize.
         usize::try_from(take).unwrap_or(available)
     }
@@ -144,9 +140,7 @@ impl ChunkedDecoder {
                 if self.chunk_size == 0 {
                     State::TrailerStart
                 } else {
-                    State::Data {
-                        remaining: self.chunk_size,
-                    }
+                    State::Data { remaining: self.chunk_size }
                 }
             }
             State::DataCr => {
@@ -177,10 +171,7 @@ impl ChunkedDecoder {
             if digits >= MAX_SIZE_DIGITS {
                 return Err(RequestError::BadRequest);
             }
-            return Ok(State::Size {
-                digits: digits + 1,
-                size: (size << 4) | value,
-            });
+            return Ok(State::Size { digits: digits + 1, size: (size << 4) | value });
         }
         if digits == 0 {
             return Err(RequestError::BadRequest);
@@ -250,9 +241,7 @@ fn on_trailer_byte(state: State, byte: u8) -> Result<State, RequestError> {
         (State::TrailerStart | State::TrailerName, b) if is_tchar(b) => Ok(State::TrailerName),
         (State::TrailerName, b':') => Ok(State::TrailerValue),
         (State::TrailerValue, b'\r') => Ok(State::TrailerLf),
-        (State::TrailerValue, b) if b == b'\t' || b == b' ' || is_vchar_or_obs(b) => {
-            Ok(State::TrailerValue)
-        }
+        (State::TrailerValue, b) if b == b'\t' || b == b' ' || is_vchar_or_obs(b) => Ok(State::TrailerValue),
         (State::TrailerLf, b'\n') => Ok(State::TrailerStart),
         _ => Err(RequestError::BadRequest),
     }
@@ -328,56 +317,20 @@ mod tests {
     fn well_formed_bodies() {
         let rows: &[(&str, &[u8], Expected)] = &[
             ("empty body", b"0\r\n\r\n", Ok(Some(5))),
-            (
-                "empty body then next",
-                b"0\r\n\r\nGET / HTTP/1.1",
-                Ok(Some(5)),
-            ),
+            ("empty body then next", b"0\r\n\r\nGET / HTTP/1.1", Ok(Some(5))),
             ("one chunk", b"5\r\nhello\r\n0\r\n\r\n", Ok(Some(15))),
-            (
-                "two chunks then next",
-                b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nX",
-                Ok(Some(20)),
-            ),
+            ("two chunks then next", b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nX", Ok(Some(20))),
             ("hex upper", b"A\r\n0123456789\r\n0\r\n\r\n", Ok(Some(20))),
             ("hex lower", b"a\r\n0123456789\r\n0\r\n\r\n", Ok(Some(20))),
-            (
-                "leading zeros",
-                b"0005\r\nhello\r\n0000\r\n\r\n",
-                Ok(Some(21)),
-            ),
-            (
-                "16 digits",
-                b"0000000000000001\r\nx\r\n0\r\n\r\n",
-                Ok(Some(26)),
-            ),
-            (
-                "data holds crlf",
-                b"4\r\n\r\n\r\n\r\n0\r\n\r\n",
-                Ok(Some(14)),
-            ),
+            ("leading zeros", b"0005\r\nhello\r\n0000\r\n\r\n", Ok(Some(21))),
+            ("16 digits", b"0000000000000001\r\nx\r\n0\r\n\r\n", Ok(Some(26))),
+            ("data holds crlf", b"4\r\n\r\n\r\n\r\n0\r\n\r\n", Ok(Some(14))),
             ("extension", b"1;foo\r\nx\r\n0\r\n\r\n", Ok(Some(15))),
-            (
-                "extension value",
-                b"1;foo=bar;baz\r\nx\r\n0;last=1\r\n\r\n",
-                Ok(Some(30)),
-            ),
-            (
-                "quoted extension",
-                b"1;a=\"b; \\\"c\\\"\"\r\nx\r\n0\r\n\r\n",
-                Ok(Some(24)),
-            ),
-            (
-                "quoted then more",
-                b"1;a=\"\";b\r\nx\r\n0\r\n\r\n",
-                Ok(Some(18)),
-            ),
+            ("extension value", b"1;foo=bar;baz\r\nx\r\n0;last=1\r\n\r\n", Ok(Some(30))),
+            ("quoted extension", b"1;a=\"b; \\\"c\\\"\"\r\nx\r\n0\r\n\r\n", Ok(Some(24))),
+            ("quoted then more", b"1;a=\"\";b\r\nx\r\n0\r\n\r\n", Ok(Some(18))),
             ("trailer", b"0\r\nExpires: never\r\n\r\n", Ok(Some(21))),
-            (
-                "trailers",
-                b"1\r\nx\r\n0\r\nA: 1\r\nB:\r\nC:\tz y \r\n\r\nN",
-                Ok(Some(30)),
-            ),
+            ("trailers", b"1\r\nx\r\n0\r\nA: 1\r\nB:\r\nC:\tz y \r\n\r\nN", Ok(Some(30))),
             ("max body exactly", b"3E8\r\n", MORE),
         ];
         check(rows, MAX);
@@ -471,99 +424,36 @@ mod tests {
         // "A: " + value + CRLF per line; 4096 bytes is the most a single line may take.
         let trailer_line_at_limit = repeat(&[b"0\r\nA: ", b"\r\n\r\n"], b"v", 4091);
         let trailer_line_over_limit = repeat(&[b"0\r\nA: ", b"\r\n\r\n"], b"v", 4092);
-        let two_full_lines = [
-            b"0\r\n".as_slice(),
-            &trailer_line_at_limit[3..4096 + 3],
-            &trailer_line_at_limit[3..4096 + 3],
-            b"\r\n",
-        ]
-        .concat();
-        let three_full_lines = [
-            two_full_lines
-                .get(..two_full_lines.len() - 2)
-                .unwrap_or_default(),
-            b"B: c\r\n\r\n",
-        ]
-        .concat();
+        let two_full_lines =
+            [b"0\r\n".as_slice(), &trailer_line_at_limit[3..4096 + 3], &trailer_line_at_limit[3..4096 + 3], b"\r\n"]
+                .concat();
+        let three_full_lines =
+            [two_full_lines.get(..two_full_lines.len() - 2).unwrap_or_default(), b"B: c\r\n\r\n"].concat();
         let rows: Vec<(&str, Vec<u8>, u64, Expected)> = vec![
-            (
-                "size line at limit",
-                line_at_limit.clone(),
-                MAX,
-                Ok(Some(line_at_limit.len())),
-            ),
+            ("size line at limit", line_at_limit.clone(), MAX, Ok(Some(line_at_limit.len()))),
             ("size line over limit", line_over_limit, MAX, BAD),
-            (
-                "16 digits of leading zeros",
-                zeros_ok.clone(),
-                MAX,
-                Ok(Some(zeros_ok.len())),
-            ),
-            (
-                "trailer line at limit",
-                trailer_line_at_limit.clone(),
-                MAX,
-                Ok(Some(trailer_line_at_limit.len())),
-            ),
+            ("16 digits of leading zeros", zeros_ok.clone(), MAX, Ok(Some(zeros_ok.len()))),
+            ("trailer line at limit", trailer_line_at_limit.clone(), MAX, Ok(Some(trailer_line_at_limit.len()))),
             ("trailer line over limit", trailer_line_over_limit, MAX, BAD),
-            (
-                "8 KiB of trailers",
-                two_full_lines.clone(),
-                MAX,
-                Ok(Some(two_full_lines.len())),
-            ),
+            ("8 KiB of trailers", two_full_lines.clone(), MAX, Ok(Some(two_full_lines.len()))),
             ("over 8 KiB of trailers", three_full_lines, MAX, BAD),
             ("body at max", b"3E8\r\n".to_vec(), MAX, MORE),
-            (
-                "body over max",
-                b"3E9\r\n".to_vec(),
-                MAX,
-                Err(RequestError::PayloadTooLarge),
-            ),
+            ("body over max", b"3E9\r\n".to_vec(), MAX, Err(RequestError::PayloadTooLarge)),
             (
                 "sum over max",
-                b"3E8\r\n"
-                    .iter()
-                    .chain(&[b'x'; 1000])
-                    .chain(b"\r\n1\r\n")
-                    .copied()
-                    .collect(),
+                b"3E8\r\n".iter().chain(&[b'x'; 1000]).chain(b"\r\n1\r\n").copied().collect(),
                 MAX,
                 Err(RequestError::PayloadTooLarge),
             ),
-            (
-                "huge chunk",
-                b"ffffffffffffffff\r\n".to_vec(),
-                u64::MAX,
-                MORE,
-            ),
-            (
-                "huge sum",
-                b"ffffffffffffffff;x\r\n".to_vec(),
-                u64::MAX - 1,
-                Err(RequestError::PayloadTooLarge),
-            ),
-            (
-                "max zero allows empty",
-                b"0\r\n\r\n".to_vec(),
-                0,
-                Ok(Some(5)),
-            ),
-            (
-                "max zero refuses data",
-                b"1\r\n".to_vec(),
-                0,
-                Err(RequestError::PayloadTooLarge),
-            ),
+            ("huge chunk", b"ffffffffffffffff\r\n".to_vec(), u64::MAX, MORE),
+            ("huge sum", b"ffffffffffffffff;x\r\n".to_vec(), u64::MAX - 1, Err(RequestError::PayloadTooLarge)),
+            ("max zero allows empty", b"0\r\n\r\n".to_vec(), 0, Ok(Some(5))),
+            ("max zero refuses data", b"1\r\n".to_vec(), 0, Err(RequestError::PayloadTooLarge)),
         ];
         for (name, input, max, expected) in rows {
             for piece in [usize::MAX, 1, 5] {
                 let piece = piece.min(input.len().max(1));
-                assert_eq!(
-                    feed_in_pieces(&input, piece, max),
-                    expected,
-                    "row {name}, pieces of {piece}"
-                );
+                assert_eq!(feed_in_pieces(&input, piece, max), expected, "row {name}, pieces of {piece}");
             }
         }
     }

@@ -31,11 +31,7 @@ pub fn evaluate(req: &Request, etag: &str, mtime: i64, is_get_or_head: bool) -> 
 
     if let Some(if_none_match) = &req.if_none_match {
         if list_matches(if_none_match, etag, Comparison::Weak) {
-            return if is_get_or_head {
-                Precondition::NotModified
-            } else {
-                Precondition::Failed
-            };
+            return if is_get_or_head { Precondition::NotModified } else { Precondition::Failed };
         }
     } else if is_get_or_head {
         if let Some(since) = valid_date(req.if_modified_since.as_deref()) {
@@ -124,12 +120,7 @@ struct EntityTags<'a> {
 
 impl<'a> EntityTags<'a> {
     fn new(text: &'a str) -> Self {
-        EntityTags {
-            text,
-            pos: 0,
-            need_separator: false,
-            failed: false,
-        }
+        EntityTags { text, pos: 0, need_separator: false, failed: false }
     }
 
     fn rest(&self) -> &'a [u8] {
@@ -147,11 +138,8 @@ impl<'a> EntityTags<'a> {
         if rest.first() != Some(&b'"') {
             return None;
         }
-        let body_len = rest
-            .iter()
-            .skip(1)
-            .take_while(|&&b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
-            .count();
+        let body_len =
+            rest.iter().skip(1).take_while(|&&b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80).count();
         if rest.get(1 + body_len) != Some(&b'"') {
             return None;
         }
@@ -235,28 +223,16 @@ mod tests {
     }
 
     fn im(v: &str) -> Conditions<'_> {
-        Conditions {
-            if_match: Some(v),
-            ..Conditions::default()
-        }
+        Conditions { if_match: Some(v), ..Conditions::default() }
     }
     fn ius(v: &str) -> Conditions<'_> {
-        Conditions {
-            if_unmodified_since: Some(v),
-            ..Conditions::default()
-        }
+        Conditions { if_unmodified_since: Some(v), ..Conditions::default() }
     }
     fn inm(v: &str) -> Conditions<'_> {
-        Conditions {
-            if_none_match: Some(v),
-            ..Conditions::default()
-        }
+        Conditions { if_none_match: Some(v), ..Conditions::default() }
     }
     fn ims(v: &str) -> Conditions<'_> {
-        Conditions {
-            if_modified_since: Some(v),
-            ..Conditions::default()
-        }
+        Conditions { if_modified_since: Some(v), ..Conditions::default() }
     }
 
     use Precondition::{Failed, NotModified, Proceed};
@@ -274,12 +250,7 @@ mod tests {
             ("im star ows", im(" * "), Proceed, Proceed),
             ("im list", im("\"x\", \"abc\""), Proceed, Proceed),
             ("im list no spaces", im("\"x\",\"abc\""), Proceed, Proceed),
-            (
-                "im list empty members",
-                im(", ,\"abc\",,"),
-                Proceed,
-                Proceed,
-            ),
+            ("im list empty members", im(", ,\"abc\",,"), Proceed, Proceed),
             ("im differs", im("\"abd\""), Failed, Failed),
             ("im weak never matches", im("W/\"abc\""), Failed, Failed),
             ("im unquoted", im("abc"), Failed, Failed),
@@ -297,11 +268,7 @@ mod tests {
             ("ius invalid ignored", ius("yesterday"), Proceed, Proceed),
             (
                 "ius ignored with im",
-                Conditions {
-                    if_match: Some("*"),
-                    if_unmodified_since: Some(BEFORE),
-                    ..Conditions::default()
-                },
+                Conditions { if_match: Some("*"), if_unmodified_since: Some(BEFORE), ..Conditions::default() },
                 Proceed,
                 Proceed,
             ),
@@ -321,52 +288,25 @@ mod tests {
             ("ims equal", ims(AT), NotModified, Proceed),
             ("ims after", ims(AFTER), NotModified, Proceed),
             ("ims before", ims(BEFORE), Proceed, Proceed),
-            (
-                "ims invalid ignored",
-                ims("Sun, 06 Nov 1994"),
-                Proceed,
-                Proceed,
-            ),
-            (
-                "ims rfc850",
-                ims("Sunday, 06-Nov-94 08:49:37 GMT"),
-                NotModified,
-                Proceed,
-            ),
-            (
-                "ims asctime",
-                ims("Sun Nov  6 08:49:37 1994"),
-                NotModified,
-                Proceed,
-            ),
+            ("ims invalid ignored", ims("Sun, 06 Nov 1994"), Proceed, Proceed),
+            ("ims rfc850", ims("Sunday, 06-Nov-94 08:49:37 GMT"), NotModified, Proceed),
+            ("ims asctime", ims("Sun Nov  6 08:49:37 1994"), NotModified, Proceed),
             (
                 "ims ignored with inm",
-                Conditions {
-                    if_none_match: Some("\"x\""),
-                    if_modified_since: Some(AFTER),
-                    ..Conditions::default()
-                },
+                Conditions { if_none_match: Some("\"x\""), if_modified_since: Some(AFTER), ..Conditions::default() },
                 Proceed,
                 Proceed,
             ),
             // Order: a failing If-Match wins over a matching If-None-Match.
             (
                 "im fails before inm",
-                Conditions {
-                    if_match: Some("\"x\""),
-                    if_none_match: Some("*"),
-                    ..Conditions::default()
-                },
+                Conditions { if_match: Some("\"x\""), if_none_match: Some("*"), ..Conditions::default() },
                 Failed,
                 Failed,
             ),
             (
                 "im passes then inm",
-                Conditions {
-                    if_match: Some("\"abc\""),
-                    if_none_match: Some("\"abc\""),
-                    ..Conditions::default()
-                },
+                Conditions { if_match: Some("\"abc\""), if_none_match: Some("\"abc\""), ..Conditions::default() },
                 NotModified,
                 Failed,
             ),
@@ -382,27 +322,15 @@ mod tests {
             ),
             (
                 "ius passes then ims",
-                Conditions {
-                    if_unmodified_since: Some(AT),
-                    if_modified_since: Some(AT),
-                    ..Conditions::default()
-                },
+                Conditions { if_unmodified_since: Some(AT), if_modified_since: Some(AT), ..Conditions::default() },
                 NotModified,
                 Proceed,
             ),
         ];
         for (name, conditions, get_head, other) in rows {
             let req = request(*conditions);
-            assert_eq!(
-                evaluate(&req, ETAG, MTIME, true),
-                *get_head,
-                "row {name} (GET/HEAD)"
-            );
-            assert_eq!(
-                evaluate(&req, ETAG, MTIME, false),
-                *other,
-                "row {name} (other)"
-            );
+            assert_eq!(evaluate(&req, ETAG, MTIME, true), *get_head, "row {name} (GET/HEAD)");
+            assert_eq!(evaluate(&req, ETAG, MTIME, false), *other, "row {name} (other)");
         }
     }
 
@@ -419,11 +347,7 @@ mod tests {
             ("\"\"", "\"\"", Comparison::Strong, true),
         ];
         for (theirs, ours, comparison, expected) in rows {
-            assert_eq!(
-                list_matches(theirs, ours, *comparison),
-                *expected,
-                "{theirs} vs {ours}"
-            );
+            assert_eq!(list_matches(theirs, ours, *comparison), *expected, "{theirs} vs {ours}");
         }
     }
 
@@ -453,18 +377,7 @@ mod tests {
 
     #[test]
     fn entity_tag_lists_never_panic() {
-        let samples = [
-            "W/",
-            "W",
-            "\"",
-            ",",
-            "W/\"",
-            "\u{e9}",
-            "\"\u{e9}\"",
-            "W/\u{e9}",
-            "\"a\"\u{e9}",
-            ", W/\"x\" ,",
-        ];
+        let samples = ["W/", "W", "\"", ",", "W/\"", "\u{e9}", "\"\u{e9}\"", "W/\u{e9}", "\"a\"\u{e9}", ", W/\"x\" ,"];
         for sample in samples {
             for end in 0..=sample.len() {
                 if let Some(prefix) = sample.get(..end) {
@@ -476,27 +389,9 @@ mod tests {
         let tags: Vec<_> = EntityTags::new(", \"a\" ,W/\"b\",,").collect();
         assert_eq!(
             tags,
-            vec![
-                Ok(EntityTag {
-                    weak: false,
-                    opaque: "\"a\""
-                }),
-                Ok(EntityTag {
-                    weak: true,
-                    opaque: "\"b\""
-                }),
-            ]
+            vec![Ok(EntityTag { weak: false, opaque: "\"a\"" }), Ok(EntityTag { weak: true, opaque: "\"b\"" }),]
         );
         let tags: Vec<_> = EntityTags::new("\"a\" x \"b\"").collect();
-        assert_eq!(
-            tags,
-            vec![
-                Ok(EntityTag {
-                    weak: false,
-                    opaque: "\"a\""
-                }),
-                Err(Malformed)
-            ]
-        );
+        assert_eq!(tags, vec![Ok(EntityTag { weak: false, opaque: "\"a\"" }), Err(Malformed)]);
     }
 }

@@ -13,18 +13,8 @@ const MIN_SECS: i64 = -62_167_219_200;
 const MAX_SECS: i64 = 253_402_300_799;
 
 const SHORT_DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const LONG_DAYS: [&str; 7] = [
-    "Sunday",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+const LONG_DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT" (always 29 bytes).
 pub fn format_http_date(unix_secs: i64) -> String {
@@ -39,10 +29,7 @@ fn write_http_date(out: &mut String, unix_secs: i64) {
     let days = secs.div_euclid(SECS_PER_DAY);
     let time = secs.rem_euclid(SECS_PER_DAY);
     let (year, month, day) = civil_from_days(days);
-    let weekday = SHORT_DAYS
-        .get(weekday_index(days))
-        .copied()
-        .unwrap_or_default();
+    let weekday = SHORT_DAYS.get(weekday_index(days)).copied().unwrap_or_default();
     let month_name = MONTHS.get(month as usize - 1).copied().unwrap_or_default();
     // Writing to a String cannot fail.
     let _ = write!(
@@ -100,17 +87,12 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     // All three values are small and non-negative by construction.
     let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    } as u32;
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -176,9 +158,7 @@ impl<'a> Cursor<'a> {
 
     /// Index of the name that comes next (names are case-sensitive per RFC 9110).
     fn one_of(&mut self, names: &[&str]) -> Option<usize> {
-        let index = names
-            .iter()
-            .position(|name| self.rest.starts_with(name.as_bytes()))?;
+        let index = names.iter().position(|name| self.rest.starts_with(name.as_bytes()))?;
         self.literal(names.get(index)?.as_bytes())?;
         Some(index)
     }
@@ -189,11 +169,7 @@ impl<'a> Cursor<'a> {
             return None;
         }
         self.rest = self.rest.get(count..)?;
-        Some(
-            digits
-                .iter()
-                .fold(0, |acc, &d| acc * 10 + u32::from(d - b'0')),
-        )
+        Some(digits.iter().fold(0, |acc, &d| acc * 10 + u32::from(d - b'0')))
     }
 
     fn month(&mut self) -> Option<u32> {
@@ -229,15 +205,7 @@ fn parse_imf_fixdate(text: &[u8]) -> Option<i64> {
     let (hour, minute, second) = c.time_of_day()?;
     c.literal(b" GMT")?;
     c.end()?;
-    Fields {
-        year,
-        month,
-        day,
-        hour,
-        minute,
-        second,
-    }
-    .to_unix()
+    Fields { year, month, day, hour, minute, second }.to_unix()
 }
 
 /// `Sunday, 06-Nov-94 08:49:37 GMT`. The two-digit year is read as RFC 9110 §5.6.7 requires:
@@ -263,15 +231,7 @@ fn parse_rfc850(text: &[u8], now_year: impl FnOnce() -> i64) -> Option<i64> {
     } else if year <= now_year - 50 {
         year += 100;
     }
-    Fields {
-        year,
-        month,
-        day,
-        hour,
-        minute,
-        second,
-    }
-    .to_unix()
+    Fields { year, month, day, hour, minute, second }.to_unix()
 }
 
 /// `Sun Nov  6 08:49:37 1994` (the day is space-padded; "06" is accepted too).
@@ -290,21 +250,12 @@ fn parse_asctime(text: &[u8]) -> Option<i64> {
     c.literal(b" ")?;
     let year = i64::from(c.digits(4)?);
     c.end()?;
-    Fields {
-        year,
-        month,
-        day,
-        hour,
-        minute,
-        second,
-    }
-    .to_unix()
+    Fields { year, month, day, hour, minute, second }.to_unix()
 }
 
 fn current_year() -> i64 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(MAX_SECS));
+    let secs =
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(MAX_SECS));
     civil_from_days(secs.div_euclid(SECS_PER_DAY)).0
 }
 

@@ -57,9 +57,7 @@ pub fn evaluate(header: &str, file_len: u64) -> RangeOutcome {
     }
     let mut merged = merge(satisfiable);
     match merged.len() {
-        1 => merged
-            .pop()
-            .map_or(RangeOutcome::Ignore, RangeOutcome::Single),
+        1 => merged.pop().map_or(RangeOutcome::Ignore, RangeOutcome::Single),
         _ => RangeOutcome::Multi(merged),
     }
 }
@@ -102,11 +100,7 @@ fn parse(header: &str) -> Option<Vec<RangeSpec>> {
     }
     let mut specs = Vec::new();
     // RFC 9110 §5.6.1: empty list elements are tolerated and do not count.
-    for element in set
-        .split(',')
-        .map(|e| e.trim_matches(is_ows))
-        .filter(|e| !e.is_empty())
-    {
+    for element in set.split(',').map(|e| e.trim_matches(is_ows)).filter(|e| !e.is_empty()) {
         if specs.len() == MAX_RANGES {
             return None;
         }
@@ -119,12 +113,8 @@ fn parse_spec(element: &str) -> Option<RangeSpec> {
     let (first, last) = element.split_once('-')?;
     match (first.is_empty(), last.is_empty()) {
         (true, true) => None,
-        (true, false) => Some(RangeSpec::Suffix {
-            len: parse_digits(last)?,
-        }),
-        (false, true) => Some(RangeSpec::From {
-            first: parse_digits(first)?,
-        }),
+        (true, false) => Some(RangeSpec::Suffix { len: parse_digits(last)? }),
+        (false, true) => Some(RangeSpec::From { first: parse_digits(first)? }),
         (false, false) => {
             let (first, last) = (parse_digits(first)?, parse_digits(last)?);
             (first <= last).then_some(RangeSpec::Bounded { first, last })
@@ -137,9 +127,7 @@ fn parse_digits(digits: &str) -> Option<u64> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(digits.bytes().fold(0u64, |n, d| {
-        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-    }))
+    Some(digits.bytes().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0'))))
 }
 
 /// Sorts and joins ranges that overlap or touch, so no byte is sent twice and parts stay in file order.
@@ -243,11 +231,7 @@ mod tests {
             ("bytes=0-1,2-3", 10, Single(br(0, 3))),
             ("bytes=0-3,2-5", 10, Single(br(0, 5))),
             ("bytes=4-5,0-1,2-3", 10, Single(br(0, 5))),
-            (
-                "bytes=0-0,2-2,4-4",
-                10,
-                Multi(vec![br(0, 0), br(2, 2), br(4, 4)]),
-            ),
+            ("bytes=0-0,2-2,4-4", 10, Multi(vec![br(0, 0), br(2, 2), br(4, 4)])),
             ("bytes=8-,-1", 10, Single(br(8, 9))),
             ("bytes=0-0,-1", 10, Multi(vec![br(0, 0), br(9, 9)])),
             ("bytes=0-0,-1", 1, Ignore),
@@ -260,11 +244,7 @@ mod tests {
             ("bytes=0-,0-0,1000-", 10, Ignore),
             ("bytes=0-5,3-7", 10, Ignore),
             ("bytes=0-4,3-7", 10, Single(br(0, 7))),
-            (
-                "bytes=0-18446744073709551615,0-18446744073709551615",
-                MAX,
-                Ignore,
-            ),
+            ("bytes=0-18446744073709551615,0-18446744073709551615", MAX, Ignore),
         ];
         for (header, len, want) in cases {
             assert_eq!(&evaluate(header, *len), want, "{header:?} len {len}");
@@ -278,10 +258,7 @@ mod tests {
             format!("bytes={}", parts.join(","))
         };
         let at_limit = evaluate(&ranges(MAX_RANGES as u64), 1000);
-        assert!(
-            matches!(at_limit, Multi(ref v) if v.len() == MAX_RANGES),
-            "{at_limit:?}"
-        );
+        assert!(matches!(at_limit, Multi(ref v) if v.len() == MAX_RANGES), "{at_limit:?}");
         assert_eq!(evaluate(&ranges(MAX_RANGES as u64 + 1), 1000), Ignore);
         // Empty elements do not count toward the limit.
         let padded = format!("{},,,,", ranges(MAX_RANGES as u64));
@@ -293,11 +270,7 @@ mod tests {
 
     #[test]
     fn multi_is_sorted_disjoint_and_within_the_file() {
-        let headers = [
-            "bytes=90-95,0-1,50-60,55-70,3-3,-2",
-            "bytes=1-1,3-3,5-5,7-7,9-9",
-            "bytes=10-20,0-5,30-",
-        ];
+        let headers = ["bytes=90-95,0-1,50-60,55-70,3-3,-2", "bytes=1-1,3-3,5-5,7-7,9-9", "bytes=10-20,0-5,30-"];
         for header in headers {
             let Multi(parts) = evaluate(header, 100) else {
                 panic!("{header}: expected multipart");
@@ -308,10 +281,7 @@ mod tests {
                     assert!(a.end.saturating_add(1) < b.start, "{header}: {parts:?}");
                 }
             }
-            assert!(
-                parts.iter().all(|r| r.start <= r.end && r.end < 100),
-                "{header}"
-            );
+            assert!(parts.iter().all(|r| r.start <= r.end && r.end < 100), "{header}");
         }
     }
 
@@ -336,11 +306,7 @@ mod tests {
             (br(0, 499), 1000, "bytes 0-499/1000"),
             (br(999, 999), 1000, "bytes 999-999/1000"),
             (br(0, 0), 1, "bytes 0-0/1"),
-            (
-                br(0, u64::MAX - 1),
-                u64::MAX,
-                "bytes 0-18446744073709551614/18446744073709551615",
-            ),
+            (br(0, u64::MAX - 1), u64::MAX, "bytes 0-18446744073709551614/18446744073709551615"),
         ];
         for (r, len, want) in cases {
             assert_eq!(content_range(r, len), want);

@@ -139,10 +139,7 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, RequestError> {
 
     let fields = scan_fields(parser.headers)?;
     let request = build_request(line, fields, limits)?;
-    Ok(Parsed::Complete {
-        request,
-        head_len: skipped + fields_end,
-    })
+    Ok(Parsed::Complete { request, head_len: skipped + fields_end })
 }
 
 /// RFC 9112 §2.2 lets a server ignore one empty line before the request line (left over from a
@@ -175,11 +172,7 @@ fn find_request_line(rest: &[u8]) -> Result<Option<&[u8]>, RequestError> {
 }
 
 /// An incomplete head is only worth waiting for while it still fits the header budget.
-fn partial_or_too_large(
-    buf_len: usize,
-    skipped: usize,
-    limits: &Limits,
-) -> Result<Parsed, RequestError> {
+fn partial_or_too_large(buf_len: usize, skipped: usize, limits: &Limits) -> Result<Parsed, RequestError> {
     if buf_len > limits.max_header_bytes.saturating_add(skipped) {
         Err(RequestError::HeaderTooLarge)
     } else {
@@ -234,9 +227,7 @@ fn parse_version(raw: &[u8]) -> Result<Version, RequestError> {
     match raw {
         b"HTTP/1.1" => Ok(Version::Http11),
         b"HTTP/1.0" => Ok(Version::Http10),
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
-            if major.is_ascii_digit() && minor.is_ascii_digit() =>
-        {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
             Err(RequestError::VersionNotSupported)
         }
         _ => Err(RequestError::BadRequest),
@@ -270,19 +261,12 @@ fn classify_target(method: Method, raw: &[u8]) -> Result<(String, Option<String>
         return Ok((ascii_to_string(raw), None));
     }
     if raw == b"*" {
-        return if method == Method::Options {
-            Ok(("*".to_owned(), None))
-        } else {
-            Err(RequestError::BadRequest)
-        };
+        return if method == Method::Options { Ok(("*".to_owned(), None)) } else { Err(RequestError::BadRequest) };
     }
     let after_scheme = strip_prefix_ignore_case(raw, b"http://")
         .or_else(|| strip_prefix_ignore_case(raw, b"https://"))
         .ok_or(RequestError::BadRequest)?;
-    let authority_end = after_scheme
-        .iter()
-        .position(|&b| b == b'/' || b == b'?')
-        .unwrap_or(after_scheme.len());
+    let authority_end = after_scheme.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(after_scheme.len());
     let (authority, path) = after_scheme.split_at(authority_end);
     // Userinfo is deprecated in http URIs (RFC 9110 §4.2.4) and only ever used for phishing.
     if authority.contains(&b'@') || !is_valid_host(authority) {
@@ -332,30 +316,21 @@ fn is_valid_host(value: &[u8]) -> bool {
         }
     } else {
         match memrchr(b':', value) {
-            Some(colon) => (
-                value.get(..colon).unwrap_or_default(),
-                value.get(colon + 1..),
-            ),
+            Some(colon) => (value.get(..colon).unwrap_or_default(), value.get(colon + 1..)),
             None => (value, None),
         }
     };
-    let port_ok = port.map_or(true, |p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
     let host_ok = host.first() == Some(&b'[') || is_reg_name(host);
     port_ok && host_ok
 }
 
 /// `[` IPv6address `]`, loosely: hex digits, colons and dots (for an embedded IPv4 tail).
 fn is_ipv6_literal(literal: &[u8]) -> bool {
-    let Some(inner) = literal
-        .strip_prefix(b"[")
-        .and_then(|rest| rest.strip_suffix(b"]"))
-    else {
+    let Some(inner) = literal.strip_prefix(b"[").and_then(|rest| rest.strip_suffix(b"]")) else {
         return false;
     };
-    inner.contains(&b':')
-        && inner
-            .iter()
-            .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    inner.contains(&b':') && inner.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
 }
 
 /// reg-name = *( unreserved / pct-encoded / sub-delims ), but never empty here.
@@ -405,10 +380,7 @@ struct Fields {
 }
 
 fn scan_fields(headers: &[httparse::Header<'_>]) -> Result<Fields, RequestError> {
-    let mut fields = Fields {
-        te_all_chunked: true,
-        ..Fields::default()
-    };
+    let mut fields = Fields { te_all_chunked: true, ..Fields::default() };
     for header in headers {
         scan_field(&mut fields, header.name, trim_ows(header.value))?;
     }
@@ -470,15 +442,10 @@ fn add_content_length(seen: &mut Option<u64>, value: &[u8]) -> Result<(), Reques
 }
 
 fn parse_length_digits(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty()
-        || digits.len() > MAX_CONTENT_LENGTH_DIGITS
-        || !digits.iter().all(u8::is_ascii_digit)
-    {
+    if digits.is_empty() || digits.len() > MAX_CONTENT_LENGTH_DIGITS || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    digits.iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
+    digits.iter().try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
 }
 
 /// Every member must be a bare token: an empty member, a quoted string or a parameter
@@ -514,18 +481,11 @@ fn keep_first(slot: &mut Option<String>, value: &[u8]) {
 fn trim_ows(value: &[u8]) -> &[u8] {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !is_ows(b))
-        .map_or(start, |i| i + 1);
+    let end = value.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
     value.get(start..end).unwrap_or_default()
 }
 
-fn build_request(
-    line: RequestLine,
-    fields: Fields,
-    limits: &Limits,
-) -> Result<Request, RequestError> {
+fn build_request(line: RequestLine, fields: Fields, limits: &Limits) -> Result<Request, RequestError> {
     let host = resolve_host(line.version, line.authority, fields.host.as_deref())?;
     let body = body_framing(line.version, &fields, limits)?;
     let keep_alive = match line.version {
@@ -545,11 +505,7 @@ fn build_request(
         if_modified_since: fields.if_modified_since,
         if_unmodified_since: fields.if_unmodified_since,
         // Two Range fields cannot be combined meaningfully; RFC 9110 §14.2 lets us ignore Range.
-        range: if fields.range_count > 1 {
-            None
-        } else {
-            fields.range
-        },
+        range: if fields.range_count > 1 { None } else { fields.range },
         if_range: fields.if_range,
         accept_encoding: fields.accept_encoding,
         referer: fields.referer,
@@ -580,11 +536,7 @@ fn resolve_host(
 }
 
 /// RFC 9112 §6.1-6.3, erring towards refusal wherever two parsers could disagree.
-fn body_framing(
-    version: Version,
-    fields: &Fields,
-    limits: &Limits,
-) -> Result<BodyFraming, RequestError> {
+fn body_framing(version: Version, fields: &Fields, limits: &Limits) -> Result<BodyFraming, RequestError> {
     if fields.te_members > 0 {
         if fields.content_length.is_some() || version == Version::Http10 {
             return Err(RequestError::BadRequest);
@@ -606,10 +558,7 @@ fn body_framing(
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits {
-        max_header_bytes: 16 * 1024,
-        max_body_bytes: 1_000_000,
-    };
+    const LIMITS: Limits = Limits { max_header_bytes: 16 * 1024, max_body_bytes: 1_000_000 };
 
     fn run(input: &[u8]) -> Result<Parsed, RequestError> {
         parse(input, &LIMITS)
@@ -618,10 +567,7 @@ mod tests {
     fn ok(input: &[u8]) -> (Request, usize) {
         match run(input) {
             Ok(Parsed::Complete { request, head_len }) => (request, head_len),
-            other => panic!(
-                "{:?}: expected a complete request, got {other:?}",
-                lossy(input)
-            ),
+            other => panic!("{:?}: expected a complete request, got {other:?}", lossy(input)),
         }
     }
 
@@ -674,25 +620,10 @@ mod tests {
     fn leading_empty_lines() {
         let rows: &[(&str, &[u8], Outcome, usize)] = &[
             ("none", b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", Complete, 27),
-            (
-                "crlf",
-                b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
-                Complete,
-                29,
-            ),
+            ("crlf", b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", Complete, 29),
             ("lf", b"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", Complete, 28),
-            (
-                "two crlf",
-                b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
-                BAD,
-                0,
-            ),
-            (
-                "crlf lf",
-                b"\r\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
-                BAD,
-                0,
-            ),
+            ("two crlf", b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", BAD, 0),
+            ("crlf lf", b"\r\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", BAD, 0),
             ("two lf", b"\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", BAD, 0),
             ("bare cr", b"\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", BAD, 0),
             ("empty", b"", Partial, 0),
@@ -711,8 +642,7 @@ mod tests {
 
     #[test]
     fn head_len_leaves_body_and_pipelined_requests() {
-        let input =
-            b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n";
+        let input = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n";
         let (request, head_len) = ok(input);
         assert_eq!(request.body, BodyFraming::Length(3));
         assert_eq!(input.get(head_len..), Some(&b"abcGET / HTTP/1.1\r\n"[..]));
@@ -725,66 +655,16 @@ mod tests {
     #[test]
     fn request_targets() {
         let rows: &[(&str, &[u8], &str, Option<&str>)] = &[
-            (
-                "origin",
-                b"GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n",
-                "/a%20b?x=1",
-                Some("h"),
-            ),
-            (
-                "double slash",
-                b"GET //a HTTP/1.1\r\nHost: h\r\n\r\n",
-                "//a",
-                Some("h"),
-            ),
-            (
-                "absolute",
-                b"GET http://ex.com/p?q HTTP/1.1\r\nHost: h\r\n\r\n",
-                "/p?q",
-                Some("ex.com"),
-            ),
-            (
-                "absolute https",
-                b"GET https://ex.com:8443/p HTTP/1.1\r\nHost: h\r\n\r\n",
-                "/p",
-                Some("ex.com:8443"),
-            ),
-            (
-                "scheme case",
-                b"GET HtTp://Ex.com/p HTTP/1.1\r\nHost: h\r\n\r\n",
-                "/p",
-                Some("Ex.com"),
-            ),
-            (
-                "empty path",
-                b"GET http://ex.com HTTP/1.1\r\nHost: h\r\n\r\n",
-                "/",
-                Some("ex.com"),
-            ),
-            (
-                "query only",
-                b"GET http://ex.com?a=1 HTTP/1.1\r\nHost: h\r\n\r\n",
-                "/?a=1",
-                Some("ex.com"),
-            ),
-            (
-                "ipv6 authority",
-                b"GET http://[::1]:80/ HTTP/1.1\r\nHost: h\r\n\r\n",
-                "/",
-                Some("[::1]:80"),
-            ),
-            (
-                "absolute 1.0 no host",
-                b"GET http://ex.com/ HTTP/1.0\r\n\r\n",
-                "/",
-                Some("ex.com"),
-            ),
-            (
-                "asterisk",
-                b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
-                "*",
-                Some("h"),
-            ),
+            ("origin", b"GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", "/a%20b?x=1", Some("h")),
+            ("double slash", b"GET //a HTTP/1.1\r\nHost: h\r\n\r\n", "//a", Some("h")),
+            ("absolute", b"GET http://ex.com/p?q HTTP/1.1\r\nHost: h\r\n\r\n", "/p?q", Some("ex.com")),
+            ("absolute https", b"GET https://ex.com:8443/p HTTP/1.1\r\nHost: h\r\n\r\n", "/p", Some("ex.com:8443")),
+            ("scheme case", b"GET HtTp://Ex.com/p HTTP/1.1\r\nHost: h\r\n\r\n", "/p", Some("Ex.com")),
+            ("empty path", b"GET http://ex.com HTTP/1.1\r\nHost: h\r\n\r\n", "/", Some("ex.com")),
+            ("query only", b"GET http://ex.com?a=1 HTTP/1.1\r\nHost: h\r\n\r\n", "/?a=1", Some("ex.com")),
+            ("ipv6 authority", b"GET http://[::1]:80/ HTTP/1.1\r\nHost: h\r\n\r\n", "/", Some("[::1]:80")),
+            ("absolute 1.0 no host", b"GET http://ex.com/ HTTP/1.0\r\n\r\n", "/", Some("ex.com")),
+            ("asterisk", b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", "*", Some("h")),
         ];
         for (name, input, target, host) in rows {
             let (request, _) = ok(input);
@@ -796,37 +676,13 @@ mod tests {
     #[test]
     fn bad_request_targets() {
         check_outcomes(&[
-            (
-                "asterisk with GET",
-                b"GET * HTTP/1.1\r\nHost: h\r\n\r\n",
-                BAD,
-            ),
-            (
-                "authority form",
-                b"CONNECT ex.com:443 HTTP/1.1\r\nHost: h\r\n\r\n",
-                BAD,
-            ),
+            ("asterisk with GET", b"GET * HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
+            ("authority form", b"CONNECT ex.com:443 HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
             ("relative", b"GET a/b HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
-            (
-                "other scheme",
-                b"GET ftp://ex.com/ HTTP/1.1\r\nHost: h\r\n\r\n",
-                BAD,
-            ),
-            (
-                "userinfo",
-                b"GET http://u:p@ex.com/ HTTP/1.1\r\nHost: h\r\n\r\n",
-                BAD,
-            ),
-            (
-                "empty authority",
-                b"GET http:///p HTTP/1.1\r\nHost: h\r\n\r\n",
-                BAD,
-            ),
-            (
-                "bad authority",
-                b"GET http://ex%zz.com/ HTTP/1.1\r\nHost: h\r\n\r\n",
-                BAD,
-            ),
+            ("other scheme", b"GET ftp://ex.com/ HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
+            ("userinfo", b"GET http://u:p@ex.com/ HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
+            ("empty authority", b"GET http:///p HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
+            ("bad authority", b"GET http://ex%zz.com/ HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
             ("raw space", b"GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
             ("two spaces", b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
             ("tab", b"GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
@@ -834,11 +690,7 @@ mod tests {
             ("del", b"GET /a\x7fb HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
             ("control", b"GET /a\x01b HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
             ("cr inside", b"GET /a\rb HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
-            (
-                "utf8",
-                "GET /caf\u{e9} HTTP/1.1\r\nHost: h\r\n\r\n".as_bytes(),
-                BAD,
-            ),
+            ("utf8", "GET /caf\u{e9} HTTP/1.1\r\nHost: h\r\n\r\n".as_bytes(), BAD),
             ("latin1", b"GET /caf\xe9 HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
             ("fragment", b"GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
         ]);
@@ -849,31 +701,11 @@ mod tests {
         let rows: &[(&str, &[u8], Outcome)] = &[
             ("1.1", b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", Complete),
             ("1.0", b"GET / HTTP/1.0\r\n\r\n", Complete),
-            (
-                "2.0",
-                b"GET / HTTP/2.0\r\nHost: h\r\n\r\n",
-                Outcome::Err(RequestError::VersionNotSupported),
-            ),
-            (
-                "9.9",
-                b"GET / HTTP/9.9\r\nHost: h\r\n\r\n",
-                Outcome::Err(RequestError::VersionNotSupported),
-            ),
-            (
-                "0.9",
-                b"GET / HTTP/0.9\r\n\r\n",
-                Outcome::Err(RequestError::VersionNotSupported),
-            ),
-            (
-                "1.2",
-                b"GET / HTTP/1.2\r\n\r\n",
-                Outcome::Err(RequestError::VersionNotSupported),
-            ),
-            (
-                "505 before head ends",
-                b"GET / HTTP/2.0\r\n",
-                Outcome::Err(RequestError::VersionNotSupported),
-            ),
+            ("2.0", b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", Outcome::Err(RequestError::VersionNotSupported)),
+            ("9.9", b"GET / HTTP/9.9\r\nHost: h\r\n\r\n", Outcome::Err(RequestError::VersionNotSupported)),
+            ("0.9", b"GET / HTTP/0.9\r\n\r\n", Outcome::Err(RequestError::VersionNotSupported)),
+            ("1.2", b"GET / HTTP/1.2\r\n\r\n", Outcome::Err(RequestError::VersionNotSupported)),
+            ("505 before head ends", b"GET / HTTP/2.0\r\n", Outcome::Err(RequestError::VersionNotSupported)),
             ("1.11", b"GET / HTTP/1.11\r\nHost: h\r\n\r\n", BAD),
             ("trailing word", b"GET / HTTP/1.0 x\r\n\r\n", BAD),
             ("trailing space", b"GET / HTTP/1.1 \r\nHost: h\r\n\r\n", BAD),
@@ -882,19 +714,12 @@ mod tests {
             ("missing with space", b"GET / \r\nHost: h\r\n\r\n", BAD),
             ("two digit major", b"GET / HTTP/10.0\r\n\r\n", BAD),
             ("letters", b"GET / HTTP/a.b\r\n\r\n", BAD),
-            (
-                "bare cr ending",
-                b"GET / HTTP/1.1\r\r\nHost: h\r\n\r\n",
-                BAD,
-            ),
+            ("bare cr ending", b"GET / HTTP/1.1\r\r\nHost: h\r\n\r\n", BAD),
             ("2.0 with bad method", b"G(T / HTTP/2.0\r\n\r\n", BAD),
         ];
         check_outcomes(rows);
         assert_eq!(ok(b"GET / HTTP/1.0\r\n\r\n").0.version, Version::Http10);
-        assert_eq!(
-            ok(b"GET / HTTP/1.1\nHost: h\n\n").0.version,
-            Version::Http11
-        );
+        assert_eq!(ok(b"GET / HTTP/1.1\nHost: h\n\n").0.version, Version::Http11);
     }
 
     #[test]
@@ -923,11 +748,7 @@ mod tests {
         check_outcomes(&[
             ("separator", b"GE(T / HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
             ("empty", b" / HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
-            (
-                "non-ascii",
-                b"G\xc3\xa9T / HTTP/1.1\r\nHost: h\r\n\r\n",
-                BAD,
-            ),
+            ("non-ascii", b"G\xc3\xa9T / HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
             ("leading space", b" GET / HTTP/1.1\r\nHost: h\r\n\r\n", BAD),
         ]);
     }
@@ -939,11 +760,7 @@ mod tests {
             ("1.1 empty", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", BAD),
             ("1.1 blank", b"GET / HTTP/1.1\r\nHost:   \r\n\r\n", BAD),
             ("two", b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", BAD),
-            (
-                "two 1.0",
-                b"GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n",
-                BAD,
-            ),
+            ("two 1.0", b"GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", BAD),
             ("space inside", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", BAD),
             ("slash", b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", BAD),
             ("userinfo", b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", BAD),
@@ -953,62 +770,24 @@ mod tests {
             ("bad pct", b"GET / HTTP/1.1\r\nHost: a%2\r\n\r\n", BAD),
             ("bad pct hex", b"GET / HTTP/1.1\r\nHost: a%g0\r\n\r\n", BAD),
             ("open bracket", b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", BAD),
-            (
-                "bracket junk",
-                b"GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n",
-                BAD,
-            ),
-            (
-                "ipv6 no colon",
-                b"GET / HTTP/1.1\r\nHost: [abc]\r\n\r\n",
-                BAD,
-            ),
+            ("bracket junk", b"GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", BAD),
+            ("ipv6 no colon", b"GET / HTTP/1.1\r\nHost: [abc]\r\n\r\n", BAD),
             ("two colons", b"GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n", BAD),
-            (
-                "non-ascii",
-                b"GET / HTTP/1.1\r\nHost: caf\xc3\xa9\r\n\r\n",
-                BAD,
-            ),
-            (
-                "1.1 invalid even with absolute",
-                b"GET http://a/ HTTP/1.1\r\nHost: a b\r\n\r\n",
-                BAD,
-            ),
-            (
-                "1.1 missing even with absolute",
-                b"GET http://a/ HTTP/1.1\r\n\r\n",
-                BAD,
-            ),
+            ("non-ascii", b"GET / HTTP/1.1\r\nHost: caf\xc3\xa9\r\n\r\n", BAD),
+            ("1.1 invalid even with absolute", b"GET http://a/ HTTP/1.1\r\nHost: a b\r\n\r\n", BAD),
+            ("1.1 missing even with absolute", b"GET http://a/ HTTP/1.1\r\n\r\n", BAD),
         ];
         check_outcomes(rows);
         let good: &[(&[u8], Option<&str>)] = &[
-            (
-                b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
-                Some("example.com"),
-            ),
-            (
-                b"GET / HTTP/1.1\r\nhOsT:  example.com:8080 \r\n\r\n",
-                Some("example.com:8080"),
-            ),
+            (b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", Some("example.com")),
+            (b"GET / HTTP/1.1\r\nhOsT:  example.com:8080 \r\n\r\n", Some("example.com:8080")),
             (b"GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n", Some("[::1]")),
-            (
-                b"GET / HTTP/1.1\r\nHost: [::ffff:1.2.3.4]:443\r\n\r\n",
-                Some("[::ffff:1.2.3.4]:443"),
-            ),
-            (
-                b"GET / HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n",
-                Some("10.0.0.1"),
-            ),
-            (
-                b"GET / HTTP/1.1\r\nHost: a-b_c~d.e!$&'()*+,;=%41\r\n\r\n",
-                Some("a-b_c~d.e!$&'()*+,;=%41"),
-            ),
+            (b"GET / HTTP/1.1\r\nHost: [::ffff:1.2.3.4]:443\r\n\r\n", Some("[::ffff:1.2.3.4]:443")),
+            (b"GET / HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n", Some("10.0.0.1")),
+            (b"GET / HTTP/1.1\r\nHost: a-b_c~d.e!$&'()*+,;=%41\r\n\r\n", Some("a-b_c~d.e!$&'()*+,;=%41")),
             (b"GET / HTTP/1.0\r\n\r\n", None),
             (b"GET / HTTP/1.0\r\nHost:\r\n\r\n", None),
-            (
-                b"GET http://abs/ HTTP/1.1\r\nHost: other\r\n\r\n",
-                Some("abs"),
-            ),
+            (b"GET http://abs/ HTTP/1.1\r\nHost: other\r\n\r\n", Some("abs")),
         ];
         for (input, host) in good {
             assert_eq!(ok(input).0.host.as_deref(), *host, "{}", lossy(input));
@@ -1018,92 +797,24 @@ mod tests {
     #[test]
     fn field_syntax() {
         check_outcomes(&[
-            (
-                "space before colon",
-                b"GET / HTTP/1.1\r\nHost: h\r\nFoo : bar\r\n\r\n",
-                BAD,
-            ),
-            (
-                "tab before colon",
-                b"GET / HTTP/1.1\r\nHost: h\r\nFoo\t: bar\r\n\r\n",
-                BAD,
-            ),
-            (
-                "obs-fold",
-                b"GET / HTTP/1.1\r\nHost: h\r\nFoo: bar\r\n baz\r\n\r\n",
-                BAD,
-            ),
-            (
-                "obs-fold tab",
-                b"GET / HTTP/1.1\r\nHost: h\r\nFoo: bar\r\n\tbaz\r\n\r\n",
-                BAD,
-            ),
-            (
-                "space before first field",
-                b"GET / HTTP/1.1\r\n Host: h\r\n\r\n",
-                BAD,
-            ),
-            (
-                "bare cr in value",
-                b"GET / HTTP/1.1\r\nHost: h\r\nFoo: a\rb\r\n\r\n",
-                BAD,
-            ),
-            (
-                "bare cr ending value",
-                b"GET / HTTP/1.1\r\nHost: h\r\nFoo: a\r\r\n\r\n",
-                BAD,
-            ),
-            (
-                "bare cr final line",
-                b"GET / HTTP/1.1\r\nHost: h\r\n\rX",
-                BAD,
-            ),
-            (
-                "nul in value",
-                b"GET / HTTP/1.1\r\nHost: h\r\nFoo: a\0b\r\n\r\n",
-                BAD,
-            ),
-            (
-                "control in value",
-                b"GET / HTTP/1.1\r\nHost: h\r\nFoo: a\x1bb\r\n\r\n",
-                BAD,
-            ),
-            (
-                "del in value",
-                b"GET / HTTP/1.1\r\nHost: h\r\nFoo: a\x7fb\r\n\r\n",
-                BAD,
-            ),
+            ("space before colon", b"GET / HTTP/1.1\r\nHost: h\r\nFoo : bar\r\n\r\n", BAD),
+            ("tab before colon", b"GET / HTTP/1.1\r\nHost: h\r\nFoo\t: bar\r\n\r\n", BAD),
+            ("obs-fold", b"GET / HTTP/1.1\r\nHost: h\r\nFoo: bar\r\n baz\r\n\r\n", BAD),
+            ("obs-fold tab", b"GET / HTTP/1.1\r\nHost: h\r\nFoo: bar\r\n\tbaz\r\n\r\n", BAD),
+            ("space before first field", b"GET / HTTP/1.1\r\n Host: h\r\n\r\n", BAD),
+            ("bare cr in value", b"GET / HTTP/1.1\r\nHost: h\r\nFoo: a\rb\r\n\r\n", BAD),
+            ("bare cr ending value", b"GET / HTTP/1.1\r\nHost: h\r\nFoo: a\r\r\n\r\n", BAD),
+            ("bare cr final line", b"GET / HTTP/1.1\r\nHost: h\r\n\rX", BAD),
+            ("nul in value", b"GET / HTTP/1.1\r\nHost: h\r\nFoo: a\0b\r\n\r\n", BAD),
+            ("control in value", b"GET / HTTP/1.1\r\nHost: h\r\nFoo: a\x1bb\r\n\r\n", BAD),
+            ("del in value", b"GET / HTTP/1.1\r\nHost: h\r\nFoo: a\x7fb\r\n\r\n", BAD),
             ("no colon", b"GET / HTTP/1.1\r\nHost: h\r\nFoo\r\n\r\n", BAD),
-            (
-                "empty name",
-                b"GET / HTTP/1.1\r\nHost: h\r\n: x\r\n\r\n",
-                BAD,
-            ),
-            (
-                "bad name char",
-                b"GET / HTTP/1.1\r\nHost: h\r\nF(o: x\r\n\r\n",
-                BAD,
-            ),
-            (
-                "tab in value",
-                b"GET / HTTP/1.1\r\nHost: h\r\nFoo: a\tb\r\n\r\n",
-                Complete,
-            ),
-            (
-                "obs-text in value",
-                b"GET / HTTP/1.1\r\nHost: h\r\nFoo: caf\xe9\r\n\r\n",
-                Complete,
-            ),
-            (
-                "empty value",
-                b"GET / HTTP/1.1\r\nHost: h\r\nFoo:\r\n\r\n",
-                Complete,
-            ),
-            (
-                "lf only lines",
-                b"GET / HTTP/1.1\nHost: h\nFoo: x\n\n",
-                Complete,
-            ),
+            ("empty name", b"GET / HTTP/1.1\r\nHost: h\r\n: x\r\n\r\n", BAD),
+            ("bad name char", b"GET / HTTP/1.1\r\nHost: h\r\nF(o: x\r\n\r\n", BAD),
+            ("tab in value", b"GET / HTTP/1.1\r\nHost: h\r\nFoo: a\tb\r\n\r\n", Complete),
+            ("obs-text in value", b"GET / HTTP/1.1\r\nHost: h\r\nFoo: caf\xe9\r\n\r\n", Complete),
+            ("empty value", b"GET / HTTP/1.1\r\nHost: h\r\nFoo:\r\n\r\n", Complete),
+            ("lf only lines", b"GET / HTTP/1.1\nHost: h\nFoo: x\n\n", Complete),
         ]);
     }
 
@@ -1131,10 +842,7 @@ mod tests {
             line.extend_from_slice(b"Host: h\r\n\r\n");
             line
         };
-        let small = Limits {
-            max_header_bytes: 64,
-            max_body_bytes: 10,
-        };
+        let small = Limits { max_header_bytes: 64, max_body_bytes: 10 };
         let mut partial_64 = b"GET / HTTP/1.1\r\nHost: h\r\nX: ".to_vec();
         partial_64.resize(64, b'v');
         let mut partial_65 = partial_64.clone();
@@ -1145,12 +853,7 @@ mod tests {
         let mut complete_64 = complete_65.clone();
         complete_64.remove(30);
         let rows: Vec<(&str, Vec<u8>, &Limits, Outcome)> = vec![
-            (
-                "line at limit",
-                with_head(long_line(MAX_REQUEST_LINE, true)),
-                &LIMITS,
-                Complete,
-            ),
+            ("line at limit", with_head(long_line(MAX_REQUEST_LINE, true)), &LIMITS, Complete),
             (
                 "line over limit",
                 with_head(long_line(MAX_REQUEST_LINE + 1, true)),
@@ -1163,40 +866,16 @@ mod tests {
                 &LIMITS,
                 Outcome::Err(RequestError::UriTooLong),
             ),
-            (
-                "incomplete line below",
-                long_line(MAX_REQUEST_LINE - 1, false),
-                &LIMITS,
-                Partial,
-            ),
+            ("incomplete line below", long_line(MAX_REQUEST_LINE - 1, false), &LIMITS, Partial),
             (
                 "skipped line not counted",
-                [
-                    b"\r\n".to_vec(),
-                    with_head(long_line(MAX_REQUEST_LINE, true)),
-                ]
-                .concat(),
+                [b"\r\n".to_vec(), with_head(long_line(MAX_REQUEST_LINE, true))].concat(),
                 &LIMITS,
                 Complete,
             ),
-            (
-                "partial at header limit",
-                partial_64.clone(),
-                &small,
-                Partial,
-            ),
-            (
-                "partial over header limit",
-                partial_65.clone(),
-                &small,
-                Outcome::Err(RequestError::HeaderTooLarge),
-            ),
-            (
-                "partial over limit + skipped",
-                [b"\r\n".to_vec(), partial_64].concat(),
-                &small,
-                Partial,
-            ),
+            ("partial at header limit", partial_64.clone(), &small, Partial),
+            ("partial over header limit", partial_65.clone(), &small, Outcome::Err(RequestError::HeaderTooLarge)),
+            ("partial over limit + skipped", [b"\r\n".to_vec(), partial_64].concat(), &small, Partial),
             (
                 "partial over limit + skipped + 1",
                 [b"\n".to_vec(), partial_65].concat(),
@@ -1204,24 +883,9 @@ mod tests {
                 Outcome::Err(RequestError::HeaderTooLarge),
             ),
             ("complete at limit", complete_64.clone(), &small, Complete),
-            (
-                "complete over limit",
-                complete_65,
-                &small,
-                Outcome::Err(RequestError::HeaderTooLarge),
-            ),
-            (
-                "complete at limit with body after",
-                [complete_64, vec![b'x'; 100]].concat(),
-                &small,
-                Complete,
-            ),
-            (
-                "max headers",
-                head_with_fields(MAX_HEADERS),
-                &LIMITS,
-                Complete,
-            ),
+            ("complete over limit", complete_65, &small, Outcome::Err(RequestError::HeaderTooLarge)),
+            ("complete at limit with body after", [complete_64, vec![b'x'; 100]].concat(), &small, Complete),
+            ("max headers", head_with_fields(MAX_HEADERS), &LIMITS, Complete),
             (
                 "too many headers",
                 head_with_fields(MAX_HEADERS + 1),
@@ -1251,152 +915,39 @@ mod tests {
 
     #[test]
     fn framing() {
-        let head = |fields: &str, version: &str| {
-            format!("POST / HTTP/{version}\r\nHost: h\r\n{fields}\r\n").into_bytes()
-        };
+        let head =
+            |fields: &str, version: &str| format!("POST / HTTP/{version}\r\nHost: h\r\n{fields}\r\n").into_bytes();
         let rows: &[(&str, &str, Result<BodyFraming, RequestError>)] = &[
             ("none", "", Ok(BodyFraming::None)),
-            (
-                "length",
-                "Content-Length: 5\r\n",
-                Ok(BodyFraming::Length(5)),
-            ),
+            ("length", "Content-Length: 5\r\n", Ok(BodyFraming::Length(5))),
             ("zero", "Content-Length: 0\r\n", Ok(BodyFraming::Length(0))),
-            (
-                "ows",
-                "Content-Length:  5  \r\n",
-                Ok(BodyFraming::Length(5)),
-            ),
-            (
-                "leading zeros",
-                "Content-Length: 007\r\n",
-                Ok(BodyFraming::Length(7)),
-            ),
-            (
-                "at max body",
-                "Content-Length: 1000000\r\n",
-                Ok(BodyFraming::Length(1_000_000)),
-            ),
-            (
-                "over max body",
-                "Content-Length: 1000001\r\n",
-                Err(RequestError::PayloadTooLarge),
-            ),
-            (
-                "19 digits",
-                "Content-Length: 9999999999999999999\r\n",
-                Err(RequestError::PayloadTooLarge),
-            ),
-            (
-                "20 digits",
-                "Content-Length: 10000000000000000000\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "plus",
-                "Content-Length: +5\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "minus",
-                "Content-Length: -1\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "hex",
-                "Content-Length: 0x10\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "empty",
-                "Content-Length:\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "inner space",
-                "Content-Length: 1 2\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "decimal",
-                "Content-Length: 1.0\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "same twice",
-                "Content-Length: 5\r\nContent-Length: 5\r\n",
-                Ok(BodyFraming::Length(5)),
-            ),
-            (
-                "same list",
-                "Content-Length: 5, 5,5\r\n",
-                Ok(BodyFraming::Length(5)),
-            ),
-            (
-                "differ twice",
-                "Content-Length: 5\r\nContent-Length: 6\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "differ list",
-                "Content-Length: 5, 6\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "empty member",
-                "Content-Length: 5,,5\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "trailing comma",
-                "Content-Length: 5,\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "chunked",
-                "Transfer-Encoding: chunked\r\n",
-                Ok(BodyFraming::Chunked),
-            ),
-            (
-                "chunked case ows",
-                "Transfer-Encoding:  ChUnKeD \r\n",
-                Ok(BodyFraming::Chunked),
-            ),
-            (
-                "te + cl",
-                "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "cl + te",
-                "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "te + bad cl",
-                "Transfer-Encoding: chunked\r\nContent-Length: x\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "identity",
-                "Transfer-Encoding: identity\r\n",
-                Err(RequestError::NotImplemented),
-            ),
-            (
-                "gzip",
-                "Transfer-Encoding: gzip\r\n",
-                Err(RequestError::NotImplemented),
-            ),
-            (
-                "gzip, chunked",
-                "Transfer-Encoding: gzip, chunked\r\n",
-                Err(RequestError::NotImplemented),
-            ),
-            (
-                "chunked, chunked",
-                "Transfer-Encoding: chunked, chunked\r\n",
-                Err(RequestError::NotImplemented),
-            ),
+            ("ows", "Content-Length:  5  \r\n", Ok(BodyFraming::Length(5))),
+            ("leading zeros", "Content-Length: 007\r\n", Ok(BodyFraming::Length(7))),
+            ("at max body", "Content-Length: 1000000\r\n", Ok(BodyFraming::Length(1_000_000))),
+            ("over max body", "Content-Length: 1000001\r\n", Err(RequestError::PayloadTooLarge)),
+            ("19 digits", "Content-Length: 9999999999999999999\r\n", Err(RequestError::PayloadTooLarge)),
+            ("20 digits", "Content-Length: 10000000000000000000\r\n", Err(RequestError::BadRequest)),
+            ("plus", "Content-Length: +5\r\n", Err(RequestError::BadRequest)),
+            ("minus", "Content-Length: -1\r\n", Err(RequestError::BadRequest)),
+            ("hex", "Content-Length: 0x10\r\n", Err(RequestError::BadRequest)),
+            ("empty", "Content-Length:\r\n", Err(RequestError::BadRequest)),
+            ("inner space", "Content-Length: 1 2\r\n", Err(RequestError::BadRequest)),
+            ("decimal", "Content-Length: 1.0\r\n", Err(RequestError::BadRequest)),
+            ("same twice", "Content-Length: 5\r\nContent-Length: 5\r\n", Ok(BodyFraming::Length(5))),
+            ("same list", "Content-Length: 5, 5,5\r\n", Ok(BodyFraming::Length(5))),
+            ("differ twice", "Content-Length: 5\r\nContent-Length: 6\r\n", Err(RequestError::BadRequest)),
+            ("differ list", "Content-Length: 5, 6\r\n", Err(RequestError::BadRequest)),
+            ("empty member", "Content-Length: 5,,5\r\n", Err(RequestError::BadRequest)),
+            ("trailing comma", "Content-Length: 5,\r\n", Err(RequestError::BadRequest)),
+            ("chunked", "Transfer-Encoding: chunked\r\n", Ok(BodyFraming::Chunked)),
+            ("chunked case ows", "Transfer-Encoding:  ChUnKeD \r\n", Ok(BodyFraming::Chunked)),
+            ("te + cl", "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", Err(RequestError::BadRequest)),
+            ("cl + te", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", Err(RequestError::BadRequest)),
+            ("te + bad cl", "Transfer-Encoding: chunked\r\nContent-Length: x\r\n", Err(RequestError::BadRequest)),
+            ("identity", "Transfer-Encoding: identity\r\n", Err(RequestError::NotImplemented)),
+            ("gzip", "Transfer-Encoding: gzip\r\n", Err(RequestError::NotImplemented)),
+            ("gzip, chunked", "Transfer-Encoding: gzip, chunked\r\n", Err(RequestError::NotImplemented)),
+            ("chunked, chunked", "Transfer-Encoding: chunked, chunked\r\n", Err(RequestError::NotImplemented)),
             (
                 "two te fields",
                 "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
@@ -1407,46 +958,18 @@ mod tests {
                 "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
                 Err(RequestError::NotImplemented),
             ),
-            (
-                "te empty",
-                "Transfer-Encoding:\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "te trailing comma",
-                "Transfer-Encoding: chunked,\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "te leading comma",
-                "Transfer-Encoding: ,chunked\r\n",
-                Err(RequestError::BadRequest),
-            ),
+            ("te empty", "Transfer-Encoding:\r\n", Err(RequestError::BadRequest)),
+            ("te trailing comma", "Transfer-Encoding: chunked,\r\n", Err(RequestError::BadRequest)),
+            ("te leading comma", "Transfer-Encoding: ,chunked\r\n", Err(RequestError::BadRequest)),
             (
                 "te empty field + chunked",
                 "Transfer-Encoding:\r\nTransfer-Encoding: chunked\r\n",
                 Err(RequestError::BadRequest),
             ),
-            (
-                "te quoted",
-                "Transfer-Encoding: \"chunked\"\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "te parameter",
-                "Transfer-Encoding: chunked;q=1\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "te inner space",
-                "Transfer-Encoding: chun ked\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "te vertical tab",
-                "Transfer-Encoding: \x0bchunked\r\n",
-                Err(RequestError::BadRequest),
-            ),
+            ("te quoted", "Transfer-Encoding: \"chunked\"\r\n", Err(RequestError::BadRequest)),
+            ("te parameter", "Transfer-Encoding: chunked;q=1\r\n", Err(RequestError::BadRequest)),
+            ("te inner space", "Transfer-Encoding: chun ked\r\n", Err(RequestError::BadRequest)),
+            ("te vertical tab", "Transfer-Encoding: \x0bchunked\r\n", Err(RequestError::BadRequest)),
         ];
         for (name, fields, expected) in rows {
             let got = match run(&head(fields, "1.1")) {
@@ -1457,21 +980,9 @@ mod tests {
             assert_eq!(&got, expected, "row {name}");
         }
         let http10 = [
-            (
-                "te in 1.0",
-                "Transfer-Encoding: chunked\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "gzip in 1.0",
-                "Transfer-Encoding: gzip\r\n",
-                Err(RequestError::BadRequest),
-            ),
-            (
-                "cl in 1.0",
-                "Content-Length: 2\r\n",
-                Ok(BodyFraming::Length(2)),
-            ),
+            ("te in 1.0", "Transfer-Encoding: chunked\r\n", Err(RequestError::BadRequest)),
+            ("gzip in 1.0", "Transfer-Encoding: gzip\r\n", Err(RequestError::BadRequest)),
+            ("cl in 1.0", "Content-Length: 2\r\n", Ok(BodyFraming::Length(2))),
         ];
         for (name, fields, expected) in http10 {
             let got = run(&head(fields, "1.0")).map(|p| match p {
@@ -1486,57 +997,25 @@ mod tests {
     fn keep_alive() {
         let rows: &[(&str, &str, bool)] = &[
             ("1.1", "GET / HTTP/1.1\r\nHost: h\r\n\r\n", true),
-            (
-                "1.1 close",
-                "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
-                false,
-            ),
-            (
-                "1.1 Close case",
-                "GET / HTTP/1.1\r\nHost: h\r\nConnection: CLOSE\r\n\r\n",
-                false,
-            ),
-            (
-                "1.1 close in list",
-                "GET / HTTP/1.1\r\nHost: h\r\nConnection: te, close\r\n\r\n",
-                false,
-            ),
+            ("1.1 close", "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", false),
+            ("1.1 Close case", "GET / HTTP/1.1\r\nHost: h\r\nConnection: CLOSE\r\n\r\n", false),
+            ("1.1 close in list", "GET / HTTP/1.1\r\nHost: h\r\nConnection: te, close\r\n\r\n", false),
             (
                 "1.1 close second field",
                 "GET / HTTP/1.1\r\nHost: h\r\nConnection: te\r\nConnection: close\r\n\r\n",
                 false,
             ),
-            (
-                "1.1 keep-alive",
-                "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n",
-                true,
-            ),
-            (
-                "1.1 closed is not close",
-                "GET / HTTP/1.1\r\nHost: h\r\nConnection: closed\r\n\r\n",
-                true,
-            ),
+            ("1.1 keep-alive", "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n", true),
+            ("1.1 closed is not close", "GET / HTTP/1.1\r\nHost: h\r\nConnection: closed\r\n\r\n", true),
             ("1.0", "GET / HTTP/1.0\r\n\r\n", false),
-            (
-                "1.0 keep-alive",
-                "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
-                true,
-            ),
-            (
-                "1.0 keep-alive list",
-                "GET / HTTP/1.0\r\nConnection: foo ,keep-alive\r\n\r\n",
-                true,
-            ),
+            ("1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", true),
+            ("1.0 keep-alive list", "GET / HTTP/1.0\r\nConnection: foo ,keep-alive\r\n\r\n", true),
             (
                 "1.0 keep-alive and close",
                 "GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
                 false,
             ),
-            (
-                "1.0 other",
-                "GET / HTTP/1.0\r\nConnection: upgrade\r\n\r\n",
-                false,
-            ),
+            ("1.0 other", "GET / HTTP/1.0\r\nConnection: upgrade\r\n\r\n", false),
         ];
         for (name, input, expected) in rows {
             assert_eq!(ok(input.as_bytes()).0.keep_alive, *expected, "row {name}");
@@ -1560,10 +1039,7 @@ mod tests {
         assert_eq!(r.if_none_match.as_deref(), Some("\"a\", W/\"b\""));
         assert_eq!(r.if_match.as_deref(), Some("\"c\", *"));
         assert_eq!(r.accept_encoding.as_deref(), Some("gzip, br;q=0.5"));
-        assert_eq!(
-            r.if_modified_since.as_deref(),
-            Some("Sun, 06 Nov 1994 08:49:37 GMT")
-        );
+        assert_eq!(r.if_modified_since.as_deref(), Some("Sun, 06 Nov 1994 08:49:37 GMT"));
         assert_eq!(r.if_unmodified_since.as_deref(), Some("y"));
         assert_eq!(r.range.as_deref(), Some("bytes=0-1"));
         assert_eq!(r.if_range.as_deref(), Some("\"e\""));
@@ -1574,23 +1050,11 @@ mod tests {
         assert_eq!(r.body, BodyFraming::None);
 
         let bare = ok(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").0;
-        assert_eq!(
-            (
-                bare.if_none_match,
-                bare.range,
-                bare.user_agent,
-                bare.referer
-            ),
-            (None, None, None, None)
-        );
-        let two_ranges =
-            b"GET / HTTP/1.1\r\nHost: h\r\nRange: bytes=0-1\r\nRange: bytes=0-1\r\n\r\n";
+        assert_eq!((bare.if_none_match, bare.range, bare.user_agent, bare.referer), (None, None, None, None));
+        let two_ranges = b"GET / HTTP/1.1\r\nHost: h\r\nRange: bytes=0-1\r\nRange: bytes=0-1\r\n\r\n";
         assert_eq!(ok(two_ranges).0.range, None);
         let utf8 = "GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: caf\u{e9}\r\n\r\n";
-        assert_eq!(
-            ok(utf8.as_bytes()).0.user_agent.as_deref(),
-            Some("caf\u{e9}")
-        );
+        assert_eq!(ok(utf8.as_bytes()).0.user_agent.as_deref(), Some("caf\u{e9}"));
     }
 
     #[test]
@@ -1633,98 +1097,26 @@ mod tests {
         full_then_partial.truncate(full_then_partial.len() - 2);
         full_then_partial.extend_from_slice(b"X-extra: v");
         let rows: Vec<(&str, Vec<u8>, Raw)> = vec![
-            (
-                "skips many empty lines",
-                b"\r\n\n\r\nGET / HTTP/1.1\r\n\r\n".to_vec(),
-                Raw::Complete,
-            ),
-            (
-                "utf-8 target",
-                "GET /caf\u{e9} HTTP/1.1\r\n\r\n".into(),
-                Raw::Complete,
-            ),
-            (
-                "latin-1 target",
-                b"GET /caf\xe9 HTTP/1.1\r\n\r\n".to_vec(),
-                Raw::Err(httparse::Error::Token),
-            ),
-            (
-                "fragment in target",
-                b"GET /a#b HTTP/1.1\r\n\r\n".to_vec(),
-                Raw::Complete,
-            ),
-            (
-                "asterisk with GET",
-                b"GET * HTTP/1.1\r\n\r\n".to_vec(),
-                Raw::Complete,
-            ),
-            (
-                "lower-case method",
-                b"get / HTTP/1.1\r\n\r\n".to_vec(),
-                Raw::Complete,
-            ),
-            (
-                "http/2.0",
-                b"GET / HTTP/2.0\r\n\r\n".to_vec(),
-                Raw::Err(httparse::Error::Version),
-            ),
-            (
-                "http/1.11",
-                b"GET / HTTP/1.11\r\n\r\n".to_vec(),
-                Raw::Err(httparse::Error::NewLine),
-            ),
-            (
-                "lower-case version",
-                b"GET / http/1.1\r\n\r\n".to_vec(),
-                Raw::Err(httparse::Error::Version),
-            ),
-            (
-                "two spaces",
-                b"GET  / HTTP/1.1\r\n\r\n".to_vec(),
-                Raw::Err(httparse::Error::Token),
-            ),
+            ("skips many empty lines", b"\r\n\n\r\nGET / HTTP/1.1\r\n\r\n".to_vec(), Raw::Complete),
+            ("utf-8 target", "GET /caf\u{e9} HTTP/1.1\r\n\r\n".into(), Raw::Complete),
+            ("latin-1 target", b"GET /caf\xe9 HTTP/1.1\r\n\r\n".to_vec(), Raw::Err(httparse::Error::Token)),
+            ("fragment in target", b"GET /a#b HTTP/1.1\r\n\r\n".to_vec(), Raw::Complete),
+            ("asterisk with GET", b"GET * HTTP/1.1\r\n\r\n".to_vec(), Raw::Complete),
+            ("lower-case method", b"get / HTTP/1.1\r\n\r\n".to_vec(), Raw::Complete),
+            ("http/2.0", b"GET / HTTP/2.0\r\n\r\n".to_vec(), Raw::Err(httparse::Error::Version)),
+            ("http/1.11", b"GET / HTTP/1.11\r\n\r\n".to_vec(), Raw::Err(httparse::Error::NewLine)),
+            ("lower-case version", b"GET / http/1.1\r\n\r\n".to_vec(), Raw::Err(httparse::Error::Version)),
+            ("two spaces", b"GET  / HTTP/1.1\r\n\r\n".to_vec(), Raw::Err(httparse::Error::Token)),
             ("no host", b"GET / HTTP/1.1\r\n\r\n".to_vec(), Raw::Complete),
-            (
-                "bare lf lines",
-                b"GET / HTTP/1.1\nA: b\n\n".to_vec(),
-                Raw::Complete,
-            ),
-            (
-                "space before colon",
-                b"GET / HTTP/1.1\r\nA : b\r\n\r\n".to_vec(),
-                Raw::Err(httparse::Error::HeaderName),
-            ),
-            (
-                "obs-fold",
-                b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n".to_vec(),
-                Raw::Err(httparse::Error::HeaderName),
-            ),
-            (
-                "bare cr in value",
-                b"GET / HTTP/1.1\r\nA: b\rc\r\n\r\n".to_vec(),
-                Raw::Err(httparse::Error::HeaderValue),
-            ),
-            (
-                "nul in value",
-                b"GET / HTTP/1.1\r\nA: b\0c\r\n\r\n".to_vec(),
-                Raw::Err(httparse::Error::HeaderValue),
-            ),
-            (
-                "obs-text in value",
-                b"GET / HTTP/1.1\r\nA: \xe9\r\n\r\n".to_vec(),
-                Raw::Complete,
-            ),
+            ("bare lf lines", b"GET / HTTP/1.1\nA: b\n\n".to_vec(), Raw::Complete),
+            ("space before colon", b"GET / HTTP/1.1\r\nA : b\r\n\r\n".to_vec(), Raw::Err(httparse::Error::HeaderName)),
+            ("obs-fold", b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n".to_vec(), Raw::Err(httparse::Error::HeaderName)),
+            ("bare cr in value", b"GET / HTTP/1.1\r\nA: b\rc\r\n\r\n".to_vec(), Raw::Err(httparse::Error::HeaderValue)),
+            ("nul in value", b"GET / HTTP/1.1\r\nA: b\0c\r\n\r\n".to_vec(), Raw::Err(httparse::Error::HeaderValue)),
+            ("obs-text in value", b"GET / HTTP/1.1\r\nA: \xe9\r\n\r\n".to_vec(), Raw::Complete),
             ("max headers", head_with_fields(MAX_HEADERS), Raw::Complete),
-            (
-                "one header too many",
-                head_with_fields(MAX_HEADERS + 1),
-                Raw::Err(httparse::Error::TooManyHeaders),
-            ),
-            (
-                "extra header still partial",
-                full_then_partial,
-                Raw::Partial,
-            ),
+            ("one header too many", head_with_fields(MAX_HEADERS + 1), Raw::Err(httparse::Error::TooManyHeaders)),
+            ("extra header still partial", full_then_partial, Raw::Partial),
         ];
         for (name, input, expected) in rows {
             assert_eq!(run_httparse(&input), expected, "row {name}");

@@ -144,14 +144,7 @@ mod tests {
     #[test]
     fn error_response() {
         let mut out = Vec::new();
-        let n = simple(
-            &mut out,
-            404,
-            "Thu, 01 Jan 1970 00:00:00 GMT",
-            Persist::Close,
-            &[],
-            false,
-        );
+        let n = simple(&mut out, 404, "Thu, 01 Jan 1970 00:00:00 GMT", Persist::Close, &[], false);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(n, 14);
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"), "{text}");
@@ -163,14 +156,7 @@ mod tests {
     #[test]
     fn head_only_has_length_but_no_body() {
         let mut out = Vec::new();
-        let n = simple(
-            &mut out,
-            405,
-            "d",
-            Persist::KeepAlive11,
-            &[("Allow", "GET, HEAD, OPTIONS")],
-            true,
-        );
+        let n = simple(&mut out, 405, "d", Persist::KeepAlive11, &[("Allow", "GET, HEAD, OPTIONS")], true);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(n, 0);
         assert!(text.contains("Allow: GET, HEAD, OPTIONS\r\n"));

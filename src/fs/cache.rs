@@ -1,0 +1,234 @@
+//! The per-worker open-file cache: a hit serves a file with no open, fstat or close, and for small files no read.
+//!
+//! An entry maps the request path (as sent, without the query) to everything needed to answer it: the open
+//! descriptor of the file and of its precompressed siblings, their metadata, ETag, Last-Modified, content type,
+//! pre-rendered header lines and, for small files, the body bytes. Only outcomes that are files are cached;
+//! errors and redirects are cheap to recompute and must appear the moment a file is created.
+//!
+//! Freshness: every directory holding a cached file is watched with inotify, and any change in any watched
+//! directory empties the whole cache (sites change rarely; a simple rule is a correct rule). The worker reads the
+//! inotify descriptor before the connections of the same epoll batch, so an edit that finished before a request
+//! was sent is always seen. As a safety net for what inotify cannot see (a symlink target edited elsewhere, a
+//! watch that could not be added), an entry older than one second is rebuilt before use.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::fs::encoding::ContentCoding;
+use crate::fs::mime;
+use crate::fs::open::{self, Opened};
+use crate::http::date::format_http_date;
+use crate::http::response;
+use crate::sys::{self, FileInfo, FileKind};
+
+/// Files up to this size are kept in memory and leave in the same write as their head.
+pub const SMALL_BODY: u64 = 16 * 1024;
+/// An entry older than this is rebuilt before use.
+const MAX_AGE: Duration = Duration::from_secs(1);
+const MAX_ENTRIES: usize = 2048;
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// One servable form of a file: the file itself or a precompressed sibling.
+pub struct Representation {
+    pub fd: Rc<OwnedFd>,
+    pub info: FileInfo,
+    pub etag: String,
+    /// ETag, Last-Modified, Vary and Cache-Control lines: what a 304 repeats.
+    pub validator_lines: Vec<u8>,
+    /// Accept-Ranges, X-Content-Type-Options and Content-Encoding lines.
+    pub entity_lines: Vec<u8>,
+    /// Every header line of a full 200 response after Date/Connection, through the final empty line.
+    pub head_200: Vec<u8>,
+    /// The whole body, for small files.
+    pub body: Option<Box<[u8]>>,
+}
+
+pub struct CachedFile {
+    pub content_type: String,
+    pub identity: Representation,
+    pub brotli: Option<Representation>,
+    pub gzip: Option<Representation>,
+    built_at: Instant,
+}
+
+impl CachedFile {
+    /// Builds the entry for an opened regular file at `rel`, finding its precompressed siblings.
+    pub fn build(root: BorrowedFd<'_>, cfg: &Config, rel: &[u8], file: Opened, now: Instant) -> CachedFile {
+        let content_type = mime::content_type_for(rel);
+        let sibling = |coding: ContentCoding| -> Option<Opened> {
+            if !cfg.precompressed {
+                return None;
+            }
+            let mut path = rel.to_vec();
+            path.extend_from_slice(coding.suffix().as_bytes());
+            open::open(root, &path, cfg.no_symlinks).ok().filter(|o| o.info.kind == FileKind::Regular)
+        };
+        let br = sibling(ContentCoding::Brotli);
+        let gz = sibling(ContentCoding::Gzip);
+        let vary = br.is_some() || gz.is_some();
+        let rep = |o: Opened, coding| Representation::new(o, coding, &content_type, vary, cfg);
+        CachedFile {
+            identity: rep(file, ContentCoding::Identity),
+            brotli: br.map(|o| rep(o, ContentCoding::Brotli)),
+            gzip: gz.map(|o| rep(o, ContentCoding::Gzip)),
+            content_type,
+            built_at: now,
+        }
+    }
+
+    pub fn has_variants(&self) -> bool {
+        self.brotli.is_some() || self.gzip.is_some()
+    }
+
+    fn body_bytes(&self) -> usize {
+        [Some(&self.identity), self.brotli.as_ref(), self.gzip.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|r| r.body.as_ref().map_or(0, |b| b.len()))
+            .sum()
+    }
+}
+
+impl Representation {
+    fn new(o: Opened, coding: ContentCoding, content_type: &str, vary: bool, cfg: &Config) -> Representation {
+        let info = o.info;
+        let etag = format!("\"{:x}-{:x}-{:x}{:08x}\"", info.inode, info.size, info.mtime_sec, info.mtime_nsec);
+        let mut validator_lines = Vec::new();
+        response::header(&mut validator_lines, "ETag", &etag);
+        response::header(&mut validator_lines, "Last-Modified", &format_http_date(info.mtime_sec));
+        if vary {
+            response::header(&mut validator_lines, "Vary", "Accept-Encoding");
+        }
+        if let Some(cc) = &cfg.cache_control {
+            response::header(&mut validator_lines, "Cache-Control", cc);
+        }
+        let mut entity_lines = Vec::new();
+        response::header(&mut entity_lines, "Accept-Ranges", "bytes");
+        response::header(&mut entity_lines, "X-Content-Type-Options", "nosniff");
+        if coding != ContentCoding::Identity {
+            response::header(&mut entity_lines, "Content-Encoding", coding.token());
+        }
+        let mut head_200 = validator_lines.clone();
+        head_200.extend_from_slice(&entity_lines);
+        response::header(&mut head_200, "Content-Type", content_type);
+        response::content_length(&mut head_200, info.size);
+        response::end(&mut head_200);
+        let body = if info.size <= SMALL_BODY { read_whole(o.fd.as_fd(), info.size) } else { None };
+        Representation { fd: Rc::new(o.fd), info, etag, validator_lines, entity_lines, head_200, body }
+    }
+}
+
+/// Reads a small file whole; None if it is not exactly `size` bytes any more (then it is sent with sendfile,
+/// which notices a shrunk file).
+fn read_whole(fd: BorrowedFd<'_>, size: u64) -> Option<Box<[u8]>> {
+    let mut buf = vec![0u8; size as usize];
+    let mut done = 0;
+    while done < buf.len() {
+        match sys::pread(fd, &mut buf[done..], done as u64) {
+            Ok(0) => return None,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(buf.into_boxed_slice())
+}
+
+pub struct FileCache {
+    map: HashMap<Box<[u8]>, Rc<CachedFile>>,
+    body_bytes: usize,
+    inotify: Option<OwnedFd>,
+    /// Directories already watched (relative to the root).
+    watched: HashSet<Vec<u8>>,
+    /// What makes a root-relative directory a path inotify understands: "/" when chrooted, else the root.
+    watch_prefix: Vec<u8>,
+}
+
+impl FileCache {
+    pub fn new(cfg: &Config) -> FileCache {
+        let watch_prefix = if cfg.chroot {
+            b"/".to_vec()
+        } else {
+            let mut p = cfg.root.as_os_str().as_encoded_bytes().to_vec();
+            p.push(b'/');
+            p
+        };
+        let inotify = sys::inotify()
+            .map_err(|e| log::warn!("inotify unavailable ({e}); cached files are revalidated every second"))
+            .ok();
+        FileCache { map: HashMap::new(), body_bytes: 0, inotify, watched: HashSet::new(), watch_prefix }
+    }
+
+    pub fn inotify_fd(&self) -> Option<RawFd> {
+        self.inotify.as_ref().map(|fd| fd.as_raw_fd())
+    }
+
+    /// A fresh entry for `key`, if there is one.
+    pub fn get(&self, key: &[u8], now: Instant) -> Option<Rc<CachedFile>> {
+        let entry = self.map.get(key)?;
+        if now.saturating_duration_since(entry.built_at) >= MAX_AGE {
+            return None;
+        }
+        Some(Rc::clone(entry))
+    }
+
+    /// Caches `file` under `key`; `rel` is the file's path relative to the root (its directory is watched).
+    pub fn insert(&mut self, key: &[u8], rel: &[u8], file: Rc<CachedFile>) {
+        if self.map.len() >= MAX_ENTRIES || self.body_bytes + file.body_bytes() > MAX_BODY_BYTES {
+            self.clear();
+        }
+        if !self.watch_dir_of(rel) {
+            // Without a watch the entry is still correct for a second; keep it.
+            log::debug!("no inotify watch for /{}", String::from_utf8_lossy(rel));
+        }
+        self.body_bytes += file.body_bytes();
+        if let Some(old) = self.map.insert(key.into(), file) {
+            self.body_bytes -= old.body_bytes();
+        }
+    }
+
+    fn watch_dir_of(&mut self, rel: &[u8]) -> bool {
+        let Some(inotify) = self.inotify.as_ref() else { return false };
+        let dir = match memchr::memrchr(b'/', rel) {
+            Some(i) => &rel[..i],
+            None => &b""[..],
+        };
+        if self.watched.contains(dir) {
+            return true;
+        }
+        let mut path = self.watch_prefix.clone();
+        path.extend_from_slice(dir);
+        match sys::inotify_watch_dir(inotify.as_fd(), &path) {
+            Ok(()) => {
+                self.watched.insert(dir.to_vec());
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Called when the inotify descriptor is readable: something changed, so forget everything.
+    pub fn on_change(&mut self) {
+        let Some(inotify) = self.inotify.as_ref() else { return };
+        match sys::inotify_drain(inotify.as_fd()) {
+            Ok(true) => self.clear(),
+            Ok(false) => {}
+            Err(e) => {
+                log::warn!("inotify read: {e}");
+                self.clear();
+            }
+        }
+    }
+
+    /// Forgets every entry, and which directories are watched: one may have been replaced, and its new inode
+    /// needs a new watch (re-adding an existing watch is harmless).
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.body_bytes = 0;
+        self.watched.clear();
+    }
+}
