@@ -7,8 +7,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
+use crate::ops::access_log::LogFormat;
+use crate::ops::forwarded::Cidr;
 use crate::sys::{self, UserIds};
 
 /// A fast, safe static-file HTTP/1.1 server.
@@ -23,9 +25,38 @@ pub struct Cli {
     #[arg(value_name = "ROOT", default_value = "www")]
     pub root: PathBuf,
 
-    /// Address to listen on (repeatable): 127.0.0.1:8080, [::1]:8080, 0.0.0.0:80. Port 0 picks a free port.
+    /// Address to listen on (repeatable): 127.0.0.1:8080, [::1]:8080, 0.0.0.0:80, or unix:/run/staticd.sock.
+    /// Port 0 picks a free port. Ignored when systemd passes sockets (LISTEN_FDS).
     #[arg(short, long = "listen", value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: Vec<String>,
+
+    /// Permissions of unix: listener socket files, in octal.
+    #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_mode)]
+    pub socket_mode: u32,
+
+    /// Require a PROXY protocol (v1 or v2) header on every connection and log the address it carries.
+    #[arg(long)]
+    pub proxy_protocol: bool,
+
+    /// A proxy whose X-Forwarded-For / Forwarded headers are believed (repeatable), e.g. 10.0.0.0/8.
+    #[arg(long, value_name = "CIDR")]
+    pub trusted_proxy: Vec<String>,
+
+    /// Access log: a file path, '-' for stdout, or 'off' [default: '-' when stdout is a terminal, else off].
+    #[arg(long, value_name = "PATH|-|off")]
+    pub access_log: Option<String>,
+
+    /// Access log line format.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "combined")]
+    pub log_format: LogFormatArg,
+
+    /// Serve Prometheus metrics at this path (to loopback and trusted-proxy clients only), e.g. /-/metrics.
+    #[arg(long, value_name = "PATH")]
+    pub status_path: Option<String>,
+
+    /// Validate the configuration (root, addresses, user) and exit: 0 when it is usable, 2 when not.
+    #[arg(long)]
+    pub check: bool,
 
     /// Number of worker processes [default: CPUs online].
     #[arg(short, long, value_name = "N")]
@@ -92,6 +123,19 @@ pub struct Cli {
     pub cache_control: Option<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Combined,
+    Json,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("'{s}' is not an octal file mode like 0660"))
+}
+
 fn parse_secs(s: &str) -> Result<Duration, String> {
     let v: f64 = s.trim().parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
     if !v.is_finite() || v <= 0.0 || v > 365.0 * 86400.0 {
@@ -105,7 +149,13 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 pub struct Config {
     /// Absolute, canonical document root.
     pub root: PathBuf,
-    pub listen: Vec<SocketAddr>,
+    pub listen: Vec<ListenAddr>,
+    pub socket_mode: u32,
+    pub proxy_protocol: bool,
+    pub trusted_proxies: Vec<Cidr>,
+    pub access_log: AccessLogTarget,
+    pub log_format: LogFormat,
+    pub status_path: Option<String>,
     pub workers: usize,
     pub max_conns: usize,
     /// Ids to drop to; `None` when not started as root (nothing to drop).
@@ -132,10 +182,28 @@ impl Config {
         let mut listen = Vec::new();
         for text in &cli.listen {
             let addr = parse_listen_addr(text)?;
-            if addr.port() != 0 && addr.port() < 1024 && !is_root {
-                return Err(format!("cannot listen on {addr}: ports below 1024 need root"));
+            if let ListenAddr::Tcp(tcp) = addr {
+                if tcp.port() != 0 && tcp.port() < 1024 && !is_root {
+                    return Err(format!("cannot listen on {tcp}: ports below 1024 need root"));
+                }
             }
             listen.push(addr);
+        }
+        let mut trusted_proxies = Vec::new();
+        for text in &cli.trusted_proxy {
+            trusted_proxies.push(text.parse::<Cidr>().map_err(|e| format!("--trusted-proxy '{text}': {e}"))?);
+        }
+        let access_log = match cli.access_log.as_deref() {
+            None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => AccessLogTarget::Stdout,
+            None | Some("off") => AccessLogTarget::Off,
+            Some("-") => AccessLogTarget::Stdout,
+            Some("") => return Err("--access-log needs a path, '-' or 'off'".into()),
+            Some(path) => AccessLogTarget::File(absolute(path)?),
+        };
+        if let Some(p) = &cli.status_path {
+            if !p.starts_with('/') || p.contains('?') || p.bytes().any(|b| b <= 0x20 || b >= 0x7f) {
+                return Err(format!("--status-path '{p}' must be a path starting with '/'"));
+            }
         }
         let workers = match cli.workers {
             Some(0) => return Err("--workers must be at least 1".into()),
@@ -173,6 +241,15 @@ impl Config {
         Ok(Config {
             root,
             listen,
+            socket_mode: cli.socket_mode,
+            proxy_protocol: cli.proxy_protocol,
+            trusted_proxies,
+            access_log,
+            log_format: match cli.log_format {
+                LogFormatArg::Combined => LogFormat::Combined,
+                LogFormatArg::Json => LogFormat::Json,
+            },
+            status_path: cli.status_path,
             workers,
             max_conns: cli.max_conns,
             user,
@@ -204,10 +281,38 @@ fn validate_root(root: &std::path::Path) -> Result<PathBuf, String> {
     std::fs::canonicalize(root).map_err(|e| format!("cannot resolve root {}: {e}", root.display()))
 }
 
-/// Parses `127.0.0.1:8080`, `[::1]:8080`, `localhost:8080` is refused (an address, not a name, is wanted).
-pub fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
-    text.trim().parse::<SocketAddr>().map_err(|_| {
-        format!("cannot parse listen address '{text}' (expected IP:PORT, e.g. 127.0.0.1:8080 or [::1]:8080)")
+/// Where the access log goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Off,
+    Stdout,
+    File(PathBuf),
+}
+
+/// A listener: TCP on an IP address, or a Unix-domain socket file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+/// Makes a relative path absolute now: the working directory means nothing to a chrooted worker later.
+fn absolute(path: &str) -> Result<PathBuf, String> {
+    std::path::absolute(path).map_err(|e| format!("cannot use path '{path}': {e}"))
+}
+
+/// Parses `127.0.0.1:8080`, `[::1]:8080` or `unix:/path`; `localhost:8080` is refused (an address, not a name).
+pub fn parse_listen_addr(text: &str) -> Result<ListenAddr, String> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err("listen address 'unix:' needs a socket path".into());
+        }
+        return Ok(ListenAddr::Unix(absolute(path)?));
+    }
+    text.trim().parse::<SocketAddr>().map(ListenAddr::Tcp).map_err(|_| {
+        format!(
+            "cannot parse listen address '{text}' (expected IP:PORT like 127.0.0.1:8080 or [::1]:8080, or unix:PATH)"
+        )
     })
 }
 
@@ -228,14 +333,23 @@ mod tests {
             ("", None),
         ];
         for (text, want) in cases {
-            let got = parse_listen_addr(text).ok().map(|a| a.to_string());
+            let got = match parse_listen_addr(text) {
+                Ok(ListenAddr::Tcp(a)) => Some(a.to_string()),
+                _ => None,
+            };
             assert_eq!(got.as_deref(), *want, "{text}");
         }
+        assert_eq!(parse_listen_addr("unix:/run/s.sock"), Ok(ListenAddr::Unix("/run/s.sock".into())));
+        assert!(parse_listen_addr("unix:").is_err());
     }
 
     #[test]
     fn seconds() {
         assert_eq!(parse_secs("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_mode("0660"), Ok(0o660));
+        assert_eq!(parse_mode("777"), Ok(0o777));
+        assert!(parse_mode("0999").is_err());
+        assert!(parse_mode("1777").is_err());
         assert_eq!(parse_secs("60"), Ok(Duration::from_secs(60)));
         for bad in ["0", "-1", "x", "inf", "NaN", ""] {
             assert!(parse_secs(bad).is_err(), "{bad}");

@@ -20,15 +20,19 @@
 //! no request is in progress, so an idle keep-alive connection holds no buffer.
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::request::{self, BodyFraming, Method, Parsed, RequestError, Version};
 use crate::http::response::Persist;
+use crate::ops::access_log::Record;
+use crate::ops::{forwarded, proxy_protocol};
 use crate::output::{Flush, Output};
 use crate::serve;
 use crate::shm::WorkerSlot;
+use crate::status;
 use crate::sys;
 use crate::worker::Ctx;
 
@@ -66,6 +70,12 @@ pub enum Next {
 
 pub struct Conn {
     fd: OwnedFd,
+    /// The client's address: from accept, or from the PROXY header. None on a Unix socket.
+    peer: Option<SocketAddr>,
+    /// A PROXY protocol header must come before anything else.
+    awaiting_proxy: bool,
+    /// The byte stream can no longer be trusted (a bad PROXY header): close without answering.
+    broken: bool,
     phase: Phase,
     input: Input,
     /// Read buffer, taken from the worker's pool only while a request is in progress.
@@ -90,9 +100,12 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(fd: OwnedFd, now: Instant) -> Conn {
+    pub fn new(fd: OwnedFd, peer: Option<SocketAddr>, proxy_protocol: bool, now: Instant) -> Conn {
         Conn {
             fd,
+            peer,
+            awaiting_proxy: proxy_protocol,
+            broken: false,
             phase: Phase::Active,
             input: Input::Head,
             rbuf: None,
@@ -160,6 +173,9 @@ impl Conn {
         }
         loop {
             let mut progress = self.process_input(ctx);
+            if self.broken {
+                return Ok(Next::Close);
+            }
             if !self.out.is_empty() && self.writable {
                 let (sent, why) = self.out.flush(self.fd.as_fd(), WRITE_BUDGET, &mut ctx.pool)?;
                 if sent > 0 {
@@ -245,6 +261,23 @@ impl Conn {
             if avail.is_empty() {
                 break;
             }
+            if self.awaiting_proxy {
+                match proxy_protocol::parse(avail) {
+                    Ok(proxy_protocol::ProxyHeader::Done { consumed, source }) => {
+                        self.rpos += consumed;
+                        self.peer = source.or(self.peer);
+                        self.awaiting_proxy = false;
+                        progress = true;
+                        continue;
+                    }
+                    Ok(proxy_protocol::ProxyHeader::Incomplete) => break,
+                    Err(proxy_protocol::Malformed) => {
+                        log::debug!("malformed PROXY protocol header; closing");
+                        self.broken = true;
+                        break;
+                    }
+                }
+            }
             match &mut self.input {
                 Input::Fixed(left) => {
                     let take = (*left).min(avail.len() as u64);
@@ -283,9 +316,9 @@ impl Conn {
                     }
                     Ok(Parsed::Complete { request, head_len }) => {
                         self.rpos += head_len;
-                        self.head_started = None;
+                        let started = self.head_started.take().unwrap_or(ctx.now);
                         progress = true;
-                        self.answer(&request, ctx);
+                        self.answer(&request, ctx, started);
                         self.input = match request.body {
                             BodyFraming::None | BodyFraming::Length(0) => Input::Head,
                             BodyFraming::Length(n) => Input::Fixed(n),
@@ -305,7 +338,7 @@ impl Conn {
     }
 
     /// Queues the response to one parsed request.
-    fn answer(&mut self, req: &request::Request, ctx: &mut Ctx) {
+    fn answer(&mut self, req: &request::Request, ctx: &mut Ctx, started: Instant) {
         self.served += 1;
         let limit_reached = ctx.cfg.keepalive_requests != 0 && self.served >= ctx.cfg.keepalive_requests;
         let persist = if !req.keep_alive || limit_reached || ctx.draining {
@@ -315,7 +348,11 @@ impl Conn {
         } else {
             Persist::KeepAlive11
         };
+        let queued_before = self.out.pending();
         let status = match req.method {
+            Method::Get | Method::Head if status::is_status_request(req, ctx) => {
+                status::respond(req, ctx, persist, &mut self.out, self.peer)
+            }
             Method::Get | Method::Head => serve::respond(req, ctx, persist, &mut self.out),
             Method::Options => serve::simple(ctx, &mut self.out, 204, persist, &[("Allow", serve::ALLOW)], false),
             Method::Post | Method::Put | Method::Delete | Method::Patch | Method::Trace | Method::Connect => {
@@ -324,16 +361,59 @@ impl Conn {
             Method::Other => serve::simple(ctx, &mut self.out, 501, persist, &[], false),
         };
         ctx.slot.count_response(status);
+        self.log(ctx, Some(req), status, self.out.pending() - queued_before, started);
         if persist.closes() {
             self.close_after = true;
+        }
+    }
+
+    /// The address to log for a request: the peer, or behind a trusted proxy the client it names.
+    fn client_ip(&self, req: Option<&request::Request>, ctx: &Ctx) -> Option<IpAddr> {
+        let peer = self.peer?.ip();
+        let trusted = &ctx.cfg.trusted_proxies;
+        match req {
+            Some(r) if !trusted.is_empty() && forwarded::is_trusted(peer, trusted) => {
+                Some(forwarded::client_addr(peer, trusted, r.x_forwarded_for.as_deref(), r.forwarded.as_deref()))
+            }
+            _ => Some(peer),
+        }
+    }
+
+    /// Appends the access-log line for one response (a refused request has no method or target).
+    fn log(&self, ctx: &mut Ctx, req: Option<&request::Request>, status: u16, bytes: u64, started: Instant) {
+        if ctx.access_log.is_none() {
+            return;
+        }
+        let record = Record {
+            client: self.client_ip(req, ctx),
+            time_unix: ctx.unix_now,
+            method: req.map_or("", |r| r.method_name.as_str()),
+            target: req.map_or("", |r| r.target.as_str()),
+            version: match req.map(|r| r.version) {
+                Some(Version::Http10) => "HTTP/1.0",
+                Some(Version::Http11) => "HTTP/1.1",
+                None => "",
+            },
+            status,
+            bytes,
+            duration_us: ctx.now.saturating_duration_since(started).as_micros() as u64,
+            referer: req.and_then(|r| r.referer.as_deref()),
+            user_agent: req.and_then(|r| r.user_agent.as_deref()),
+            worker: ctx.index,
+        };
+        if let Some(log) = ctx.access_log.as_mut() {
+            log.record(&record);
         }
     }
 
     /// Answers a request that could not be parsed or framed, and closes after it.
     fn refuse(&mut self, err: RequestError, ctx: &mut Ctx) {
         let status = err.status();
+        let started = self.head_started.unwrap_or(ctx.now);
+        let queued_before = self.out.pending();
         serve::simple(ctx, &mut self.out, status, Persist::Close, &[], false);
         ctx.slot.count_response(status);
+        self.log(ctx, None, status, self.out.pending() - queued_before, started);
         self.close_after = true;
         self.discard_input();
     }

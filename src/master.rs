@@ -17,7 +17,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::channel;
+use crate::config::{AccessLogTarget, Config};
+use crate::ops::systemd;
 use crate::shm::{self, Shm};
 use crate::sys::{self, ExitKind, Forked};
 use crate::worker::{self, WorkerArgs};
@@ -36,14 +38,23 @@ const STOP_GRACE: Duration = Duration::from_millis(700);
 
 pub struct Listener {
     pub fd: OwnedFd,
-    pub addr: std::net::SocketAddr,
+    /// How the startup line names it: `http://127.0.0.1:8080/` or `unix:/run/staticd.sock`.
+    pub name: String,
+    /// A socket file this process created, removed on exit.
+    pub unix_path: Option<std::path::PathBuf>,
 }
+
+/// A connection accepted but not yet handed to a worker, with the peer address accept4 reported.
+type Pending = (OwnedFd, Option<std::net::SocketAddr>);
 
 struct WorkerHandle {
     pid: Option<i32>,
+    /// Its slot in shared memory: `i` or `i + workers`, alternating on each reload so an old worker finishing
+    /// and its replacement never share counters.
+    slot: usize,
     chan: Option<OwnedFd>,
     /// Connections waiting to be sent to this worker.
-    queue: VecDeque<OwnedFd>,
+    queue: VecDeque<Pending>,
     /// Connections sent to this incarnation (its `accepted` counter catches up as it receives them).
     sent: u64,
     /// EPOLLOUT is armed on the channel.
@@ -73,6 +84,12 @@ pub struct Master {
     shm: Shm,
     root: OwnedFd,
     workers: Vec<WorkerHandle>,
+    /// Workers replaced by a reload, finishing their connections: (pid, slot).
+    retiring: Vec<(i32, usize)>,
+    /// The access log as currently opened (stdout is a duplicate of fd 1); None when off.
+    access_log: Option<OwnedFd>,
+    /// Socket files this process created, removed on exit.
+    socket_files: Vec<std::path::PathBuf>,
     mode: Mode,
 }
 
@@ -82,12 +99,16 @@ impl Master {
             sys::signalfd(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1, libc::SIGCHLD])?;
         let epoll = sys::Epoll::new()?;
         epoll.add(sigfd.as_raw_fd(), sys::EPOLLIN, TOKEN_SIGNAL)?;
-        let shm = Shm::new(cfg.workers)?;
+        // Two slots per worker: a reload's new workers use the other half while the old ones finish.
+        let shm = Shm::new(2 * cfg.workers)?;
         let root = sys::open_dir(&cfg.root)?;
+        let access_log = open_access_log(&cfg.access_log)?;
+        let socket_files = listeners.iter().filter_map(|l| l.unix_path.clone()).collect();
         let now = Instant::now();
         let workers = (0..cfg.workers)
-            .map(|_| WorkerHandle {
+            .map(|i| WorkerHandle {
                 pid: None,
+                slot: i,
                 chan: None,
                 queue: VecDeque::new(),
                 sent: 0,
@@ -107,6 +128,9 @@ impl Master {
             shm,
             root,
             workers,
+            retiring: Vec::new(),
+            access_log,
+            socket_files,
             mode: Mode::Running,
         })
     }
@@ -116,6 +140,7 @@ impl Master {
             self.spawn(i)?;
         }
         self.set_accepting(true)?;
+        notify_service_manager(&format!("READY=1\nMAINPID={}", std::process::id()));
         let mut events = vec![sys::empty_event(); 64];
         loop {
             let n = self.epoll.wait(&mut events, self.wait_timeout())?;
@@ -123,6 +148,7 @@ impl Master {
                 let token = ev.u64;
                 if token == TOKEN_SIGNAL {
                     if self.handle_signals()? {
+                        self.remove_socket_files();
                         return Ok(());
                     }
                 } else if token & TOKEN_CHANNEL != 0 {
@@ -132,8 +158,9 @@ impl Master {
                 }
             }
             self.tick()?;
-            if self.mode == Mode::Draining && self.workers.iter().all(|w| w.pid.is_none()) {
+            if self.mode == Mode::Draining && self.workers.iter().all(|w| w.pid.is_none()) && self.retiring.is_empty() {
                 log::info!("all workers finished; exiting");
+                self.remove_socket_files();
                 return Ok(());
             }
         }
@@ -167,11 +194,11 @@ impl Master {
         let unix_now = shm::now_secs();
         for (i, w) in self.workers.iter().enumerate() {
             let Some(pid) = w.pid else { continue };
-            let beat = self.shm.slot(i).heartbeat.load(Relaxed);
-            if unix_now.saturating_sub(beat) > HEARTBEAT_LIMIT {
+            let slot = self.shm.slot(w.slot);
+            if unix_now.saturating_sub(slot.heartbeat.load(Relaxed)) > HEARTBEAT_LIMIT {
                 log::error!("worker {i} (pid {pid}) has not run for {HEARTBEAT_LIMIT}s; killing it");
                 let _ = sys::kill(pid, libc::SIGKILL);
-                self.shm.slot(i).heartbeat.store(unix_now, Relaxed);
+                slot.heartbeat.store(unix_now, Relaxed);
             }
         }
         Ok(())
@@ -202,7 +229,7 @@ impl Master {
     /// A worker's load: live connections plus those sent or queued to it that it has not yet counted.
     fn load(&self, i: usize) -> u64 {
         let w = &self.workers[i];
-        let slot = self.shm.slot(i);
+        let slot = self.shm.slot(w.slot);
         let in_flight = w.sent.saturating_sub(slot.accepted.load(Relaxed));
         slot.live.load(Relaxed) + in_flight + w.queue.len() as u64
     }
@@ -220,18 +247,18 @@ impl Master {
                 return Ok(());
             };
             match sys::accept(listener.fd.as_fd()) {
-                Ok(fd) => {
+                Ok(conn) => {
                     accepted += 1;
                     let target =
                         (0..loads.len()).filter_map(|i| loads[i].map(|l| (l, i))).filter(|&(l, _)| l < max).min();
                     match target {
                         Some((_, i)) => {
-                            self.workers[i].queue.push_back(fd);
+                            self.workers[i].queue.push_back(conn);
                             if let Some(l) = loads[i].as_mut() {
                                 *l += 1;
                             }
                         }
-                        None => drop(fd),
+                        None => drop(conn),
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -266,8 +293,14 @@ impl Master {
         let Some(chan) = w.chan.as_ref() else { return };
         while !w.queue.is_empty() {
             let n = w.queue.len().min(sys::MAX_FDS_PER_MSG);
-            let raw: Vec<RawFd> = w.queue.iter().take(n).map(|fd| fd.as_raw_fd()).collect();
-            match sys::send_fds(chan.as_fd(), &raw) {
+            let mut payload = Vec::with_capacity(channel::MAX_PAYLOAD);
+            payload.push(channel::KIND_CONNECTIONS);
+            let mut raw: Vec<RawFd> = Vec::with_capacity(n);
+            for (fd, addr) in w.queue.iter().take(n) {
+                raw.push(fd.as_raw_fd());
+                channel::encode_addr(&mut payload, *addr);
+            }
+            match sys::send_with_fds(chan.as_fd(), &payload, &raw) {
                 Ok(()) => {
                     w.queue.drain(..n);
                     w.sent += n as u64;
@@ -321,9 +354,8 @@ impl Master {
                 }
                 libc::SIGQUIT => self.start_drain()?,
                 libc::SIGCHLD => self.reap()?,
-                libc::SIGHUP => {
-                    log::warn!("HUP received: graceful reload is not implemented yet; ignoring")
-                }
+                libc::SIGHUP => self.reload()?,
+                libc::SIGUSR1 => self.reopen_logs(),
                 _ => {}
             }
         }
@@ -335,6 +367,7 @@ impl Master {
             return Ok(());
         }
         log::info!("received QUIT; finishing in-flight requests");
+        notify_service_manager("STOPPING=1");
         self.mode = Mode::Draining;
         self.set_accepting(false)?;
         self.resume_at = None;
@@ -352,8 +385,10 @@ impl Master {
 
     /// TERM: every worker is told to exit, and killed if it has not within a moment.
     fn stop_now(&mut self) {
+        notify_service_manager("STOPPING=1");
         self.listeners.clear();
-        let pids: Vec<i32> = self.workers.iter().filter_map(|w| w.pid).collect();
+        let pids: Vec<i32> =
+            self.workers.iter().filter_map(|w| w.pid).chain(self.retiring.iter().map(|&(pid, _)| pid)).collect();
         for &pid in &pids {
             let _ = sys::kill(pid, libc::SIGTERM);
         }
@@ -376,6 +411,12 @@ impl Master {
 
     fn reap(&mut self) -> io::Result<()> {
         while let Some((pid, how)) = sys::reap_child()? {
+            if let Some(at) = self.retiring.iter().position(|&(p, _)| p == pid) {
+                let (_, slot) = self.retiring.swap_remove(at);
+                self.shm.slot(slot).pid.store(0, Relaxed);
+                log::info!("old worker (pid {pid}) finished after reload");
+                continue;
+            }
             let Some(i) = self.workers.iter().position(|w| w.pid == Some(pid)) else {
                 continue;
             };
@@ -396,7 +437,7 @@ impl Master {
             }
             let lived = w.spawned_at.elapsed();
             w.failures = if lived < Duration::from_secs(2) { w.failures + 1 } else { 0 };
-            let orphans: Vec<OwnedFd> = w.queue.drain(..).collect();
+            let orphans: Vec<Pending> = w.queue.drain(..).collect();
             if w.failures <= 1 {
                 self.spawn(i)?;
                 let new_pid = self.workers[i].pid.unwrap_or(0);
@@ -412,7 +453,7 @@ impl Master {
     }
 
     /// Hands connections that were queued for a dead worker to the others (or closes them if none can take them).
-    fn redistribute(&mut self, fds: Vec<OwnedFd>) {
+    fn redistribute(&mut self, fds: Vec<Pending>) {
         if fds.is_empty() {
             return;
         }
@@ -431,18 +472,24 @@ impl Master {
     fn spawn(&mut self, i: usize) -> io::Result<()> {
         let (ours, theirs) = sys::seqpacket_pair()?;
         let root = self.root.try_clone()?;
+        let log = self.access_log.as_ref().map(|fd| fd.try_clone()).transpose()?;
+        let slot = self.workers[i].slot;
         match sys::fork()? {
             Forked::Child => {
-                sys::close_fds_except(&[theirs.as_raw_fd(), root.as_raw_fd()]);
+                let mut keep = vec![theirs.as_raw_fd(), root.as_raw_fd()];
+                keep.extend(log.as_ref().map(|fd| fd.as_raw_fd()));
+                sys::close_fds_except(&keep);
                 sys::unblock_all_signals();
-                let args = WorkerArgs { index: i, cfg: self.cfg.clone(), chan: theirs, root, shm: self.shm };
+                let cfg = self.cfg.clone();
+                let args = WorkerArgs { index: i, slot, cfg, chan: theirs, root, access_log: log, shm: self.shm };
                 std::process::exit(worker::run(args));
             }
             Forked::Parent(pid) => {
                 drop(theirs);
                 drop(root);
-                self.shm.slot(i).reset(pid);
-                self.shm.slot(i).accepted.store(0, Relaxed);
+                drop(log);
+                self.shm.slot(slot).reset(pid);
+                self.shm.slot(slot).accepted.store(0, Relaxed);
                 self.epoll.add(ours.as_raw_fd(), sys::EPOLLIN, TOKEN_CHANNEL | i as u64)?;
                 let w = &mut self.workers[i];
                 w.pid = Some(pid);
@@ -454,6 +501,83 @@ impl Master {
                 Ok(())
             }
         }
+    }
+}
+
+impl Master {
+    /// HUP: a new set of workers takes over at once; the old ones stop receiving connections, close idle
+    /// keep-alive connections, finish in-flight responses with `Connection: close`, and exit.
+    fn reload(&mut self) -> io::Result<()> {
+        if self.mode != Mode::Running {
+            return Ok(());
+        }
+        log::info!("received HUP; starting new workers and retiring the old ones");
+        notify_service_manager("RELOADING=1");
+        let n = self.workers.len();
+        for i in 0..n {
+            let w = &mut self.workers[i];
+            let old_slot = w.slot;
+            w.slot = if old_slot < n { old_slot + n } else { old_slot - n };
+            w.failures = 0;
+            w.respawn_at = None;
+            let queued: Vec<Pending> = w.queue.drain(..).collect();
+            if let Some(pid) = w.pid.take() {
+                if let Some(chan) = w.chan.take() {
+                    let _ = self.epoll.delete(chan.as_raw_fd());
+                }
+                self.retiring.push((pid, old_slot));
+                let _ = sys::kill(pid, libc::SIGQUIT);
+            }
+            self.spawn(i)?;
+            self.workers[i].queue.extend(queued);
+            self.flush_queue(i);
+        }
+        notify_service_manager("READY=1");
+        Ok(())
+    }
+
+    /// USR1: reopen the access log (after logrotate moved it) and hand the new file to every worker: they are
+    /// chrooted and could not open it themselves.
+    fn reopen_logs(&mut self) {
+        let AccessLogTarget::File(path) = &self.cfg.access_log else { return };
+        let fd = match sys::open_append(path) {
+            Ok(fd) => fd,
+            Err(e) => {
+                log::error!("reopening access log {}: {e}; keeping the old file", path.display());
+                return;
+            }
+        };
+        log::info!("reopened access log {}", path.display());
+        for w in &self.workers {
+            let Some(chan) = w.chan.as_ref() else { continue };
+            if let Err(e) = sys::send_with_fds(chan.as_fd(), &[channel::KIND_LOG], &[fd.as_raw_fd()]) {
+                log::error!("handing the new access log to worker pid {:?}: {e}", w.pid);
+            }
+        }
+        self.access_log = Some(fd);
+    }
+
+    fn remove_socket_files(&self) {
+        for path in &self.socket_files {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Tells systemd (when it started us with NOTIFY_SOCKET) about our state; silent otherwise.
+fn notify_service_manager(state: &str) {
+    if let Err(e) = systemd::notify(state) {
+        log::warn!("sd_notify {state:?}: {e}");
+    }
+}
+
+fn open_access_log(target: &AccessLogTarget) -> io::Result<Option<OwnedFd>> {
+    match target {
+        AccessLogTarget::Off => Ok(None),
+        AccessLogTarget::Stdout => Ok(Some(std::io::stdout().as_fd().try_clone_to_owned()?)),
+        AccessLogTarget::File(path) => sys::open_append(path)
+            .map(Some)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot open access log {}: {e}", path.display()))),
     }
 }
 

@@ -84,6 +84,14 @@ impl Shm {
         unsafe { &*(self.base as *const Header) }
     }
 
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    pub fn started_at(&self) -> u64 {
+        self.header().started_at.load(Relaxed)
+    }
+
     pub fn slot(&self, index: usize) -> &WorkerSlot {
         assert!(index < self.slots, "worker slot {index} out of range");
         // SAFETY: in bounds by the assert; slots are suitably aligned (offset rounded to their alignment, base

@@ -126,7 +126,24 @@ pub fn tcp_listener(addr: &SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
     let raw = RawAddr::from_socket_addr(addr);
     syscall!(bind(fd.as_raw_fd(), &raw.storage as *const _ as *const libc::sockaddr, raw.len))?;
     syscall!(listen(fd.as_raw_fd(), backlog))?;
+    // Accepted sockets inherit TCP_NODELAY from the listener, saving a setsockopt per connection. Responses
+    // are written whole, so Nagle's delay would only add latency.
+    setsockopt_int(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
     Ok(fd)
+}
+
+/// Makes a descriptor non-blocking (sockets handed over by systemd may not be).
+pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = syscall!(fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
+    syscall!(fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// True for a Unix-domain socket (its connections have no IP peer).
+pub fn is_unix_socket(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let mut raw = RawAddr::empty();
+    syscall!(getsockname(fd.as_raw_fd(), &mut raw.storage as *mut _ as *mut libc::sockaddr, &mut raw.len))?;
+    Ok(raw.storage.ss_family as libc::c_int == libc::AF_UNIX)
 }
 
 /// The address a socket is bound to (to learn the port the kernel picked for port 0).
@@ -136,20 +153,41 @@ pub fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
     raw.to_socket_addr().ok_or_else(|| io::Error::from(io::ErrorKind::Unsupported))
 }
 
-/// Accepts one connection, non-blocking and close-on-exec.
-pub fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+/// Accepts one connection, non-blocking and close-on-exec, with the peer's address when it has one (TCP).
+pub fn accept(listener: BorrowedFd<'_>) -> io::Result<(OwnedFd, Option<SocketAddr>)> {
+    let mut raw = RawAddr::empty();
     let fd = syscall!(accept4(
         listener.as_raw_fd(),
-        ptr::null_mut(),
-        ptr::null_mut(),
+        &mut raw.storage as *mut _ as *mut libc::sockaddr,
+        &mut raw.len,
         libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC
     ))?;
-    Ok(owned(fd))
+    Ok((owned(fd), raw.to_socket_addr()))
 }
 
-/// Disables Nagle: responses are written whole, so delaying the tail only adds latency.
-pub fn set_nodelay(fd: BorrowedFd<'_>) -> io::Result<()> {
-    setsockopt_int(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
+/// A non-blocking Unix-domain stream listener at `path` with permissions `mode`. A socket file left by a
+/// crashed run (nobody accepts on it) is replaced; one a live server still answers on is an error, and so is
+/// any other kind of file.
+pub fn unix_listener(path: &std::path::Path, mode: u32, backlog: i32) -> io::Result<OwnedFd> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a socket"));
+        }
+        match UnixStream::connect(path) {
+            Ok(_) => return Err(io::Error::new(io::ErrorKind::AddrInUse, "a running server is using it")),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => std::fs::remove_file(path)?,
+            Err(e) => return Err(e),
+        }
+    }
+    let listener = UnixListener::bind(path)?;
+    listener.set_nonblocking(true)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    let fd = OwnedFd::from(listener);
+    // std listens with a small backlog; listening again only raises it.
+    syscall!(listen(fd.as_raw_fd(), backlog))?;
+    Ok(fd)
 }
 
 /// Makes the next close() send RST and free the socket at once: for clients we abandon (stuck readers).
@@ -182,6 +220,19 @@ pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
+pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    let n = syscall!(write(fd.as_raw_fd(), buf.as_ptr() as *const libc::c_void, buf.len()))?;
+    Ok(n as usize)
+}
+
+/// Opens (creating) a log file for appending: whole-line writes from several processes never interleave.
+pub fn open_append(path: &std::path::Path) -> io::Result<OwnedFd> {
+    let c =
+        CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOCTTY;
+    Ok(owned(syscall!(open(c.as_ptr(), flags, 0o640 as libc::c_uint))?))
+}
+
 /// Sends bytes on a socket; `more` sets MSG_MORE so a header and the sendfile body after it share packets.
 pub fn send(fd: BorrowedFd<'_>, buf: &[u8], more: bool) -> io::Result<usize> {
     let flags = libc::MSG_NOSIGNAL | if more { libc::MSG_MORE } else { 0 };
@@ -211,11 +262,10 @@ pub fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
 /// Most descriptors one SCM_RIGHTS message may carry (the kernel's SCM_MAX_FD).
 pub const MAX_FDS_PER_MSG: usize = 253;
 
-/// Sends `fds` (at most MAX_FDS_PER_MSG) with a one-byte-per-fd payload in one message.
-pub fn send_fds(chan: BorrowedFd<'_>, fds: &[RawFd]) -> io::Result<()> {
-    assert!(!fds.is_empty() && fds.len() <= MAX_FDS_PER_MSG);
-    let payload = [b'F'; MAX_FDS_PER_MSG];
-    let mut iov = libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: fds.len() };
+/// Sends one message: `payload` bytes and, attached, the descriptors `fds` (at most MAX_FDS_PER_MSG).
+pub fn send_with_fds(chan: BorrowedFd<'_>, payload: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    assert!(!payload.is_empty() && fds.len() <= MAX_FDS_PER_MSG);
+    let mut iov = libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: payload.len() };
     let fd_bytes = std::mem::size_of_val(fds);
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe { libc::CMSG_SPACE(fd_bytes as u32) } as usize;
@@ -224,33 +274,34 @@ pub fn send_fds(chan: BorrowedFd<'_>, fds: &[RawFd]) -> io::Result<()> {
     let mut msg: libc::msghdr = unsafe { MaybeUninit::zeroed().assume_init() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = space;
-    // SAFETY: msg_control points at `space` zeroed bytes, enough for one cmsghdr carrying `fds.len()` fds, so
-    // CMSG_FIRSTHDR is non-null and CMSG_DATA has room for the copy.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes as u32) as usize;
-        ptr::copy_nonoverlapping(fds.as_ptr() as *const u8, libc::CMSG_DATA(cmsg), fd_bytes);
+    if !fds.is_empty() {
+        msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = space;
+        // SAFETY: msg_control points at `space` zeroed bytes, enough for one cmsghdr carrying `fds.len()` fds,
+        // so CMSG_FIRSTHDR is non-null and CMSG_DATA has room for the copy.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(fd_bytes as u32) as usize;
+            ptr::copy_nonoverlapping(fds.as_ptr() as *const u8, libc::CMSG_DATA(cmsg), fd_bytes);
+        }
     }
     syscall!(sendmsg(chan.as_raw_fd(), &msg, libc::MSG_NOSIGNAL))?;
     Ok(())
 }
 
-/// What one `recv_fds` call returned.
+/// What one `recv_with_fds` call returned.
 pub enum Received {
-    /// A message and the descriptors it carried (close-on-exec already set by the kernel).
-    Fds(Vec<OwnedFd>),
+    /// A message of `len` payload bytes and the descriptors it carried (close-on-exec already set).
+    Msg { len: usize, fds: Vec<OwnedFd> },
     /// The other end closed the channel.
     Closed,
 }
 
-/// Receives one message of descriptors. A truncated control message is an error; the descriptors that did
-/// arrive are closed (they are owned before the check, so dropping them closes them).
-pub fn recv_fds(chan: BorrowedFd<'_>) -> io::Result<Received> {
-    let mut payload = [0u8; MAX_FDS_PER_MSG];
+/// Receives one message into `payload`. A truncated message (payload or control) is an error; the
+/// descriptors that did arrive are closed (they are owned before the check, so dropping them closes them).
+pub fn recv_with_fds(chan: BorrowedFd<'_>, payload: &mut [u8]) -> io::Result<Received> {
     let mut iov = libc::iovec { iov_base: payload.as_mut_ptr() as *mut libc::c_void, iov_len: payload.len() };
     // SAFETY: CMSG_SPACE only computes a size.
     let space = unsafe { libc::CMSG_SPACE((MAX_FDS_PER_MSG * size_of::<RawFd>()) as u32) } as usize;
@@ -280,14 +331,14 @@ pub fn recv_fds(chan: BorrowedFd<'_>) -> io::Result<Received> {
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
     }
-    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+    if msg.msg_flags & (libc::MSG_CTRUNC | libc::MSG_TRUNC) != 0 {
         drop(fds);
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "descriptor message truncated (MSG_CTRUNC)"));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "descriptor message truncated"));
     }
     if n == 0 && fds.is_empty() {
         return Ok(Received::Closed);
     }
-    Ok(Received::Fds(fds))
+    Ok(Received::Msg { len: n as usize, fds })
 }
 
 // ---------------------------------------------------------------------------------------------------------------

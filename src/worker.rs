@@ -16,11 +16,14 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::accesslog::AccessLog;
+use crate::channel;
 use crate::config::Config;
 use crate::conn::{Conn, Next};
 use crate::fs::cache::FileCache;
@@ -51,6 +54,10 @@ pub struct Ctx {
     pub rpool: Vec<Box<[u8]>>,
     pub read_buf_size: usize,
     pub slot: &'static WorkerSlot,
+    /// The whole shared region, for the status page.
+    pub shm: Shm,
+    pub index: usize,
+    pub access_log: Option<AccessLog>,
     pub files: FileCache,
     pub draining: bool,
 }
@@ -75,9 +82,12 @@ impl Ctx {
 
 pub struct WorkerArgs {
     pub index: usize,
+    /// This worker's slot in shared memory.
+    pub slot: usize,
     pub cfg: Config,
     pub chan: OwnedFd,
     pub root: OwnedFd,
+    pub access_log: Option<OwnedFd>,
     pub shm: Shm,
 }
 
@@ -131,7 +141,7 @@ impl Worker {
         epoll.add(sigfd.as_raw_fd(), sys::EPOLLIN, TOKEN_SIGNAL)?;
         let slot: &'static WorkerSlot = {
             let shm: &'static Shm = Box::leak(Box::new(args.shm));
-            shm.slot(args.index)
+            shm.slot(args.slot)
         };
         let limits = Limits { max_header_bytes: cfg.max_header_bytes, max_body_bytes: cfg.max_body_bytes };
         // Room for the longest acceptable head plus its leading empty line, so a full buffer always means
@@ -144,6 +154,9 @@ impl Worker {
         let cfg = Rc::new(cfg);
         let mut ctx = Ctx {
             files,
+            shm: args.shm,
+            index: args.index,
+            access_log: args.access_log.map(|fd| AccessLog::new(fd, cfg.log_format, Instant::now())),
             cfg,
             root: args.root,
             limits,
@@ -200,6 +213,9 @@ impl Worker {
             }
             self.run_again_list();
             self.fire_timers();
+            if let Some(log) = self.ctx.access_log.as_mut() {
+                log.tick(self.ctx.now);
+            }
         }
     }
 
@@ -220,16 +236,28 @@ impl Worker {
             let Some(chan) = self.chan.as_ref() else {
                 return Ok(());
             };
-            match sys::recv_fds(chan.as_fd()) {
-                Ok(Received::Fds(fds)) => {
-                    WorkerSlot::bump(&self.ctx.slot.accepted, fds.len() as u64);
-                    for fd in fds {
-                        self.add_conn(fd);
+            let mut payload = [0u8; channel::MAX_PAYLOAD];
+            match sys::recv_with_fds(chan.as_fd(), &mut payload) {
+                Ok(Received::Msg { len, fds }) => {
+                    let payload = &payload[..len];
+                    match payload.first() {
+                        Some(&channel::KIND_CONNECTIONS) => {
+                            WorkerSlot::bump(&self.ctx.slot.accepted, fds.len() as u64);
+                            for (i, fd) in fds.into_iter().enumerate() {
+                                self.add_conn(fd, channel::decode_addr(payload, i));
+                            }
+                        }
+                        Some(&channel::KIND_LOG) => {
+                            if let (Some(log), Some(fd)) = (self.ctx.access_log.as_mut(), fds.into_iter().next()) {
+                                log.replace(fd);
+                            }
+                        }
+                        _ => log::error!("unknown message on the master channel"),
                     }
                 }
                 Ok(Received::Closed) => {
-                    // The master is gone: finish what is in flight and leave.
-                    log::warn!("master channel closed; draining");
+                    // The master retired us (reload) or is gone: finish what is in flight and leave.
+                    log::info!("channel to the master closed; finishing in-flight requests");
                     self.start_drain();
                     return Ok(());
                 }
@@ -241,11 +269,10 @@ impl Worker {
         }
     }
 
-    fn add_conn(&mut self, fd: OwnedFd) {
+    fn add_conn(&mut self, fd: OwnedFd, peer: Option<SocketAddr>) {
         if self.ctx.draining {
             return;
         }
-        let _ = sys::set_nodelay(fd.as_fd());
         let index = match self.free.pop() {
             Some(i) => i as usize,
             None => {
@@ -262,7 +289,7 @@ impl Worker {
             self.free.push(index as u32);
             return;
         }
-        entry.conn = Some(Conn::new(fd, self.ctx.now));
+        entry.conn = Some(Conn::new(fd, peer, self.ctx.cfg.proxy_protocol, self.ctx.now));
         self.live += 1;
         WorkerSlot::bump(&self.ctx.slot.live, 1);
         // The socket may already hold a request: edge-triggered registration reports it, but driving now

@@ -1,0 +1,10 @@
+//! Building blocks for operating staticd in production (issue 7): access-log lines, PROXY protocol
+//! headers, client addresses behind trusted proxies, Prometheus metrics and systemd integration.
+//!
+//! Each module is pure or nearly so, and unit-tested on its own; the server wires them in.
+
+pub mod access_log;
+pub mod forwarded;
+pub mod metrics;
+pub mod proxy_protocol;
+pub mod systemd;
