@@ -32,7 +32,7 @@ pub fn respond(req: &Request, ctx: &mut Ctx, persist: Persist, out: &mut Output)
         None => match lookup(req, ctx) {
             Lookup::File { rel, opened } => {
                 let file = Rc::new(CachedFile::build(ctx.root.as_fd(), &ctx.cfg, &rel, opened, ctx.now));
-                ctx.files.insert(key, &rel, Rc::clone(&file));
+                ctx.files.insert(key, Rc::clone(&file));
                 file
             }
             Lookup::Status(status) => return simple(ctx, out, status, persist, &[], is_head(req)),
@@ -56,13 +56,19 @@ enum Lookup {
 }
 
 /// The uncached path: resolution, hidden names, openat2 beneath the root, directories.
-fn lookup(req: &Request, ctx: &Ctx) -> Lookup {
+fn lookup(req: &Request, ctx: &mut Ctx) -> Lookup {
     let resolved = match resolve::resolve(&req.target) {
         Ok(r) => r,
         Err(_) => return Lookup::Status(400),
     };
     if !ctx.cfg.dotfiles && resolve::is_hidden(&resolved.rel) {
         return Lookup::Status(404);
+    }
+    // Watch before opening, so no edit can fall between what we read and what we are told about.
+    let parent = memchr::memrchr(b'/', &resolved.rel).map_or(&b""[..], |i| &resolved.rel[..i]);
+    ctx.files.watch_dir(parent);
+    if resolved.trailing_slash {
+        ctx.files.watch_dir(&resolved.rel);
     }
     let opened = match open::open(ctx.root.as_fd(), &resolved.rel, ctx.cfg.no_symlinks) {
         Ok(o) => o,
@@ -113,11 +119,13 @@ fn serve_file(req: &Request, ctx: &mut Ctx, persist: Persist, out: &mut Output, 
     let rep = choose(req, file);
     let size = rep.info.size;
     let mtime = rep.info.mtime_sec;
+    // Every response about a file with variants varies by Accept-Encoding, errors included.
+    let vary: &[(&str, &str)] = if file.has_variants() { &[("Vary", "Accept-Encoding")] } else { &[] };
 
     match conditional::evaluate(req, &rep.etag, mtime, true) {
         Precondition::Proceed => {}
         Precondition::NotModified => return not_modified(ctx, out, persist, rep),
-        Precondition::Failed => return simple(ctx, out, 412, persist, &[], head_only),
+        Precondition::Failed => return simple(ctx, out, 412, persist, vary, head_only),
     }
 
     let ranges = match req.range.as_deref() {
@@ -169,7 +177,9 @@ fn serve_file(req: &Request, ctx: &mut Ctx, persist: Persist, out: &mut Output, 
         RangeOutcome::Multi(parts) => send_multipart(ctx, out, persist, rep, &file.content_type, &parts, head_only),
         RangeOutcome::Unsatisfiable => {
             let cr = format!("bytes */{size}");
-            simple(ctx, out, 416, persist, &[("Content-Range", &cr)], head_only)
+            let mut extra = vec![("Content-Range", cr.as_str())];
+            extra.extend_from_slice(vary);
+            simple(ctx, out, 416, persist, &extra, head_only)
         }
     }
 }

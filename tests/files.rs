@@ -76,20 +76,12 @@ fn traversal_attempts_never_leave_the_root() {
         let r = get_file(server.addr, target);
         // `%u002e` is not valid percent-encoding, so it may be refused outright.
         let ok = r.status == 404 || (target.contains("%u") && r.status == 400);
-        assert!(
-            ok,
-            "{target}: expected 404, got {} {:?}",
-            r.status, r.headers
-        );
+        assert!(ok, "{target}: expected 404, got {} {:?}", r.status, r.headers);
     }
     // A raw backslash may be refused by the parser or looked up literally, never followed.
     for target in ["/..\\secret.txt", "/a\\..\\..\\secret.txt"] {
         let r = get_file(server.addr, target);
-        assert!(
-            r.status == 400 || r.status == 404,
-            "{target}: got {}",
-            r.status
-        );
+        assert!(r.status == 400 || r.status == 404, "{target}: got {}", r.status);
     }
     // Absolute-form targets go through the same resolution.
     let r = fetch(server.addr, "GET", "http://t/../secret.txt", &[]);
@@ -103,21 +95,10 @@ fn traversal_attempts_never_leave_the_root() {
 fn bad_percent_encoding_and_nul_are_400() {
     let site = basic_site("badpct");
     let server = site.serve(&[]);
-    for target in [
-        "/%zz",
-        "/b%2",
-        "/b.txt%",
-        "/%g0.txt",
-        "/%00",
-        "/b.txt%00.html",
-        "/a/%00/x.txt",
-    ] {
+    for target in ["/%zz", "/b%2", "/b.txt%", "/%g0.txt", "/%00", "/b.txt%00.html", "/a/%00/x.txt"] {
         let r = get_file(server.addr, target);
         expect_status(&r, 400, target);
-        assert!(
-            r.body.starts_with(b"400"),
-            "{target}: error body should name the status"
-        );
+        assert!(r.body.starts_with(b"400"), "{target}: error body should name the status");
     }
 }
 
@@ -169,10 +150,7 @@ fn dotfiles_are_hidden_unless_enabled_and_well_known_is_always_served() {
     site.put(".env", b"PASSWORD=hunter2\n");
     site.put(".git/config", b"[core]\n");
     site.put("a/.hidden", b"hidden in a\n");
-    site.put(
-        ".well-known/security.txt",
-        b"Contact: mailto:x@example.com\n",
-    );
+    site.put(".well-known/security.txt", b"Contact: mailto:x@example.com\n");
     site.put(".hiddendir/index.html", b"hidden index\n");
     {
         let server = site.serve(&[]);
@@ -191,43 +169,24 @@ fn dotfiles_are_hidden_unless_enabled_and_well_known_is_always_served() {
             expect_status(&r, 404, target);
             assert!(!contains(&r.body, b"hunter2"), "{target}: leaked");
         }
-        expect_body(
-            server.addr,
-            "/.well-known/security.txt",
-            b"Contact: mailto:x@example.com\n",
-        );
-        expect_body(
-            server.addr,
-            "/%2ewell-known/security.txt",
-            b"Contact: mailto:x@example.com\n",
-        );
+        expect_body(server.addr, "/.well-known/security.txt", b"Contact: mailto:x@example.com\n");
+        expect_body(server.addr, "/%2ewell-known/security.txt", b"Contact: mailto:x@example.com\n");
     }
     let server = site.serve(&["--dotfiles"]);
     expect_body(server.addr, "/.env", b"PASSWORD=hunter2\n");
     expect_body(server.addr, "/.git/config", b"[core]\n");
     expect_body(server.addr, "/a/.hidden", b"hidden in a\n");
     expect_body(server.addr, "/.hiddendir/", b"hidden index\n");
-    expect_body(
-        server.addr,
-        "/.well-known/security.txt",
-        b"Contact: mailto:x@example.com\n",
-    );
+    expect_body(server.addr, "/.well-known/security.txt", b"Contact: mailto:x@example.com\n");
 }
 
 /// A Location for a directory redirect must be path-absolute: one '/', then something that is not '/' or
 /// '\' (browsers read both `//host` and `/\host` as another host), and no control bytes.
 fn assert_safe_location(loc: &str, what: &str) {
+    assert!(loc.starts_with('/'), "{what}: Location {loc:?} not path-absolute");
+    assert!(!loc.starts_with("//") && !loc.starts_with("/\\"), "{what}: Location {loc:?} is an open redirect");
     assert!(
-        loc.starts_with('/'),
-        "{what}: Location {loc:?} not path-absolute"
-    );
-    assert!(
-        !loc.starts_with("//") && !loc.starts_with("/\\"),
-        "{what}: Location {loc:?} is an open redirect"
-    );
-    assert!(
-        !loc.bytes()
-            .any(|b| !(0x21..0x7f).contains(&b) || b == b'\\'),
+        !loc.bytes().any(|b| !(0x21..0x7f).contains(&b) || b == b'\\'),
         "{what}: Location {loc:?} has unencoded bytes"
     );
 }
@@ -282,11 +241,7 @@ fn directory_redirect_is_never_an_open_redirect() {
         "//evil.example?//x",
     ] {
         let r = get_file(server.addr, target);
-        assert!(
-            [200, 301, 400, 404].contains(&r.status),
-            "{target}: unexpected {}",
-            r.status
-        );
+        assert!([200, 301, 400, 404].contains(&r.status), "{target}: unexpected {}", r.status);
         if let Some(loc) = r.header("Location") {
             assert_safe_location(loc, target);
         }
@@ -322,20 +277,13 @@ fn index_files_and_missing_index() {
         let r = get_file(server.addr, target);
         expect_status(&r, 200, target);
         assert_eq!(r.body, body, "{target}");
-        assert_eq!(
-            header(&r, "Content-Type", target),
-            "text/html; charset=utf-8",
-            "{target}"
-        );
+        assert_eq!(header(&r, "Content-Type", target), "text/html; charset=utf-8", "{target}");
         assert_file_headers(&r, target);
     }
     for target in ["/empty/", "/noindex/"] {
         let r = get_file(server.addr, target);
         expect_status(&r, 403, target);
-        assert!(
-            r.body.starts_with(b"403"),
-            "{target}: body names the status"
-        );
+        assert!(r.body.starts_with(b"403"), "{target}: body names the status");
         let r = fetch(server.addr, "HEAD", target, &[]);
         expect_status(&r, 403, &format!("HEAD {target}"));
     }
@@ -351,14 +299,7 @@ fn index_option_takes_a_list_in_order() {
     site.put("none/index.html.bak", b"nope\n");
     for args in [
         &["--index", "home.htm,index.html,default.txt"][..],
-        &[
-            "--index",
-            "home.htm",
-            "--index",
-            "index.html",
-            "--index",
-            "default.txt",
-        ],
+        &["--index", "home.htm", "--index", "index.html", "--index", "default.txt"],
     ] {
         let server = site.serve(args);
         expect_body(server.addr, "/both/", b"home\n");
@@ -366,10 +307,7 @@ fn index_option_takes_a_list_in_order() {
         let r = get_file(server.addr, "/txt/");
         expect_status(&r, 200, "/txt/ with default.txt in --index");
         assert_eq!(r.body, b"default text\n");
-        assert_eq!(
-            header(&r, "Content-Type", "/txt/"),
-            "text/plain; charset=utf-8"
-        );
+        assert_eq!(header(&r, "Content-Type", "/txt/"), "text/plain; charset=utf-8");
         let r = get_file(server.addr, "/none/");
         expect_status(&r, 403, "/none/");
     }
@@ -400,10 +338,7 @@ fn file_with_trailing_slash_and_missing_paths_are_404() {
         let r = get_file(server.addr, target);
         expect_status(&r, 404, &target[..target.len().min(40)]);
         assert!(r.body.starts_with(b"404"), "body names the status");
-        assert!(
-            header(&r, "Content-Type", target).starts_with("text/plain"),
-            "404 body is text/plain"
-        );
+        assert!(header(&r, "Content-Type", target).starts_with("text/plain"), "404 body is text/plain");
         for name in ["Date", "Server", "Content-Length"] {
             header(&r, name, target);
         }
@@ -426,10 +361,7 @@ fn content_types_by_extension() {
         ("t.txt", "text/plain; charset=utf-8"),
         ("i.svg", "image/svg+xml; charset=utf-8"),
         ("f.xml", "text/xml; charset=utf-8"),
-        (
-            "site.webmanifest",
-            "application/manifest+json; charset=utf-8",
-        ),
+        ("site.webmanifest", "application/manifest+json; charset=utf-8"),
         ("i.png", "image/png"),
         ("i.jpg", "image/jpeg"),
         ("i.gif", "image/gif"),
@@ -454,18 +386,12 @@ fn content_types_by_extension() {
             let ct = header(&r, "Content-Type", &what);
             // XML may legitimately be application/xml; what matters is the charset on a text-ish type.
             if *name == "f.xml" {
-                assert!(
-                    ct == "text/xml; charset=utf-8" || ct == "application/xml; charset=utf-8",
-                    "{what}: {ct}"
-                );
+                assert!(ct == "text/xml; charset=utf-8" || ct == "application/xml; charset=utf-8", "{what}: {ct}");
             } else {
                 assert_eq!(ct, *want, "{what}");
             }
             assert_file_headers(&r, &what);
-            assert_eq!(
-                content_length(&r, &what),
-                format!("content of {name}\n").len() as u64
-            );
+            assert_eq!(content_length(&r, &what), format!("content of {name}\n").len() as u64);
             if method == "GET" {
                 assert_eq!(r.body, format!("content of {name}\n").as_bytes());
             } else {
@@ -495,17 +421,16 @@ fn head_carries_the_same_headers_as_get() {
             "Location",
             "Server",
         ] {
-            assert_eq!(
-                g.header(name),
-                h.header(name),
-                "{target}: {name} differs between GET and HEAD"
-            );
+            assert_eq!(g.header(name), h.header(name), "{target}: {name} differs between GET and HEAD");
         }
         assert!(h.body.is_empty());
     }
     let g = get_file(server.addr, "/data.bin");
     assert_eq!(g.body, bytes_pattern(70_000, 3));
 }
+
+/// (method, target, extra headers, expected status)
+type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, u16);
 
 #[test]
 fn cache_control_option_is_on_every_file_response_and_absent_by_default() {
@@ -515,29 +440,20 @@ fn cache_control_option_is_on_every_file_response_and_absent_by_default() {
         let server = site.serve(&[]);
         let r = get_file(server.addr, "/b.txt");
         expect_status(&r, 200, "/b.txt");
-        assert_eq!(
-            r.header("Cache-Control"),
-            None,
-            "no Cache-Control by default"
-        );
+        assert_eq!(r.header("Cache-Control"), None, "no Cache-Control by default");
     }
     let value = "public, max-age=3600, immutable";
     let server = site.serve(&["--cache-control", value]);
     let r = get_file(server.addr, "/b.txt");
     let etag = header(&r, "ETag", "etag").to_string();
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, u16)> = vec![
+    let cases: Vec<Case> = vec![
         ("GET", "/b.txt", vec![], 200),
         ("HEAD", "/b.txt", vec![], 200),
         ("GET", "/", vec![], 200),
         ("GET", "/data.bin", vec![("Range", "bytes=0-9")], 206),
         ("HEAD", "/data.bin", vec![("Range", "bytes=0-9")], 206),
         ("GET", "/b.txt", vec![("If-None-Match", etag.as_str())], 304),
-        (
-            "HEAD",
-            "/b.txt",
-            vec![("If-None-Match", etag.as_str())],
-            304,
-        ),
+        ("HEAD", "/b.txt", vec![("If-None-Match", etag.as_str())], 304),
     ];
     for (method, target, headers, status) in cases {
         let what = format!("{method} {target} {headers:?}");
@@ -547,54 +463,60 @@ fn cache_control_option_is_on_every_file_response_and_absent_by_default() {
     }
 }
 
-#[test]
-fn fifo_socket_and_device_are_refused_promptly() {
-    let site = basic_site("special");
-    let fifo = site.root.join("pipe");
-    let st = std::process::Command::new("mkfifo")
-        .arg("-m")
-        .arg("0644")
-        .arg(&fifo)
-        .status()
-        .expect("run mkfifo");
-    assert!(st.success(), "mkfifo failed");
-    let _sock = std::os::unix::net::UnixListener::bind(site.root.join("sock")).expect("bind unix");
-    set_mode(&site.root.join("sock"), 0o666);
-    let mut specials = vec!["/pipe", "/sock"];
-    if is_root() {
-        let st = std::process::Command::new("mknod")
-            .args(["-m", "0666"])
-            .arg(site.root.join("null"))
-            .args(["c", "1", "3"])
-            .status()
-            .expect("run mknod");
-        if st.success() {
-            specials.push("/null");
-        }
-    }
+/// Requests `target` (a special file) on both methods, several rounds so every worker meets it, and checks
+/// each answer is a prompt 403 and that the workers keep serving afterwards.
+fn expect_special_refused(site: &Site, target: &str) {
     let server = site.serve(&[]);
-    // Twice per worker at least, so both workers meet the FIFO.
     for round in 0..4 {
-        for target in &specials {
-            for method in ["GET", "HEAD"] {
-                let start = Instant::now();
-                let r = fetch(server.addr, method, target, &[]);
-                expect_status(&r, 403, &format!("{method} {target} round {round}"));
-                assert!(
-                    start.elapsed() < Duration::from_secs(5),
-                    "{target}: took {:?}",
-                    start.elapsed()
-                );
-            }
+        for method in ["GET", "HEAD"] {
+            let start = Instant::now();
+            let r = fetch(server.addr, method, target, &[]);
+            expect_status(&r, 403, &format!("{method} {target} round {round}"));
+            assert!(start.elapsed() < Duration::from_secs(5), "{target}: took {:?}", start.elapsed());
         }
     }
     // Range or conditional headers change nothing.
-    let r = fetch(server.addr, "GET", "/pipe", &[("Range", "bytes=0-10")]);
-    expect_status(&r, 403, "ranged FIFO");
-    // The workers are still serving.
+    for extra in [("Range", "bytes=0-10"), ("If-None-Match", "*")] {
+        let r = fetch(server.addr, "GET", target, &[extra]);
+        expect_status(&r, 403, &format!("{target} with {extra:?}"));
+    }
     for _ in 0..6 {
         expect_body(server.addr, "/b.txt", b"file b\n");
     }
+}
+
+#[test]
+fn fifo_is_refused_promptly() {
+    let site = basic_site("special-fifo");
+    let fifo = site.root.join("pipe");
+    let st = std::process::Command::new("mkfifo").arg("-m").arg("0644").arg(&fifo).status().expect("run mkfifo");
+    assert!(st.success(), "mkfifo failed");
+    expect_special_refused(&site, "/pipe");
+}
+
+#[test]
+fn unix_socket_is_refused() {
+    let site = basic_site("special-sock");
+    let _sock = std::os::unix::net::UnixListener::bind(site.root.join("sock")).expect("bind unix");
+    set_mode(&site.root.join("sock"), 0o666);
+    expect_special_refused(&site, "/sock");
+}
+
+#[test]
+fn device_is_refused() {
+    if !is_root() {
+        println!("skipping: needs root (mknod of a character device)");
+        return;
+    }
+    let site = basic_site("special-dev");
+    let st = std::process::Command::new("mknod")
+        .args(["-m", "0666"])
+        .arg(site.root.join("null"))
+        .args(["c", "1", "3"])
+        .status()
+        .expect("run mknod");
+    assert!(st.success(), "mknod failed");
+    expect_special_refused(&site, "/null");
 }
 
 #[test]
@@ -631,16 +553,10 @@ fn file_responses_carry_validators_and_nosniff() {
     let r = get_file(server.addr, "/page.html");
     expect_status(&r, 200, "/page.html");
     assert_file_headers(&r, "/page.html");
-    assert_eq!(
-        header(&r, "Last-Modified", "lm"),
-        "Sun, 09 Sep 2001 01:46:40 GMT"
-    );
+    assert_eq!(header(&r, "Last-Modified", "lm"), "Sun, 09 Sep 2001 01:46:40 GMT");
     assert_eq!(header(&r, "Server", "server"), "staticd");
     assert_eq!(content_length(&r, "cl"), 13);
     // The Date header is an IMF-fixdate close to now.
     let date = header(&r, "Date", "date");
-    assert!(
-        date.ends_with(" GMT") && date.len() == 29,
-        "Date {date:?} is not an IMF-fixdate"
-    );
+    assert!(date.ends_with(" GMT") && date.len() == 29, "Date {date:?} is not an IMF-fixdate");
 }

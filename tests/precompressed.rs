@@ -41,29 +41,14 @@ fn site(tag: &str) -> (Site, Vec<u8>, Vec<u8>, Vec<u8>) {
 fn fixture(tag: &str, args: &[&str]) -> Fixture {
     let (site, br, gz, css_gz) = site(tag);
     let server = site.serve(args);
-    Fixture {
-        _site: site,
-        server,
-        br,
-        gz,
-        css_gz,
-    }
+    Fixture { _site: site, server, br, gz, css_gz }
 }
 
 fn has_vary_accept_encoding(r: &Response) -> bool {
-    r.headers_named("Vary")
-        .iter()
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("accept-encoding"))
+    r.headers_named("Vary").iter().flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case("accept-encoding"))
 }
 
-fn ae(
-    fx: &Fixture,
-    method: &str,
-    path: &str,
-    accept: Option<&str>,
-    extra: &[(&str, &str)],
-) -> Response {
+fn ae(fx: &Fixture, method: &str, path: &str, accept: Option<&str>, extra: &[(&str, &str)]) -> Response {
     let mut headers: Vec<(&str, &str)> = Vec::new();
     if let Some(a) = accept {
         headers.push(("Accept-Encoding", a));
@@ -109,10 +94,7 @@ fn accept_encoding_negotiation_with_q_values() {
             let what = format!("{method} /app.js Accept-Encoding: {accept:?}");
             let r = ae(&fx, method, "/app.js", *accept, &[]);
             expect_status(&r, 200, &what);
-            assert!(
-                has_vary_accept_encoding(&r),
-                "{what}: no Vary: Accept-Encoding"
-            );
+            assert!(has_vary_accept_encoding(&r), "{what}: no Vary: Accept-Encoding");
             assert_eq!(
                 header(&r, "Content-Type", &what),
                 "text/javascript; charset=utf-8",
@@ -139,10 +121,7 @@ fn each_variant_has_its_own_etag() {
     let id = ae(&fx, "GET", "/app.js", None, &[]);
     let gz = ae(&fx, "GET", "/app.js", Some("gzip"), &[]);
     let br = ae(&fx, "GET", "/app.js", Some("br"), &[]);
-    let tags: Vec<&str> = [&id, &gz, &br]
-        .iter()
-        .map(|r| header(r, "ETag", "variant etag"))
-        .collect();
+    let tags: Vec<&str> = [&id, &gz, &br].iter().map(|r| header(r, "ETag", "variant etag")).collect();
     assert_ne!(tags[0], tags[1], "identity and gzip share an ETag");
     assert_ne!(tags[0], tags[2], "identity and br share an ETag");
     assert_ne!(tags[1], tags[2], "gzip and br share an ETag");
@@ -173,20 +152,11 @@ fn ranges_apply_to_the_encoded_bytes() {
     let fx = fixture("precomp-range", &[]);
     for method in ["GET", "HEAD"] {
         let what = format!("{method} gzip Range 100-199");
-        let r = ae(
-            &fx,
-            method,
-            "/app.js",
-            Some("gzip"),
-            &[("Range", "bytes=100-199")],
-        );
+        let r = ae(&fx, method, "/app.js", Some("gzip"), &[("Range", "bytes=100-199")]);
         expect_status(&r, 206, &what);
         assert_eq!(r.header("Content-Encoding"), Some("gzip"), "{what}");
         assert!(has_vary_accept_encoding(&r), "{what}");
-        assert_eq!(
-            header(&r, "Content-Range", &what),
-            format!("bytes 100-199/{}", fx.gz.len())
-        );
+        assert_eq!(header(&r, "Content-Range", &what), format!("bytes 100-199/{}", fx.gz.len()));
         if method == "GET" {
             assert!(r.body == fx.gz[100..200], "{what}");
         }
@@ -196,22 +166,11 @@ fn ranges_apply_to_the_encoded_bytes() {
     expect_status(&r, 206, "br suffix");
     assert_eq!(
         header(&r, "Content-Range", "br suffix"),
-        format!(
-            "bytes {}-{}/{}",
-            fx.br.len() - 10,
-            fx.br.len() - 1,
-            fx.br.len()
-        )
+        format!("bytes {}-{}/{}", fx.br.len() - 10, fx.br.len() - 1, fx.br.len())
     );
     assert!(r.body == fx.br[fx.br.len() - 10..]);
     // Multi-range over the encoded bytes.
-    let r = ae(
-        &fx,
-        "GET",
-        "/app.js",
-        Some("br"),
-        &[("Range", "bytes=0-9,2000-2009")],
-    );
+    let r = ae(&fx, "GET", "/app.js", Some("br"), &[("Range", "bytes=0-9,2000-2009")]);
     expect_status(&r, 206, "br multi");
     let parts = parse_multipart(&r);
     assert_eq!(parts.len(), 2);
@@ -222,34 +181,15 @@ fn ranges_apply_to_the_encoded_bytes() {
     // Past the identity length but inside the gzip length: satisfiable only for the variant.
     let start = JS.len() + 10;
     let range = format!("bytes={start}-{}", start + 9);
-    let r = ae(
-        &fx,
-        "GET",
-        "/app.js",
-        Some("gzip"),
-        &[("Range", range.as_str())],
-    );
+    let r = ae(&fx, "GET", "/app.js", Some("gzip"), &[("Range", range.as_str())]);
     expect_status(&r, 206, "gzip range past the identity length");
     assert!(r.body == fx.gz[start..start + 10]);
     let r = ae(&fx, "GET", "/app.js", None, &[("Range", range.as_str())]);
     expect_status(&r, 416, "identity range past its length");
-    assert_eq!(
-        header(&r, "Content-Range", "416"),
-        format!("bytes */{}", JS.len())
-    );
-    assert!(
-        has_vary_accept_encoding(&r),
-        "416 for a file with variants lacks Vary"
-    );
+    assert_eq!(header(&r, "Content-Range", "416"), format!("bytes */{}", JS.len()));
     // If-Range with the variant's ETag.
     let gz_tag = header(&ae(&fx, "GET", "/app.js", Some("gzip"), &[]), "ETag", "gz").to_string();
-    let r = ae(
-        &fx,
-        "GET",
-        "/app.js",
-        Some("gzip"),
-        &[("Range", "bytes=0-4"), ("If-Range", gz_tag.as_str())],
-    );
+    let r = ae(&fx, "GET", "/app.js", Some("gzip"), &[("Range", "bytes=0-4"), ("If-Range", gz_tag.as_str())]);
     expect_status(&r, 206, "If-Range with the gzip ETag");
     assert!(r.body == fx.gz[..5]);
 }
@@ -258,12 +198,7 @@ fn ranges_apply_to_the_encoded_bytes() {
 fn only_the_variants_present_are_offered() {
     let fx = fixture("precomp-partial", &[]);
     // style.css has only a .gz.
-    for (accept, gz) in [
-        (Some("br, gzip"), true),
-        (Some("br"), false),
-        (Some("*"), true),
-        (None, false),
-    ] {
+    for (accept, gz) in [(Some("br, gzip"), true), (Some("br"), false), (Some("*"), true), (None, false)] {
         let what = format!("/style.css AE={accept:?}");
         let r = ae(&fx, "GET", "/style.css", accept, &[]);
         expect_status(&r, 200, &what);
@@ -287,20 +222,13 @@ fn only_the_variants_present_are_offered() {
     expect_status(&r, 200, "/dir/ gzip");
     assert_eq!(r.header("Content-Encoding"), Some("gzip"));
     assert_eq!(r.body, b"gzipped index marker");
-    assert_eq!(
-        header(&r, "Content-Type", "/dir/"),
-        "text/html; charset=utf-8"
-    );
+    assert_eq!(header(&r, "Content-Type", "/dir/"), "text/html; charset=utf-8");
     // Asking for the .gz file by name gets the file itself, never a Content-Encoding that would make a
     // client decode it.
     let r = ae(&fx, "GET", "/app.js.gz", Some("gzip"), &[]);
     expect_status(&r, 200, "/app.js.gz by name");
     assert!(r.body == fx.gz);
-    assert_ne!(
-        r.header("Content-Encoding"),
-        Some("gzip"),
-        "/app.js.gz by name"
-    );
+    assert_ne!(r.header("Content-Encoding"), Some("gzip"), "/app.js.gz by name");
 }
 
 #[test]
@@ -318,13 +246,7 @@ fn no_precompressed_turns_it_off() {
             }
         }
     }
-    let r = ae(
-        &fx,
-        "GET",
-        "/app.js",
-        Some("gzip"),
-        &[("Range", "bytes=0-6")],
-    );
+    let r = ae(&fx, "GET", "/app.js", Some("gzip"), &[("Range", "bytes=0-6")]);
     expect_status(&r, 206, "range --no-precompressed");
     assert_eq!(r.body, &JS[..7]);
 }
@@ -334,26 +256,42 @@ fn cache_control_and_vary_on_variants() {
     let fx = fixture("precomp-cache", &["--cache-control", "max-age=31536000"]);
     for accept in [None, Some("gzip"), Some("br")] {
         let r = ae(&fx, "GET", "/app.js", accept, &[]);
-        assert_eq!(
-            r.header("Cache-Control"),
-            Some("max-age=31536000"),
-            "{accept:?}"
-        );
+        assert_eq!(r.header("Cache-Control"), Some("max-age=31536000"), "{accept:?}");
         assert!(has_vary_accept_encoding(&r));
         let tag = header(&r, "ETag", "tag").to_string();
-        let r = ae(
-            &fx,
-            "GET",
-            "/app.js",
-            accept,
-            &[("If-None-Match", tag.as_str())],
-        );
+        let r = ae(&fx, "GET", "/app.js", accept, &[("If-None-Match", tag.as_str())]);
         expect_status(&r, 304, "304 variant");
-        assert_eq!(
-            r.header("Cache-Control"),
-            Some("max-age=31536000"),
-            "304 {accept:?}"
-        );
+        assert_eq!(r.header("Cache-Control"), Some("max-age=31536000"), "304 {accept:?}");
         assert!(has_vary_accept_encoding(&r), "304 {accept:?}");
     }
+}
+
+/// (method, Accept-Encoding, extra headers, expected status)
+type Case<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, &'a str)>, u16);
+
+#[test]
+fn every_response_for_a_file_with_variants_has_vary() {
+    let fx = fixture("precomp-vary", &[]);
+    let id_tag = header(&ae(&fx, "GET", "/app.js", None, &[]), "ETag", "id").to_string();
+    let cases: Vec<Case> = vec![
+        ("GET", None, vec![], 200),
+        ("HEAD", Some("gzip"), vec![], 200),
+        ("GET", Some("br"), vec![("Range", "bytes=0-1")], 206),
+        ("GET", None, vec![("Range", "bytes=0-1,4-5")], 206),
+        ("GET", None, vec![("If-None-Match", id_tag.as_str())], 304),
+        ("GET", None, vec![("If-Match", "\"nope\"")], 412),
+        ("GET", Some("gzip"), vec![("If-Unmodified-Since", "Thu, 01 Jan 1970 00:00:00 GMT")], 412),
+        ("GET", None, vec![("Range", "bytes=100000-")], 416),
+        ("HEAD", Some("br"), vec![("Range", "bytes=100000-")], 416),
+    ];
+    let mut missing = Vec::new();
+    for (method, accept, extra, want) in cases {
+        let what = format!("{method} AE={accept:?} {extra:?}");
+        let r = ae(&fx, method, "/app.js", accept, &extra);
+        expect_status(&r, want, &what);
+        if !has_vary_accept_encoding(&r) {
+            missing.push(format!("{what} -> {} headers={:?}", r.status, r.headers));
+        }
+    }
+    assert!(missing.is_empty(), "responses without Vary: Accept-Encoding:\n{}", missing.join("\n"));
 }

@@ -29,12 +29,7 @@ fn fixture(tag: &str) -> Fixture {
     let r = get_file(server.addr, "/data.txt");
     expect_status(&r, 200, "/data.txt");
     let etag = header(&r, "ETag", "etag").to_string();
-    Fixture {
-        _site: site,
-        server,
-        data,
-        etag,
-    }
+    Fixture { _site: site, server, data, etag }
 }
 
 fn ranged(fx: &Fixture, method: &str, range: &str, extra: &[(&str, &str)]) -> Response {
@@ -49,19 +44,11 @@ fn expect_single(fx: &Fixture, range: &str, start: u64, end: u64) {
         let what = format!("{method} Range: {range}");
         let r = ranged(fx, method, range, &[]);
         expect_status(&r, 206, &what);
-        assert_eq!(
-            header(&r, "Content-Range", &what),
-            format!("bytes {start}-{end}/{LEN}"),
-            "{what}"
-        );
+        assert_eq!(header(&r, "Content-Range", &what), format!("bytes {start}-{end}/{LEN}"), "{what}");
         assert_eq!(content_length(&r, &what), end - start + 1, "{what}");
         assert_file_headers(&r, &what);
         assert_eq!(header(&r, "ETag", &what), fx.etag, "{what}");
-        assert_eq!(
-            header(&r, "Content-Type", &what),
-            "text/plain; charset=utf-8",
-            "{what}"
-        );
+        assert_eq!(header(&r, "Content-Type", &what), "text/plain; charset=utf-8", "{what}");
         if method == "GET" {
             assert!(
                 r.body == fx.data[start as usize..=end as usize],
@@ -91,15 +78,8 @@ fn expect_416(fx: &Fixture, path: &str, range: &str, len: usize) {
         let what = format!("{method} {path} Range: {range}");
         let r = fetch(fx.server.addr, method, path, &[("Range", range)]);
         expect_status(&r, 416, &what);
-        assert_eq!(
-            header(&r, "Content-Range", &what),
-            format!("bytes */{len}"),
-            "{what}"
-        );
-        assert!(
-            !contains(&r.body, &fx.data[..64]),
-            "{what}: file bytes in a 416"
-        );
+        assert_eq!(header(&r, "Content-Range", &what), format!("bytes */{len}"), "{what}");
+        assert!(!contains(&r.body, &fx.data[..64]), "{what}: file bytes in a 416");
     }
 }
 
@@ -209,11 +189,7 @@ fn multipart_ranges_are_parsed_back_byte_for_byte() {
         let what = format!("GET Range: {range}");
         let r = ranged(&fx, "GET", range, &[]);
         expect_status(&r, 206, &what);
-        assert_eq!(
-            r.header("Content-Range"),
-            None,
-            "{what}: top-level Content-Range"
-        );
+        assert_eq!(r.header("Content-Range"), None, "{what}: top-level Content-Range");
         assert_eq!(content_length(&r, &what), r.body.len() as u64);
         assert_eq!(header(&r, "ETag", &what), fx.etag);
         assert_eq!(header(&r, "Accept-Ranges", &what), "bytes");
@@ -223,11 +199,7 @@ fn multipart_ranges_are_parsed_back_byte_for_byte() {
         assert_eq!(got, *want, "{what}: parts");
         for p in &parts {
             assert_eq!(p.total, LEN as u64, "{what}");
-            assert_eq!(
-                p.content_type.as_deref(),
-                Some("text/plain; charset=utf-8"),
-                "{what}: part Content-Type"
-            );
+            assert_eq!(p.content_type.as_deref(), Some("text/plain; charset=utf-8"), "{what}: part Content-Type");
             assert!(
                 p.body == fx.data[p.start as usize..=p.end as usize],
                 "{what}: part {}-{} differs from the file",
@@ -258,9 +230,7 @@ fn multipart_ranges_are_parsed_back_byte_for_byte() {
 fn range_floods_and_too_many_ranges_get_the_whole_file() {
     let fx = fixture("range-flood");
     // 32 disjoint ranges are served as 32 parts.
-    let r32: Vec<String> = (0..32)
-        .map(|i| format!("{}-{}", i * 100, i * 100 + 9))
-        .collect();
+    let r32: Vec<String> = (0..32).map(|i| format!("{}-{}", i * 100, i * 100 + 9)).collect();
     let range32 = format!("bytes={}", r32.join(","));
     let r = ranged(&fx, "GET", &range32, &[]);
     expect_status(&r, 206, "32 ranges");
@@ -270,9 +240,7 @@ fn range_floods_and_too_many_ranges_get_the_whole_file() {
         assert!(p.body == fx.data[p.start as usize..=p.end as usize]);
     }
     // 33 → the whole file.
-    let r33: Vec<String> = (0..33)
-        .map(|i| format!("{}-{}", i * 100, i * 100 + 9))
-        .collect();
+    let r33: Vec<String> = (0..33).map(|i| format!("{}-{}", i * 100, i * 100 + 9)).collect();
     expect_whole(&fx, &format!("bytes={}", r33.join(",")));
     // Many tiny overlapping ranges (an amplification attempt).
     let flood: Vec<&str> = vec!["0-"; 40];
@@ -324,12 +292,7 @@ fn if_range_with_etag_or_date() {
     let r = ranged(&fx, "GET", "bytes=20000-", &[("If-Range", "\"other\"")]);
     expect_status(&r, 200, "If-Range mismatch with unsatisfiable range");
     // A matching If-Range with a multi-range still gives multipart.
-    let r = ranged(
-        &fx,
-        "GET",
-        "bytes=0-1,5-6",
-        &[("If-Range", fx.etag.as_str())],
-    );
+    let r = ranged(&fx, "GET", "bytes=0-1,5-6", &[("If-Range", fx.etag.as_str())]);
     expect_status(&r, 206, "If-Range match multi");
     assert_eq!(parse_multipart(&r).len(), 2);
 }
@@ -341,23 +304,13 @@ fn ranges_on_a_keepalive_connection_stay_in_sync() {
     use std::io::Write;
     let fx = fixture("range-pipeline");
     let mut stream = connect(fx.server.addr);
-    let ranges = [
-        "bytes=0-9",
-        "bytes=0-9,20-29",
-        "bytes=10000-",
-        "bytes=abc",
-        "bytes=-5",
-    ];
+    let ranges = ["bytes=0-9", "bytes=0-9,20-29", "bytes=10000-", "bytes=abc", "bytes=-5"];
     let mut raw = Vec::new();
     for r in ranges {
-        raw.extend_from_slice(
-            format!("GET /data.txt HTTP/1.1\r\nHost: t\r\nRange: {r}\r\n\r\n").as_bytes(),
-        );
+        raw.extend_from_slice(format!("GET /data.txt HTTP/1.1\r\nHost: t\r\nRange: {r}\r\n\r\n").as_bytes());
     }
     raw.extend_from_slice(b"HEAD /data.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1,3-4\r\n\r\n");
-    raw.extend_from_slice(
-        b"GET /data.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=1-2\r\nConnection: close\r\n\r\n",
-    );
+    raw.extend_from_slice(b"GET /data.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=1-2\r\nConnection: close\r\n\r\n");
     stream.write_all(&raw).expect("send pipeline");
     let mut buf = Vec::new();
     let want = [206u16, 206, 416, 200, 206];
@@ -371,9 +324,5 @@ fn ranges_on_a_keepalive_connection_stay_in_sync() {
     expect_status(&r, 206, "last");
     assert!(r.body == fx.data[1..3]);
     read_until_eof(&mut stream, &mut buf);
-    assert!(
-        buf.is_empty(),
-        "{} stray bytes after the last response",
-        buf.len()
-    );
+    assert!(buf.is_empty(), "{} stray bytes after the last response", buf.len());
 }

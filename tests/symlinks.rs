@@ -23,10 +23,7 @@ fn symlink_site(tag: &str) -> Site {
     site.symlink("out.txt", "../secret.txt");
     let secret = site.secret.to_str().expect("utf-8 temp path").to_string();
     site.symlink("abs.txt", &secret);
-    site.symlink(
-        "abs-inside.txt",
-        site.root.join("real.txt").to_str().expect("utf-8"),
-    );
+    site.symlink("abs-inside.txt", site.root.join("real.txt").to_str().expect("utf-8"));
     site.symlink("updir", "..");
     site.symlink("sub/deep-out.txt", "../../secret.txt");
     site.symlink("etc-passwd", "/etc/passwd");
@@ -61,10 +58,7 @@ fn symlinks_inside_the_root_are_followed() {
     // The link is served with the headers of a file (Content-Type from the requested name).
     let r = get_file(server.addr, "/link.txt");
     assert_file_headers(&r, "/link.txt");
-    assert_eq!(
-        header(&r, "Content-Type", "/link.txt"),
-        "text/plain; charset=utf-8"
-    );
+    assert_eq!(header(&r, "Content-Type", "/link.txt"), "text/plain; charset=utf-8");
     let h = fetch(server.addr, "HEAD", "/link.txt", &[]);
     expect_status(&h, 200, "HEAD /link.txt");
     assert_eq!(content_length(&h, "HEAD /link.txt"), 14);

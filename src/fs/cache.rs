@@ -176,14 +176,10 @@ impl FileCache {
         Some(Rc::clone(entry))
     }
 
-    /// Caches `file` under `key`; `rel` is the file's path relative to the root (its directory is watched).
-    pub fn insert(&mut self, key: &[u8], rel: &[u8], file: Rc<CachedFile>) {
+    /// Caches `file` under `key`. The caller watched the file's directory before opening it.
+    pub fn insert(&mut self, key: &[u8], file: Rc<CachedFile>) {
         if self.map.len() >= MAX_ENTRIES || self.body_bytes + file.body_bytes() > MAX_BODY_BYTES {
             self.clear();
-        }
-        if !self.watch_dir_of(rel) {
-            // Without a watch the entry is still correct for a second; keep it.
-            log::debug!("no inotify watch for /{}", String::from_utf8_lossy(rel));
         }
         self.body_bytes += file.body_bytes();
         if let Some(old) = self.map.insert(key.into(), file) {
@@ -191,23 +187,21 @@ impl FileCache {
         }
     }
 
-    fn watch_dir_of(&mut self, rel: &[u8]) -> bool {
-        let Some(inotify) = self.inotify.as_ref() else { return false };
-        let dir = match memchr::memrchr(b'/', rel) {
-            Some(i) => &rel[..i],
-            None => &b""[..],
-        };
+    /// Watches the directory `dir` (relative to the root). Called *before* a file in it is opened, so an edit
+    /// either happened before the open (and fstat sees it) or raises an event that empties the cache.
+    /// Failure only costs freshness beyond the one-second revalidation.
+    pub fn watch_dir(&mut self, dir: &[u8]) {
+        let Some(inotify) = self.inotify.as_ref() else { return };
         if self.watched.contains(dir) {
-            return true;
+            return;
         }
         let mut path = self.watch_prefix.clone();
         path.extend_from_slice(dir);
         match sys::inotify_watch_dir(inotify.as_fd(), &path) {
             Ok(()) => {
                 self.watched.insert(dir.to_vec());
-                true
             }
-            Err(_) => false,
+            Err(e) => log::debug!("inotify watch on /{}: {e}", String::from_utf8_lossy(dir)),
         }
     }
 

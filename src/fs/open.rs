@@ -38,6 +38,8 @@ impl OpenError {
             Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG) => OpenError::NotFound,
             // EXDEV: RESOLVE_BENEATH refused an escape; ELOOP: a symlink where none is allowed.
             Some(libc::EACCES | libc::EPERM | libc::ELOOP | libc::EXDEV) => OpenError::Forbidden,
+            // Opening a socket file (ENXIO) or a device without a driver (ENODEV): not a servable file.
+            Some(libc::ENXIO | libc::ENODEV) => OpenError::Forbidden,
             _ => OpenError::Internal,
         }
     }
@@ -76,6 +78,8 @@ mod tests {
             (libc::EACCES, 403),
             (libc::ELOOP, 403),
             (libc::EXDEV, 403),
+            (libc::ENXIO, 403),
+            (libc::ENODEV, 403),
             (libc::EIO, 500),
             (libc::EMFILE, 500),
         ];

@@ -96,12 +96,8 @@ pub fn set_mode(path: &Path, mode: u32) {
 
 /// Sets a file's mtime to `secs` + `nanos` after the epoch.
 pub fn set_mtime(path: &Path, secs: u64, nanos: u32) {
-    let file = fs::File::options()
-        .write(true)
-        .open(path)
-        .expect("open for mtime");
-    file.set_modified(UNIX_EPOCH + Duration::new(secs, nanos))
-        .expect("set_modified");
+    let file = fs::File::options().write(true).open(path).expect("open for mtime");
+    file.set_modified(UNIX_EPOCH + Duration::new(secs, nanos)).expect("set_modified");
 }
 
 /// Restores a mode when dropped, so a chmod-000 fixture never outlives a panicking test or blocks cleanup.
@@ -113,10 +109,7 @@ pub struct ModeGuard {
 impl ModeGuard {
     pub fn chmod(path: &Path, mode: u32, restore: u32) -> ModeGuard {
         set_mode(path, mode);
-        ModeGuard {
-            path: path.to_path_buf(),
-            mode: restore,
-        }
+        ModeGuard { path: path.to_path_buf(), mode: restore }
     }
 }
 
@@ -158,10 +151,7 @@ pub fn exchange(addr: SocketAddr, raw: &[u8]) -> (Response, Vec<u8>) {
     stream.write_all(raw).expect("send request");
     let mut buf = Vec::new();
     let resp = read_response(&mut stream, &mut buf, head).unwrap_or_else(|e| {
-        panic!(
-            "no response to {:?}: {e}",
-            String::from_utf8_lossy(raw).lines().next().unwrap_or("")
-        )
+        panic!("no response to {:?}: {e}", String::from_utf8_lossy(raw).lines().next().unwrap_or(""))
     });
     let mut rest = buf;
     read_until_eof(&mut stream, &mut rest);
@@ -206,15 +196,9 @@ pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 pub fn assert_no_secret(resp: &Response, what: &str) {
-    assert!(
-        !contains(&resp.body, SECRET),
-        "{what}: response body contains the secret planted outside the root"
-    );
+    assert!(!contains(&resp.body, SECRET), "{what}: response body contains the secret planted outside the root");
     for (name, value) in &resp.headers {
-        assert!(
-            !contains(value.as_bytes(), SECRET),
-            "{what}: header {name} contains the secret"
-        );
+        assert!(!contains(value.as_bytes(), SECRET), "{what}: header {name} contains the secret");
     }
 }
 
@@ -232,44 +216,26 @@ pub fn expect_status(resp: &Response, want: u16, what: &str) {
 }
 
 pub fn header<'a>(resp: &'a Response, name: &str, what: &str) -> &'a str {
-    resp.header(name)
-        .unwrap_or_else(|| panic!("{what}: no {name} header in {:?}", resp.headers))
+    resp.header(name).unwrap_or_else(|| panic!("{what}: no {name} header in {:?}", resp.headers))
 }
 
 pub fn content_length(resp: &Response, what: &str) -> u64 {
-    header(resp, "Content-Length", what)
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("{what}: bad Content-Length"))
+    header(resp, "Content-Length", what).trim().parse().unwrap_or_else(|_| panic!("{what}: bad Content-Length"))
 }
 
 /// Headers every successful file response carries.
 pub fn assert_file_headers(resp: &Response, what: &str) {
-    for name in [
-        "Date",
-        "Server",
-        "Content-Length",
-        "Content-Type",
-        "Last-Modified",
-        "ETag",
-    ] {
+    for name in ["Date", "Server", "Content-Length", "Content-Type", "Last-Modified", "ETag"] {
         header(resp, name, what);
     }
     assert_eq!(header(resp, "Accept-Ranges", what), "bytes", "{what}");
-    assert_eq!(
-        header(resp, "X-Content-Type-Options", what).to_ascii_lowercase(),
-        "nosniff",
-        "{what}"
-    );
+    assert_eq!(header(resp, "X-Content-Type-Options", what).to_ascii_lowercase(), "nosniff", "{what}");
     assert_strong_etag(header(resp, "ETag", what), what);
 }
 
 pub fn assert_strong_etag(etag: &str, what: &str) {
     assert!(
-        etag.len() >= 2
-            && etag.starts_with('"')
-            && etag.ends_with('"')
-            && !etag[1..etag.len() - 1].contains('"'),
+        etag.len() >= 2 && etag.starts_with('"') && etag.ends_with('"') && !etag[1..etag.len() - 1].contains('"'),
         "{what}: ETag {etag:?} is not a strong entity-tag"
     );
 }
@@ -293,9 +259,7 @@ pub fn http_date(t: SystemTime) -> String {
     let rem = secs % 86400;
     let (y, m, d) = civil_from_days(days as i64);
     const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
         WD[(days % 7) as usize],
@@ -336,16 +300,9 @@ pub struct Part {
 pub fn boundary_of(resp: &Response) -> String {
     let ct = header(resp, "Content-Type", "multipart");
     let lower = ct.to_ascii_lowercase();
-    assert!(
-        lower.starts_with("multipart/byteranges"),
-        "Content-Type {ct:?} is not multipart/byteranges"
-    );
+    assert!(lower.starts_with("multipart/byteranges"), "Content-Type {ct:?} is not multipart/byteranges");
     let idx = lower.find("boundary=").expect("boundary parameter");
-    let raw = ct[idx + "boundary=".len()..]
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim();
+    let raw = ct[idx + "boundary=".len()..].split(';').next().unwrap_or("").trim();
     let b = raw.trim_matches('"').to_string();
     assert!(!b.is_empty() && b.len() <= 70, "bad boundary {b:?}");
     b
@@ -358,10 +315,7 @@ pub fn parse_multipart(resp: &Response) -> Vec<Part> {
     let delim = format!("--{boundary}").into_bytes();
     let body = &resp.body;
     let mut pos = find_from(body, &delim, 0).expect("first boundary delimiter");
-    assert!(
-        pos == 0 || body[..pos].ends_with(b"\r\n"),
-        "first delimiter not at start of a line"
-    );
+    assert!(pos == 0 || body[..pos].ends_with(b"\r\n"), "first delimiter not at start of a line");
     let mut parts = Vec::new();
     loop {
         pos += delim.len();
@@ -374,10 +328,7 @@ pub fn parse_multipart(resp: &Response) -> Vec<Part> {
             );
             break;
         }
-        assert!(
-            body[pos..].starts_with(b"\r\n"),
-            "delimiter not followed by CRLF"
-        );
+        assert!(body[pos..].starts_with(b"\r\n"), "delimiter not followed by CRLF");
         pos += 2;
         let head_end = find_from(body, b"\r\n\r\n", pos).expect("end of part headers");
         let head = String::from_utf8_lossy(&body[pos..head_end]).to_string();
@@ -395,13 +346,7 @@ pub fn parse_multipart(resp: &Response) -> Vec<Part> {
         let (start, end, total) = range.expect("part without Content-Range");
         let len = (end - start + 1) as usize;
         assert!(pos + len <= body.len(), "part data runs past the body");
-        parts.push(Part {
-            content_type,
-            start,
-            end,
-            total,
-            body: body[pos..pos + len].to_vec(),
-        });
+        parts.push(Part { content_type, start, end, total, body: body[pos..pos + len].to_vec() });
         pos += len;
         assert!(
             body[pos..].starts_with(b"\r\n") && body[pos + 2..].starts_with(&delim),
@@ -414,15 +359,10 @@ pub fn parse_multipart(resp: &Response) -> Vec<Part> {
 
 /// "bytes START-END/TOTAL" → (START, END, TOTAL).
 pub fn parse_content_range(value: &str) -> (u64, u64, u64) {
-    let rest = value
-        .strip_prefix("bytes ")
-        .unwrap_or_else(|| panic!("Content-Range {value:?} lacks 'bytes '"));
+    let rest = value.strip_prefix("bytes ").unwrap_or_else(|| panic!("Content-Range {value:?} lacks 'bytes '"));
     let (span, total) = rest.split_once('/').expect("Content-Range '/'");
     let (s, e) = span.split_once('-').expect("Content-Range '-'");
-    let parse = |x: &str| -> u64 {
-        x.parse()
-            .unwrap_or_else(|_| panic!("bad number in Content-Range {value:?}"))
-    };
+    let parse = |x: &str| -> u64 { x.parse().unwrap_or_else(|_| panic!("bad number in Content-Range {value:?}")) };
     (parse(s), parse(e), parse(total))
 }
 
@@ -430,8 +370,5 @@ pub fn find_from(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if from > hay.len() {
         return None;
     }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
 }
