@@ -25,6 +25,11 @@ pub fn encode_addr(out: &mut Vec<u8>, addr: Option<SocketAddr>) {
     out.extend_from_slice(&port.to_be_bytes());
 }
 
+/// How many connections a `C` payload of `len` bytes describes (also when their descriptors were lost).
+pub fn connection_count(len: usize) -> usize {
+    len.saturating_sub(1) / ADDR_BYTES
+}
+
 /// Decodes the address of connection `index` in a `C` payload; None for Unix-socket peers or a short payload.
 pub fn decode_addr(payload: &[u8], index: usize) -> Option<SocketAddr> {
     let at = 1 + index * ADDR_BYTES;

@@ -88,6 +88,12 @@ pub struct Conn {
     writable: bool,
     /// The client sent its FIN (read returned 0).
     peer_eof: bool,
+    /// epoll reported the client's FIN (EPOLLRDHUP): keep reading until read returns 0, even after a short
+    /// read, because no further edge will come to announce it.
+    fin_pending: bool,
+    /// A request whose body is still being framed; it is answered once the body has been read (so a body
+    /// that turns out malformed or too large is refused instead).
+    awaiting_body: Option<(Box<request::Request>, Instant)>,
     /// Close once the queued output is flushed; parse nothing more.
     close_after: bool,
     served: u64,
@@ -115,6 +121,8 @@ impl Conn {
             readable: true,
             writable: true,
             peer_eof: false,
+            fin_pending: false,
+            awaiting_body: None,
             close_after: false,
             served: 0,
             // A client that connects and says nothing gets the header deadline, not the keep-alive one.
@@ -127,6 +135,9 @@ impl Conn {
     pub fn on_event(&mut self, events: u32) {
         if events & (sys::EPOLLIN | sys::EPOLLRDHUP | sys::EPOLLHUP | sys::EPOLLERR) != 0 {
             self.readable = true;
+        }
+        if events & (sys::EPOLLRDHUP | sys::EPOLLHUP) != 0 {
+            self.fin_pending = true;
         }
         if events & (sys::EPOLLOUT | sys::EPOLLHUP | sys::EPOLLERR) != 0 {
             self.writable = true;
@@ -234,7 +245,7 @@ impl Conn {
             }
             Ok(n) => {
                 self.rend += n;
-                if n < free {
+                if n < free && !self.fin_pending {
                     self.readable = false;
                 }
                 self.last_progress = ctx.now;
@@ -283,27 +294,26 @@ impl Conn {
                     let take = (*left).min(avail.len() as u64);
                     *left -= take;
                     self.rpos += take as usize;
-                    if *left == 0 {
-                        self.input = Input::Head;
-                    }
                     progress = true;
+                    if *left == 0 {
+                        self.body_done(ctx);
+                    }
                 }
                 Input::Chunked(decoder) => match decoder.feed(avail) {
                     Ok((used, done)) => {
                         self.rpos += used;
-                        if done {
-                            self.input = Input::Head;
-                        }
                         progress |= used > 0;
                         if !done {
                             // The decoder takes every byte it is given until the body ends.
                             break;
                         }
+                        self.body_done(ctx);
                     }
-                    Err(_) => {
-                        // The response to this request is already queued; the stream can no longer be framed.
-                        self.close_after = true;
-                        self.discard_input();
+                    Err(e) => {
+                        // The body cannot be framed: refuse the request it belongs to, and close.
+                        self.awaiting_body = None;
+                        self.refuse(e, ctx);
+                        progress = true;
                         break;
                     }
                 },
@@ -318,7 +328,6 @@ impl Conn {
                         self.rpos += head_len;
                         let started = self.head_started.take().unwrap_or(ctx.now);
                         progress = true;
-                        self.answer(&request, ctx, started);
                         self.input = match request.body {
                             BodyFraming::None | BodyFraming::Length(0) => Input::Head,
                             BodyFraming::Length(n) => Input::Fixed(n),
@@ -326,6 +335,10 @@ impl Conn {
                                 Input::Chunked(Box::new(ChunkedDecoder::new(ctx.cfg.max_body_bytes)))
                             }
                         };
+                        match self.input {
+                            Input::Head => self.answer(&request, ctx, started),
+                            _ => self.awaiting_body = Some((Box::new(request), started)),
+                        }
                     }
                     Err(e) => {
                         self.refuse(e, ctx);
@@ -406,12 +419,27 @@ impl Conn {
         }
     }
 
+    /// The body of the request in `awaiting_body` has been read and discarded: answer the request.
+    fn body_done(&mut self, ctx: &mut Ctx) {
+        self.input = Input::Head;
+        if let Some((request, started)) = self.awaiting_body.take() {
+            self.answer(&request, ctx, started);
+        }
+    }
+
     /// Answers a request that could not be parsed or framed, and closes after it.
     fn refuse(&mut self, err: RequestError, ctx: &mut Ctx) {
         let status = err.status();
         let started = self.head_started.unwrap_or(ctx.now);
         let queued_before = self.out.pending();
-        serve::simple(ctx, &mut self.out, status, Persist::Close, &[], false);
+        // A HEAD request gets no body even when it is refused (RFC 9110 §9.3.2).
+        let head_only = match (&self.awaiting_body, self.rbuf.as_deref()) {
+            (Some((req, _)), _) => req.method == Method::Head,
+            (None, Some(buf)) => buf[self.rpos..self.rend].starts_with(b"HEAD "),
+            (None, None) => false,
+        };
+        self.awaiting_body = None;
+        serve::simple(ctx, &mut self.out, status, Persist::Close, &[], head_only);
         ctx.slot.count_response(status);
         self.log(ctx, None, status, self.out.pending() - queued_before, started);
         self.close_after = true;
@@ -424,6 +452,7 @@ impl Conn {
         self.rend = 0;
         self.input = Input::Head;
         self.head_started = None;
+        self.awaiting_body = None;
     }
 
     /// A deadline passed. Returns what the worker should do.
@@ -477,7 +506,7 @@ impl Conn {
         while self.readable {
             match sys::read(self.fd.as_fd(), &mut scratch) {
                 Ok(0) => return Ok(Next::Close),
-                Ok(n) if n < scratch.len() => self.readable = false,
+                Ok(n) if n < scratch.len() && !self.fin_pending => self.readable = false,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -295,12 +295,14 @@ pub fn send_with_fds(chan: BorrowedFd<'_>, payload: &[u8], fds: &[RawFd]) -> io:
 pub enum Received {
     /// A message of `len` payload bytes and the descriptors it carried (close-on-exec already set).
     Msg { len: usize, fds: Vec<OwnedFd> },
+    /// The message lost descriptors (MSG_CTRUNC; those that arrived were closed). `len` payload bytes came.
+    Truncated { len: usize },
     /// The other end closed the channel.
     Closed,
 }
 
-/// Receives one message into `payload`. A truncated message (payload or control) is an error; the
-/// descriptors that did arrive are closed (they are owned before the check, so dropping them closes them).
+/// Receives one message into `payload`. In a truncated message (payload or control) the descriptors that did
+/// arrive are closed (they are owned before the check, so dropping them closes them).
 pub fn recv_with_fds(chan: BorrowedFd<'_>, payload: &mut [u8]) -> io::Result<Received> {
     let mut iov = libc::iovec { iov_base: payload.as_mut_ptr() as *mut libc::c_void, iov_len: payload.len() };
     // SAFETY: CMSG_SPACE only computes a size.
@@ -332,8 +334,9 @@ pub fn recv_with_fds(chan: BorrowedFd<'_>, payload: &mut [u8]) -> io::Result<Rec
         }
     }
     if msg.msg_flags & (libc::MSG_CTRUNC | libc::MSG_TRUNC) != 0 {
+        // Typically EMFILE in the receiver: the kernel dropped what did not fit. Close what did arrive.
         drop(fds);
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "descriptor message truncated"));
+        return Ok(Received::Truncated { len: n as usize });
     }
     if n == 0 && fds.is_empty() {
         return Ok(Received::Closed);

@@ -255,6 +255,13 @@ impl Worker {
                         _ => log::error!("unknown message on the master channel"),
                     }
                 }
+                Ok(Received::Truncated { len }) => {
+                    // Out of descriptors: those connections are lost (closed), but must still be counted as
+                    // received or the master would think them in flight here forever.
+                    let lost = channel::connection_count(len);
+                    WorkerSlot::bump(&self.ctx.slot.accepted, lost as u64);
+                    log::error!("lost {lost} connection(s) passed by the master: descriptor message truncated (out of descriptors?)");
+                }
                 Ok(Received::Closed) => {
                     // The master retired us (reload) or is gone: finish what is in flight and leave.
                     log::info!("channel to the master closed; finishing in-flight requests");
@@ -263,7 +270,6 @@ impl Worker {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => log::error!("{e}"),
                 Err(e) => return Err(e),
             }
         }

@@ -12,10 +12,7 @@ use support::*;
 fn site() -> TempRoot {
     let root = TempRoot::new("keepalive");
     for i in 0..10 {
-        root.write(
-            &format!("f{i}.txt"),
-            format!("file number {i}\n").as_bytes(),
-        );
+        root.write(&format!("f{i}.txt"), format!("file number {i}\n").as_bytes());
     }
     root.write("a.txt", b"alpha\n");
     root
@@ -23,11 +20,7 @@ fn site() -> TempRoot {
 
 fn expect_eof(stream: &mut std::net::TcpStream, buf: Vec<u8>, what: &str) {
     match read_ending(stream, buf) {
-        Ending::Eof(rest) => assert!(
-            rest.is_empty(),
-            "{what}: bytes after the last response: {}",
-            show(&rest)
-        ),
+        Ending::Eof(rest) => assert!(rest.is_empty(), "{what}: bytes after the last response: {}", show(&rest)),
         other => panic!("{what}: expected the server to close cleanly, got {other:?}"),
     }
 }
@@ -39,24 +32,16 @@ fn http11_keeps_the_connection_until_close_is_asked() {
     let mut s = server.connect();
     let mut buf = Vec::new();
     for i in 0..5 {
-        s.write_all(format!("GET /f{i}.txt HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
-            .expect("write");
+        s.write_all(format!("GET /f{i}.txt HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).expect("write");
         let r = read_response(&mut s, &mut buf, false).expect("response on the kept connection");
         assert_eq!(r.status, 200, "request {i}");
         assert_eq!(r.body_str(), format!("file number {i}\n"));
-        assert!(
-            !r.says_close(),
-            "request {i}: HTTP/1.1 should keep the connection"
-        );
+        assert!(!r.says_close(), "request {i}: HTTP/1.1 should keep the connection");
     }
-    s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .expect("write");
+    s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").expect("write");
     let r = read_response(&mut s, &mut buf, false).expect("last response");
     assert_eq!(r.status, 200);
-    assert!(
-        r.says_close(),
-        "the response to Connection: close must say close"
-    );
+    assert!(r.says_close(), "the response to Connection: close must say close");
     expect_eof(&mut s, buf, "HTTP/1.1 with Connection: close");
 }
 
@@ -66,10 +51,8 @@ fn connection_close_token_is_case_insensitive() {
     let server = Server::start(&root.path, &[]);
     for value in ["CLOSE", "Close", "keep-alive, close", "foo , close"] {
         let mut s = server.connect();
-        s.write_all(
-            format!("GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: {value}\r\n\r\n").as_bytes(),
-        )
-        .expect("write");
+        s.write_all(format!("GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: {value}\r\n\r\n").as_bytes())
+            .expect("write");
         let mut buf = Vec::new();
         let r = read_response(&mut s, &mut buf, false).expect("response");
         assert!(r.says_close(), "Connection: {value}");
@@ -86,10 +69,7 @@ fn http10_closes_by_default() {
     let mut buf = Vec::new();
     let r = read_response(&mut s, &mut buf, false).expect("response");
     assert_eq!((r.status, r.body.as_slice()), (200, &b"alpha\n"[..]));
-    assert!(
-        r.says_close(),
-        "the last response before closing carries Connection: close"
-    );
+    assert!(r.says_close(), "the last response before closing carries Connection: close");
     expect_eof(&mut s, buf, "HTTP/1.0 without keep-alive");
 }
 
@@ -101,21 +81,12 @@ fn http10_keep_alive_is_honoured_and_echoed() {
         let mut s = server.connect();
         let mut buf = Vec::new();
         for i in 0..3 {
-            s.write_all(
-                format!("GET /f{i}.txt HTTP/1.0\r\nConnection: {value}\r\n\r\n").as_bytes(),
-            )
-            .expect("write");
+            s.write_all(format!("GET /f{i}.txt HTTP/1.0\r\nConnection: {value}\r\n\r\n").as_bytes()).expect("write");
             let r = read_response(&mut s, &mut buf, false).expect("HTTP/1.0 keep-alive response");
             assert_eq!(r.status, 200);
             assert_eq!(r.body_str(), format!("file number {i}\n"));
-            let conn = r
-                .header("connection")
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            assert_eq!(
-                conn, "keep-alive",
-                "HTTP/1.0 keep-alive must be echoed (request {i})"
-            );
+            let conn = r.header("connection").unwrap_or_default().to_ascii_lowercase();
+            assert_eq!(conn, "keep-alive", "HTTP/1.0 keep-alive must be echoed (request {i})");
         }
         // Without the header the 1.0 connection ends.
         s.write_all(b"GET /a.txt HTTP/1.0\r\n\r\n").expect("write");
@@ -132,27 +103,17 @@ fn pipelining_100_requests_in_one_write() {
     let mut raw = Vec::new();
     for i in 0..100 {
         let close = if i == 99 { "Connection: close\r\n" } else { "" };
-        raw.extend_from_slice(
-            format!("GET /f{}.txt HTTP/1.1\r\nHost: t\r\n{close}\r\n", i % 10).as_bytes(),
-        );
+        raw.extend_from_slice(format!("GET /f{}.txt HTTP/1.1\r\nHost: t\r\n{close}\r\n", i % 10).as_bytes());
     }
     let mut s = server.connect();
     s.write_all(&raw).expect("one write of 100 requests");
     let mut buf = Vec::new();
     for i in 0..100 {
-        let r = read_response(&mut s, &mut buf, false)
-            .unwrap_or_else(|e| panic!("pipelined response {i} missing: {e}"));
+        let r =
+            read_response(&mut s, &mut buf, false).unwrap_or_else(|e| panic!("pipelined response {i} missing: {e}"));
         assert_eq!(r.status, 200, "response {i}");
-        assert_eq!(
-            r.body_str(),
-            format!("file number {}\n", i % 10),
-            "response {i} out of order"
-        );
-        assert_eq!(
-            r.says_close(),
-            i == 99,
-            "response {i}: only the last one closes"
-        );
+        assert_eq!(r.body_str(), format!("file number {}\n", i % 10), "response {i} out of order");
+        assert_eq!(r.says_close(), i == 99, "response {i}: only the last one closes");
     }
     expect_eof(&mut s, buf, "after 100 pipelined responses");
 }
@@ -163,9 +124,7 @@ fn pipelined_small_responses_are_coalesced() {
     let server = Server::start(&root.path, &[]);
     let mut raw = Vec::new();
     for i in 0..100 {
-        raw.extend_from_slice(
-            format!("GET /f{}.txt HTTP/1.1\r\nHost: t\r\n\r\n", i % 10).as_bytes(),
-        );
+        raw.extend_from_slice(format!("GET /f{}.txt HTTP/1.1\r\nHost: t\r\n\r\n", i % 10).as_bytes());
     }
     let mut s = server.connect();
     let before = tcp_data_segs_in(&s);
@@ -181,10 +140,8 @@ fn pipelined_small_responses_are_coalesced() {
     // ~25 KiB of responses to one segment of requests: one write per response would be ~100
     // segments on loopback; coalescing needs only a handful.
     let segs = after - before;
-    assert!(
-        segs <= 25,
-        "100 pipelined responses arrived in {segs} segments (not coalesced)"
-    );
+    println!("100 pipelined responses arrived in {segs} data segments");
+    assert!(segs <= 25, "100 pipelined responses arrived in {segs} segments (not coalesced)");
 }
 
 #[test]
@@ -209,8 +166,7 @@ fn pipelining_mixes_get_head_and_errors_in_order() {
         (200, false, Some(b"file number 4\n")),
     ];
     for (i, (status, is_head, body)) in expect.iter().enumerate() {
-        let r = read_response(&mut s, &mut buf, *is_head)
-            .unwrap_or_else(|e| panic!("response {i}: {e}"));
+        let r = read_response(&mut s, &mut buf, *is_head).unwrap_or_else(|e| panic!("response {i}: {e}"));
         assert_eq!(r.status, *status, "response {i}");
         if *is_head {
             assert_eq!(r.content_length(), Some(14), "HEAD response {i}");
@@ -230,8 +186,7 @@ fn pipelined_requests_split_into_single_bytes() {
     let mut s = server.connect();
     s.set_nodelay(true).expect("nodelay");
     for b in raw.iter() {
-        s.write_all(std::slice::from_ref(b))
-            .expect("write one byte");
+        s.write_all(std::slice::from_ref(b)).expect("write one byte");
         thread::sleep(Duration::from_millis(1));
     }
     let mut buf = Vec::new();
@@ -253,18 +208,11 @@ fn a_framing_error_ends_the_pipeline() {
     s.write_all(raw).expect("write");
     let mut buf = Vec::new();
     let r1 = read_response(&mut s, &mut buf, false).expect("first");
-    assert_eq!(
-        (r1.status, r1.body.as_slice()),
-        (200, &b"file number 1\n"[..])
-    );
+    assert_eq!((r1.status, r1.body.as_slice()), (200, &b"file number 1\n"[..]));
     let r2 = read_response(&mut s, &mut buf, false).expect("second");
     assert_eq!(r2.status, 400, "invalid Content-Length");
     assert!(r2.says_close(), "a framing error must close the connection");
-    expect_eof(
-        &mut s,
-        buf,
-        "after the framing error (f3 must not be answered)",
-    );
+    expect_eof(&mut s, buf, "after the framing error (f3 must not be answered)");
 }
 
 #[test]
@@ -273,27 +221,20 @@ fn keepalive_requests_caps_requests_per_connection() {
     let server = Server::start(&root.path, &["--keepalive-requests", "3"]);
     // Pipelined: the third response closes and the rest are not answered.
     let mut s = server.connect();
-    let raw: Vec<u8> = (0..5)
-        .flat_map(|i| format!("GET /f{i}.txt HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes())
-        .collect();
+    let raw: Vec<u8> = (0..5).flat_map(|i| format!("GET /f{i}.txt HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()).collect();
     s.write_all(&raw).expect("write");
     let mut buf = Vec::new();
     for i in 0..3 {
         let r = read_response(&mut s, &mut buf, false).expect("response within the cap");
         assert_eq!(r.body_str(), format!("file number {i}\n"));
-        assert_eq!(
-            r.says_close(),
-            i == 2,
-            "response {i}: only the third says close"
-        );
+        assert_eq!(r.says_close(), i == 2, "response {i}: only the third says close");
     }
     expect_eof(&mut s, buf, "after --keepalive-requests 3");
     // Sequential: same count.
     let mut s = server.connect();
     let mut buf = Vec::new();
     for i in 0..3 {
-        s.write_all(format!("GET /f{i}.txt HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
-            .expect("write");
+        s.write_all(format!("GET /f{i}.txt HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).expect("write");
         let r = read_response(&mut s, &mut buf, false).expect("response");
         assert_eq!(r.says_close(), i == 2, "sequential response {i}");
     }
@@ -305,14 +246,12 @@ fn unlimited_requests_by_default() {
     let root = site();
     let server = Server::start(&root.path, &[]);
     let mut s = server.connect();
-    let raw: Vec<u8> = (0..300)
-        .flat_map(|i| format!("GET /f{}.txt HTTP/1.1\r\nHost: t\r\n\r\n", i % 10).into_bytes())
-        .collect();
+    let raw: Vec<u8> =
+        (0..300).flat_map(|i| format!("GET /f{}.txt HTTP/1.1\r\nHost: t\r\n\r\n", i % 10).into_bytes()).collect();
     s.write_all(&raw).expect("write");
     let mut buf = Vec::new();
     for i in 0..300 {
-        let r =
-            read_response(&mut s, &mut buf, false).unwrap_or_else(|e| panic!("response {i}: {e}"));
+        let r = read_response(&mut s, &mut buf, false).unwrap_or_else(|e| panic!("response {i}: {e}"));
         assert!(!r.says_close(), "response {i} closes without any limit set");
     }
 }

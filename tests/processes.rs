@@ -29,27 +29,19 @@ fn assert_serves(server: &Server, what: &str) {
 }
 
 fn exe_of(pid: i32) -> Option<String> {
-    fs::read_link(format!("/proc/{pid}/exe"))
-        .ok()
-        .map(|p| p.to_string_lossy().into_owned())
+    fs::read_link(format!("/proc/{pid}/exe")).ok().map(|p| p.to_string_lossy().into_owned())
 }
 
 #[test]
 fn one_master_and_n_workers() {
     let root = small_site("n-workers");
     let server = Server::start(&root.path, &["--workers", "3"]);
-    let line = server
-        .wait_for_stderr(|l| l.starts_with("staticd: serving "), LONG)
-        .expect("serving line");
+    let line = server.wait_for_stderr(|l| l.starts_with("staticd: serving "), LONG).expect("serving line");
     assert!(line.ends_with("(3 workers)"), "{line:?}");
     let workers = server.wait_for_workers(3, LONG);
     // Stable: no worker exits and gets replaced right after start.
     thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        server.worker_pids(),
-        workers,
-        "workers changed shortly after start"
-    );
+    assert_eq!(server.worker_pids(), workers, "workers changed shortly after start");
     let master_exe = exe_of(server.pid());
     for w in &workers {
         // Workers are forks of the master (same image), not helpers spawned from elsewhere.
@@ -70,19 +62,13 @@ fn default_worker_count_is_cpus_online() {
     assert!(online > 0, "sysconf(_SC_NPROCESSORS_ONLN)");
     let server = Server::start_with(&["--listen", "127.0.0.1:0", root.path_str()]);
     server.wait_for_workers(online as usize, LONG);
-    let line = server
-        .wait_for_stderr(|l| l.starts_with("staticd: serving "), LONG)
-        .expect("serving line");
+    let line = server.wait_for_stderr(|l| l.starts_with("staticd: serving "), LONG).expect("serving line");
     assert!(line.contains(&format!("({online} worker")), "{line:?}");
 }
 
 /// Workers owning at least one ESTABLISHED connection.
 fn workers_with_connections(server: &Server) -> Vec<(i32, usize)> {
-    server
-        .worker_pids()
-        .into_iter()
-        .map(|w| (w, tcp_states_of(w).get("ESTABLISHED").copied().unwrap_or(0)))
-        .collect()
+    server.worker_pids().into_iter().map(|w| (w, tcp_states_of(w).get("ESTABLISHED").copied().unwrap_or(0))).collect()
 }
 
 #[test]
@@ -99,8 +85,7 @@ fn a_burst_of_connections_lands_on_more_than_one_worker() {
                 let mut held = Vec::new();
                 for _ in 0..10 {
                     let mut s = connect(addr);
-                    s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-                        .expect("write");
+                    s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
                     let mut buf = Vec::new();
                     let r = read_response(&mut s, &mut buf, false).expect("response");
                     assert_eq!(r.status, 200);
@@ -110,10 +95,7 @@ fn a_burst_of_connections_lands_on_more_than_one_worker() {
             })
         })
         .collect();
-    let held: Vec<TcpStream> = handles
-        .into_iter()
-        .flat_map(|h| h.join().expect("client thread"))
-        .collect();
+    let held: Vec<TcpStream> = handles.into_iter().flat_map(|h| h.join().expect("client thread")).collect();
     assert_eq!(held.len(), 40);
     let mut spread = Vec::new();
     let ok = wait_until(LONG, || {
@@ -121,22 +103,12 @@ fn a_burst_of_connections_lands_on_more_than_one_worker() {
         let total: usize = spread.iter().map(|(_, n)| n).sum();
         total >= 40
     });
-    assert!(
-        ok,
-        "the workers should hold all 40 live connections: {spread:?}"
-    );
+    assert!(ok, "the workers should hold all 40 live connections: {spread:?}");
     let busy = spread.iter().filter(|(_, n)| *n > 0).count();
-    assert!(
-        busy >= 2,
-        "all 40 connections went to one worker: {spread:?}"
-    );
+    assert!(busy >= 2, "all 40 connections went to one worker: {spread:?}");
     // The master hands connections over and keeps none.
     let master = tcp_states_of(server.pid());
-    assert_eq!(
-        master.get("ESTABLISHED").copied().unwrap_or(0),
-        0,
-        "master still holds client sockets: {master:?}"
-    );
+    assert_eq!(master.get("ESTABLISHED").copied().unwrap_or(0), 0, "master still holds client sockets: {master:?}");
 }
 
 #[test]
@@ -147,8 +119,7 @@ fn a_killed_worker_is_replaced_and_service_continues() {
     let victim = before[0];
     // A keep-alive connection, possibly on the surviving worker, must live through the respawn.
     let mut kept = server.connect();
-    kept.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-        .expect("write");
+    kept.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
     let mut kept_buf = Vec::new();
     read_response(&mut kept, &mut kept_buf, false).expect("first response");
     let kept_on_victim = tcp_states_of(victim).contains_key("ESTABLISHED");
@@ -168,21 +139,10 @@ fn a_killed_worker_is_replaced_and_service_continues() {
         server.stderr_lines().join("\n")
     );
     let died = server.wait_for_stderr(|l| l.contains("died"), LONG);
-    assert!(
-        died.is_some(),
-        "no `died` log line; stderr:\n{}",
-        server.stderr_lines().join("\n")
-    );
+    assert!(died.is_some(), "no `died` log line; stderr:\n{}", server.stderr_lines().join("\n"));
     let respawned = server.wait_for_stderr(|l| l.contains("respawn"), LONG);
-    assert!(
-        respawned.is_some(),
-        "no `respawn` log line; stderr:\n{}",
-        server.stderr_lines().join("\n")
-    );
-    assert!(
-        server.pid() > 0 && pid_alive(server.pid()),
-        "the master died too"
-    );
+    assert!(respawned.is_some(), "no `respawn` log line; stderr:\n{}", server.stderr_lines().join("\n"));
+    assert!(server.pid() > 0 && pid_alive(server.pid()), "the master died too");
     assert_serves(&server, "after respawn");
     if !kept_on_victim {
         kept.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -226,14 +186,8 @@ fn assert_all_gone(server: &mut Server, workers: &[i32], within: Duration, what:
     let took = start.elapsed();
     let left: Vec<i32> = workers.iter().copied().filter(|w| pid_alive(*w)).collect();
     assert!(ok, "{what}: workers still running: {left:?}");
-    assert!(
-        !group_alive(server.pid()),
-        "{what}: something of the server's group is still alive"
-    );
-    assert!(
-        took <= within,
-        "{what}: took {took:?}, more than {within:?}"
-    );
+    assert!(!group_alive(server.pid()), "{what}: something of the server's group is still alive");
+    assert!(took <= within, "{what}: took {took:?}, more than {within:?}");
     took
 }
 
@@ -245,8 +199,7 @@ fn term_and_int_stop_every_process() {
         let workers = server.wait_for_workers(2, LONG);
         // An idle keep-alive connection must not hold the shutdown up.
         let mut idle = server.connect();
-        idle.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-            .expect("write");
+        idle.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
         let mut buf = Vec::new();
         read_response(&mut idle, &mut buf, false).expect("response");
         server.signal(sig);
@@ -263,9 +216,7 @@ fn quit_lets_a_running_download_finish() {
     let mut server = Server::start(&root.path, &[]);
     let workers = server.wait_for_workers(2, LONG);
     let mut stream = server.connect();
-    stream
-        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
-        .expect("write");
+    stream.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
     // Read the head and a little body, so the download is provably in flight when QUIT lands.
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 65536];
@@ -302,8 +253,7 @@ fn quit_closes_idle_connections_and_exits() {
     let mut server = Server::start(&root.path, &[]);
     let workers = server.wait_for_workers(2, LONG);
     let mut idle = server.connect();
-    idle.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-        .expect("write");
+    idle.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
     let mut buf = Vec::new();
     read_response(&mut idle, &mut buf, false).expect("response");
     server.signal(libc::SIGQUIT);
@@ -317,26 +267,14 @@ fn quit_closes_idle_connections_and_exits() {
 
 /// "Uid:" / "Gid:" of /proc/PID/status: real, effective, saved, filesystem.
 fn ids(pid: i32, field: &str) -> Vec<u32> {
-    proc_status_field(pid, field)
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
-        .collect()
+    proc_status_field(pid, field).unwrap_or_default().split_whitespace().filter_map(|s| s.parse().ok()).collect()
 }
 
 fn assert_unprivileged(w: i32, uid: u32, gid: u32) {
     assert_eq!(ids(w, "Uid"), vec![uid; 4], "worker {w} uids");
     assert_eq!(ids(w, "Gid"), vec![gid; 4], "worker {w} gids");
-    assert_eq!(
-        proc_status_field(w, "Groups").unwrap_or_default(),
-        "",
-        "worker {w} groups"
-    );
-    assert_eq!(
-        proc_status_field(w, "NoNewPrivs").as_deref(),
-        Some("1"),
-        "worker {w}"
-    );
+    assert_eq!(proc_status_field(w, "Groups").unwrap_or_default(), "", "worker {w} groups");
+    assert_eq!(proc_status_field(w, "NoNewPrivs").as_deref(), Some("1"), "worker {w}");
     assert_eq!(
         proc_status_field(w, "CapEff").as_deref(),
         Some("0000000000000000"),
@@ -359,10 +297,7 @@ fn as_root_workers_are_chrooted_and_run_as_nobody() {
     for w in workers {
         assert_unprivileged(w, uid, gid);
         let wroot = fs::read_link(format!("/proc/{w}/root")).expect("read /proc/W/root");
-        assert_eq!(
-            wroot, canonical,
-            "worker {w} is not chrooted into the document root"
-        );
+        assert_eq!(wroot, canonical, "worker {w} is not chrooted into the document root");
     }
     // The master keeps its privileges (it must be able to respawn workers that chroot).
     assert_eq!(ids(server.pid(), "Uid"), vec![0; 4], "master uids");
@@ -381,11 +316,7 @@ fn as_root_no_chroot_workers_are_still_unprivileged() {
     for w in workers {
         assert_unprivileged(w, uid, gid);
         let wroot = fs::read_link(format!("/proc/{w}/root")).expect("read /proc/W/root");
-        assert_eq!(
-            wroot.to_str(),
-            Some("/"),
-            "worker {w} should not be chrooted"
-        );
+        assert_eq!(wroot.to_str(), Some("/"), "worker {w} should not be chrooted");
     }
 }
 
@@ -395,10 +326,7 @@ fn as_root_user_option_picks_the_worker_identity() {
         return;
     }
     // `daemon` or `bin` exist on Debian-like systems; use whichever is there.
-    let Some((name, (uid, gid))) = ["daemon", "bin"]
-        .iter()
-        .find_map(|n| user_ids(n).map(|ids| (*n, ids)))
-    else {
+    let Some((name, (uid, gid))) = ["daemon", "bin"].iter().find_map(|n| user_ids(n).map(|ids| (*n, ids))) else {
         println!("skipping: no `daemon` or `bin` user to switch to");
         return;
     };
@@ -438,10 +366,45 @@ fn without_root_there_is_a_no_chroot_warning() {
     );
     for w in server.worker_pids() {
         let wroot = fs::read_link(format!("/proc/{w}/root")).expect("read /proc/W/root");
-        assert_eq!(
-            wroot.to_str(),
-            Some("/"),
-            "an unprivileged worker cannot chroot"
-        );
+        assert_eq!(wroot.to_str(), Some("/"), "an unprivileged worker cannot chroot");
     }
+}
+
+#[test]
+fn a_full_worker_gets_no_more_connections_until_one_closes() {
+    let root = small_site("max-conns");
+    let server = Server::start(&root.path, &["--workers", "1", "--max-conns", "3"]);
+    let workers = server.wait_for_workers(1, LONG);
+    let mut held = Vec::new();
+    for i in 0..3 {
+        let mut s = server.connect();
+        s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
+        let mut buf = Vec::new();
+        let r = read_response(&mut s, &mut buf, false).unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        assert_eq!(r.status, 200, "connection {i} within --max-conns");
+        held.push(s);
+    }
+    // A fourth client waits in the kernel backlog: connected, but nobody answers it.
+    let mut waiting = server.connect();
+    waiting.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").expect("write");
+    waiting.set_read_timeout(Some(Duration::from_millis(1500))).expect("timeout");
+    let cpu_before = cpu_time(server.pid());
+    let mut one = [0u8; 1];
+    match waiting.read(&mut one) {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+        other => panic!("a client beyond --max-conns was served or closed: {other:?}"),
+    }
+    // Not polling a listener it cannot serve: no busy loop in the master meanwhile.
+    let burned = cpu_time(server.pid()) - cpu_before;
+    assert!(
+        burned < Duration::from_millis(500),
+        "the master used {burned:?} of CPU in 1.5 s while all workers were full (busy loop?)"
+    );
+    assert_eq!(server.worker_pids(), workers);
+    // Room again: the waiting client is served.
+    drop(held.pop());
+    waiting.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let mut buf = Vec::new();
+    let r = read_response(&mut waiting, &mut buf, false).expect("served once a slot frees up");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"alpha\n"[..]));
 }

@@ -15,10 +15,8 @@ fn www() -> PathBuf {
 
 /// Every regular file under `dir`, as (URL path, filesystem path).
 fn files_under(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) {
-    let mut entries: Vec<_> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .flatten()
-        .collect();
+    let mut entries: Vec<_> =
+        fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())).flatten().collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -68,9 +66,7 @@ fn assert_type(url: &str, content_type: Option<&str>) {
     }
     if essence.starts_with("text/") {
         assert!(
-            ct.to_ascii_lowercase()
-                .replace(' ', "")
-                .contains(";charset=utf-8"),
+            ct.to_ascii_lowercase().replace(' ', "").contains(";charset=utf-8"),
             "{url}: text types carry charset=utf-8, got {ct:?}"
         );
     }
@@ -88,17 +84,10 @@ fn www_has_a_real_small_site() {
     assert!(has(&|f| f.ends_with(".css")), "a stylesheet: {files:?}");
     assert!(has(&|f| f.ends_with(".js")), "a script: {files:?}");
     assert!(
-        has(
-            &|f| [".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp", ".ico"]
-                .iter()
-                .any(|e| f.ends_with(e))
-        ),
+        has(&|f| [".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp", ".ico"].iter().any(|e| f.ends_with(e))),
         "an image: {files:?}"
     );
-    assert!(
-        has(&|f| f.ends_with(".txt")),
-        "a plain-text file: {files:?}"
-    );
+    assert!(has(&|f| f.ends_with(".txt")), "a plain-text file: {files:?}");
     assert!(
         has(&|f| f.matches('/').count() >= 2 && f.ends_with("/index.html")),
         "a subfolder with its own index.html: {files:?}"
@@ -112,16 +101,8 @@ fn get_every_file_with_type_and_length() {
         let want = fs::read(&path).expect("read site file");
         let resp = get(server.addr, &url);
         assert_eq!(resp.status, 200, "GET {url}");
-        assert_eq!(
-            resp.content_length(),
-            Some(want.len() as u64),
-            "GET {url} Content-Length"
-        );
-        assert!(
-            resp.body == want,
-            "GET {url}: body differs from {}",
-            path.display()
-        );
+        assert_eq!(resp.content_length(), Some(want.len() as u64), "GET {url} Content-Length");
+        assert!(resp.body == want, "GET {url}: body differs from {}", path.display());
         assert_type(&url, resp.header("content-type"));
         for name in ["date", "server", "last-modified"] {
             assert!(resp.header(name).is_some(), "GET {url}: no {name} header");
@@ -137,18 +118,14 @@ fn head_of_every_file_matches_get_without_a_body() {
         let len = fs::metadata(&path).expect("stat").len();
         // HEAD then GET on one connection: a stray HEAD body would corrupt the second response.
         let mut stream = server.connect();
-        let raw = format!(
-            "HEAD {url} HTTP/1.1\r\nHost: t\r\n\r\nGET {url} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-        );
+        let raw =
+            format!("HEAD {url} HTTP/1.1\r\nHost: t\r\n\r\nGET {url} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
         stream.write_all(raw.as_bytes()).expect("write");
         let mut buf = Vec::new();
         let h = read_response(&mut stream, &mut buf, true).expect("HEAD response");
         let g = read_response(&mut stream, &mut buf, false).expect("GET response after HEAD");
         assert_eq!(h.status, 200, "HEAD {url}");
-        assert_eq!(
-            g.status, 200,
-            "GET {url} after HEAD (a HEAD body would break this)"
-        );
+        assert_eq!(g.status, 200, "GET {url} after HEAD (a HEAD body would break this)");
         assert_eq!(h.content_length(), Some(len), "HEAD {url} Content-Length");
         assert_type(&url, h.header("content-type"));
         for name in ["content-type", "content-length", "last-modified", "server"] {
@@ -194,11 +171,7 @@ fn missing_file_is_404() {
     for url in ["/no-such-file.html", "/no/such/dir/", "/index.html/extra"] {
         let resp = get(server.addr, url);
         assert_eq!(resp.status, 404, "GET {url}");
-        assert!(
-            resp.body_str().contains("404"),
-            "GET {url}: body {:?}",
-            resp.body_str()
-        );
+        assert!(resp.body_str().contains("404"), "GET {url}: body {:?}", resp.body_str());
     }
 }
 
@@ -259,15 +232,9 @@ fn every_local_link_in_the_pages_resolves() {
                 continue;
             };
             let resp = get(server.addr, &target);
-            assert_eq!(
-                resp.status, 200,
-                "{url} links to {link:?} ({target}), which is not served"
-            );
+            assert_eq!(resp.status, 200, "{url} links to {link:?} ({target}), which is not served");
             checked += 1;
         }
     }
-    assert!(
-        checked >= 4,
-        "index.html should link a stylesheet, a script, an image and a page"
-    );
+    assert!(checked >= 4, "index.html should link a stylesheet, a script, an image and a page");
 }

@@ -14,43 +14,19 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Asserts the contract for a start-up error: exit code 2, exactly one stderr line starting with
 /// `staticd: ` that contains every one of `names`, no serving line, and no process left behind.
 fn assert_startup_error(exit: &Exit, args: &[&str], names: &[&str]) {
-    let lines: Vec<&str> = exit
-        .stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    assert_eq!(
-        exit_code(&exit.status),
-        2,
-        "args {args:?}: expected exit code 2; stderr:\n{}",
-        exit.stderr
-    );
-    assert_eq!(
-        lines.len(),
-        1,
-        "args {args:?}: expected exactly one stderr line; got:\n{}",
-        exit.stderr
-    );
+    let lines: Vec<&str> = exit.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(exit_code(&exit.status), 2, "args {args:?}: expected exit code 2; stderr:\n{}", exit.stderr);
+    assert_eq!(lines.len(), 1, "args {args:?}: expected exactly one stderr line; got:\n{}", exit.stderr);
     let line = lines[0];
-    assert!(
-        line.starts_with("staticd: "),
-        "args {args:?}: the error line must start with `staticd: `; got {line:?}"
-    );
+    assert!(line.starts_with("staticd: "), "args {args:?}: the error line must start with `staticd: `; got {line:?}");
     for name in names {
         assert!(
             line.to_lowercase().contains(&name.to_lowercase()),
             "args {args:?}: the error line should name {name:?}; got {line:?}"
         );
     }
-    assert!(
-        !exit.stderr.contains("serving"),
-        "args {args:?}: must fail before serving; stderr:\n{}",
-        exit.stderr
-    );
-    assert!(
-        !exit.leftovers,
-        "args {args:?}: a process of the server's group outlived the failed start (it forked)"
-    );
+    assert!(!exit.stderr.contains("serving"), "args {args:?}: must fail before serving; stderr:\n{}", exit.stderr);
+    assert!(!exit.leftovers, "args {args:?}: a process of the server's group outlived the failed start (it forked)");
 }
 
 fn run(args: &[&str]) -> Exit {
@@ -78,15 +54,8 @@ fn root_that_is_a_file_is_refused() {
 #[test]
 fn unparsable_addresses_are_refused() {
     let root = TempRoot::new("bad-addr");
-    let table = [
-        "127.0.0.1:notaport",
-        "127.0.0.1",
-        "127.0.0.1:70000",
-        "999.1.1.1:80",
-        "[::1]8080",
-        "localhost:abc",
-        "",
-    ];
+    let table =
+        ["127.0.0.1:notaport", "127.0.0.1", "127.0.0.1:70000", "999.1.1.1:80", "[::1]8080", "localhost:abc", ""];
     for addr in table {
         let args = ["--listen", addr, "--workers", "2", root.path_str()];
         let exit = run(&args);
@@ -107,25 +76,16 @@ fn address_in_use_is_refused() {
     let free = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = free.local_addr().expect("addr").to_string();
     drop(free);
-    let args = [
-        "--listen",
-        &addr,
-        "--listen",
-        &addr,
-        "--workers",
-        "2",
-        root.path_str(),
-    ];
+    let args = ["--listen", &addr, "--listen", &addr, "--workers", "2", root.path_str()];
     assert_startup_error(&run(&args), &args, &[&addr]);
 }
 
 #[test]
 fn privileged_port_without_root_is_refused() {
-    let unprivileged_start: u32 =
-        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(1024);
+    let unprivileged_start: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1024);
     if unprivileged_start < 1024 {
         println!(
             "skipping: the kernel lets anyone bind ports from {unprivileged_start} up \
@@ -134,13 +94,7 @@ fn privileged_port_without_root_is_refused() {
         return;
     }
     let root = TempRoot::new("low-port");
-    let args = [
-        "--listen",
-        "127.0.0.1:1023",
-        "--workers",
-        "2",
-        root.path_str(),
-    ];
+    let args = ["--listen", "127.0.0.1:1023", "--workers", "2", root.path_str()];
     // As root, run the binary as `nobody` so the test means the same thing in CI and on a laptop.
     let nobody = user_ids("nobody");
     let exit = run_capture(&args, EXIT_TIMEOUT, |cmd| {
@@ -163,15 +117,7 @@ fn unknown_user_is_refused() {
         return;
     }
     let root = TempRoot::new("unknown-user");
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "2",
-        "--user",
-        "no-such-user-staticd",
-        root.path_str(),
-    ];
+    let args = ["--listen", "127.0.0.1:0", "--workers", "2", "--user", "no-such-user-staticd", root.path_str()];
     assert_startup_error(&run(&args), &args, &["no-such-user-staticd"]);
 }
 
@@ -185,12 +131,7 @@ fn zero_workers_is_refused() {
 #[test]
 fn help_explains_every_option() {
     let exit = run(&["--help"]);
-    assert_eq!(
-        exit_code(&exit.status),
-        0,
-        "--help must succeed; stderr:\n{}",
-        exit.stderr
-    );
+    assert_eq!(exit_code(&exit.status), 0, "--help must succeed; stderr:\n{}", exit.stderr);
     let text = format!("{}\n{}", exit.stdout, exit.stderr);
     let options = [
         "--listen",
@@ -222,12 +163,7 @@ fn help_explains_every_option() {
 #[test]
 fn version_prints_the_package_version() {
     let exit = run(&["--version"]);
-    assert_eq!(
-        exit_code(&exit.status),
-        0,
-        "--version must succeed; stderr:\n{}",
-        exit.stderr
-    );
+    assert_eq!(exit_code(&exit.status), 0, "--version must succeed; stderr:\n{}", exit.stderr);
     let text = format!("{}\n{}", exit.stdout, exit.stderr);
     assert!(
         text.contains("staticd") && text.contains(env!("CARGO_PKG_VERSION")),
@@ -255,29 +191,16 @@ fn one_serving_line_per_listener_with_real_ports() {
     }
     args.extend(["--workers", "2", root.path_str()]);
     let server = Server::start_with(&args);
-    let serving: Vec<String> = server
-        .stderr_lines()
-        .into_iter()
-        .filter(|l| l.starts_with("staticd: serving "))
-        .collect();
-    assert_eq!(
-        serving.len(),
-        if v6 { 2 } else { 1 },
-        "serving lines: {serving:?}"
-    );
+    let serving: Vec<String> =
+        server.stderr_lines().into_iter().filter(|l| l.starts_with("staticd: serving ")).collect();
+    assert_eq!(serving.len(), if v6 { 2 } else { 1 }, "serving lines: {serving:?}");
     for line in &serving {
         let addr = parse_serving_line(line).expect("parsable serving line");
         assert_ne!(addr.port(), 0, "the line must show the bound port: {line}");
         let expected = if addr.is_ipv6() {
-            format!(
-                "staticd: serving {canonical} at http://[::1]:{}/ (2 workers)",
-                addr.port()
-            )
+            format!("staticd: serving {canonical} at http://[::1]:{}/ (2 workers)", addr.port())
         } else {
-            format!(
-                "staticd: serving {canonical} at http://127.0.0.1:{}/ (2 workers)",
-                addr.port()
-            )
+            format!("staticd: serving {canonical} at http://127.0.0.1:{}/ (2 workers)", addr.port())
         };
         assert_eq!(line, &expected);
         let resp = get(addr, "/");
@@ -295,22 +218,14 @@ fn root_defaults_to_www_in_the_working_directory() {
     let server = Server::start_cmd(&["--listen", "127.0.0.1:0", "--workers", "1"], |cmd| {
         cmd.current_dir(&cwd);
     });
-    let line = server
-        .wait_for_stderr(|l| l.starts_with("staticd: serving "), LONG)
-        .expect("serving line");
+    let line = server.wait_for_stderr(|l| l.starts_with("staticd: serving "), LONG).expect("serving line");
     assert!(
         line.contains(&format!("serving {} at ", expected_root.display())),
         "expected the absolute path of ./www in {line:?}"
     );
-    assert!(
-        line.ends_with("(1 workers)") || line.ends_with("(1 worker)"),
-        "{line:?}"
-    );
+    assert!(line.ends_with("(1 workers)") || line.ends_with("(1 worker)"), "{line:?}");
     let resp = get(server.addr, "/");
-    assert_eq!(
-        (resp.status, resp.body.as_slice()),
-        (200, &b"default site\n"[..])
-    );
+    assert_eq!((resp.status, resp.body.as_slice()), (200, &b"default site\n"[..]));
 }
 
 #[test]
@@ -319,25 +234,14 @@ fn relative_root_is_printed_absolute() {
     dir.write("site/a.txt", b"relative\n");
     let expected_root = dir.path.join("site").canonicalize().expect("canonical");
     let cwd = dir.path.clone();
-    let server = Server::start_cmd(
-        &["--listen", "127.0.0.1:0", "--workers", "2", "site"],
-        |cmd| {
-            cmd.current_dir(&cwd);
-        },
-    );
-    let line = server
-        .wait_for_stderr(|l| l.starts_with("staticd: serving "), LONG)
-        .expect("serving line");
+    let server = Server::start_cmd(&["--listen", "127.0.0.1:0", "--workers", "2", "site"], |cmd| {
+        cmd.current_dir(&cwd);
+    });
+    let line = server.wait_for_stderr(|l| l.starts_with("staticd: serving "), LONG).expect("serving line");
     assert!(
-        line.starts_with(&format!(
-            "staticd: serving {} at http://127.0.0.1:",
-            expected_root.display()
-        )),
+        line.starts_with(&format!("staticd: serving {} at http://127.0.0.1:", expected_root.display())),
         "{line:?}"
     );
     let resp = get(server.addr, "/a.txt");
-    assert_eq!(
-        (resp.status, resp.body.as_slice()),
-        (200, &b"relative\n"[..])
-    );
+    assert_eq!((resp.status, resp.body.as_slice()), (200, &b"relative\n"[..]));
 }

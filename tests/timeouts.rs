@@ -18,8 +18,7 @@ fn site() -> TempRoot {
 }
 
 fn first_request(s: &mut TcpStream, buf: &mut Vec<u8>) {
-    s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-        .expect("write");
+    s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
     let r = read_response(s, buf, false).expect("response");
     assert_eq!(r.status, 200);
     assert!(!r.says_close());
@@ -34,37 +33,28 @@ fn idle_keepalive_connection_is_closed_quietly() {
     first_request(&mut s, &mut buf);
     let start = Instant::now();
     match read_ending(&mut s, buf) {
-        Ending::Eof(bytes) => assert!(
-            bytes.is_empty(),
-            "an idle timeout closes quietly, but the server sent {}",
-            show(&bytes)
-        ),
+        Ending::Eof(bytes) => {
+            assert!(bytes.is_empty(), "an idle timeout closes quietly, but the server sent {}", show(&bytes))
+        }
         other => panic!("--keepalive-timeout 1: expected a quiet close, got {other:?}"),
     }
     let took = start.elapsed();
-    assert!(
-        took >= Duration::from_millis(500),
-        "closed after {took:?}, before the timeout"
-    );
+    assert!(took >= Duration::from_millis(500), "closed after {took:?}, before the timeout");
     assert!(took < Duration::from_secs(8), "closed after {took:?}");
 }
 
 #[test]
 fn keepalive_connection_survives_shorter_idle_periods() {
     let root = site();
-    let server = Server::start(
-        &root.path,
-        &["--keepalive-timeout", "30", "--header-timeout", "1"],
-    );
+    let server = Server::start(&root.path, &["--keepalive-timeout", "30", "--header-timeout", "1"]);
     let mut s = server.connect();
     let mut buf = Vec::new();
     first_request(&mut s, &mut buf);
     // Longer than the header timeout: between requests only the keep-alive timeout applies.
     thread::sleep(Duration::from_millis(2500));
-    s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .expect("write after idling");
-    let r = read_response(&mut s, &mut buf, false)
-        .expect("an idle keep-alive connection must outlive --header-timeout");
+    s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").expect("write after idling");
+    let r =
+        read_response(&mut s, &mut buf, false).expect("an idle keep-alive connection must outlive --header-timeout");
     assert_eq!(r.status, 200);
 }
 
@@ -75,19 +65,12 @@ fn silent_new_connection_is_closed_without_a_response() {
     let mut s = server.connect();
     let start = Instant::now();
     match read_ending(&mut s, Vec::new()) {
-        Ending::Eof(bytes) => assert!(
-            bytes.is_empty(),
-            "a client that sent nothing gets no 408, got {}",
-            show(&bytes)
-        ),
+        Ending::Eof(bytes) => assert!(bytes.is_empty(), "a client that sent nothing gets no 408, got {}", show(&bytes)),
         other => {
             panic!("a silent connection should be closed by --header-timeout 1, got {other:?}")
         }
     }
-    assert!(
-        start.elapsed() >= Duration::from_millis(500),
-        "closed before the timeout"
-    );
+    assert!(start.elapsed() >= Duration::from_millis(500), "closed before the timeout");
 }
 
 fn expect_408(s: &mut TcpStream, what: &str) -> Duration {
@@ -97,11 +80,7 @@ fn expect_408(s: &mut TcpStream, what: &str) -> Duration {
     let took = start.elapsed();
     assert_eq!(r.status, 408, "{what}");
     assert!(r.says_close(), "{what}: 408 must say Connection: close");
-    assert!(
-        r.body_str().contains("408"),
-        "{what}: body {:?}",
-        r.body_str()
-    );
+    assert!(r.body_str().contains("408"), "{what}: body {:?}", r.body_str());
     match read_ending(s, buf) {
         Ending::Eof(rest) => assert!(rest.is_empty(), "{what}: stray bytes after 408"),
         other => panic!("{what}: expected a close after 408, got {other:?}"),
@@ -114,8 +93,7 @@ fn partial_head_then_silence_gets_408() {
     let root = site();
     let server = Server::start(&root.path, &["--header-timeout", "1"]);
     let mut s = server.connect();
-    s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n")
-        .expect("write");
+    s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n").expect("write");
     let took = expect_408(&mut s, "partial head");
     assert!(took < Duration::from_secs(8), "408 came after {took:?}");
 }
@@ -139,10 +117,7 @@ fn dribbling_client_gets_408_at_the_header_deadline() {
         }
     });
     let took = expect_408(&mut s, "dribbling head");
-    assert!(
-        took < Duration::from_secs(8),
-        "408 after {took:?}: the deadline was extended by dribbled bytes"
-    );
+    assert!(took < Duration::from_secs(8), "408 after {took:?}: the deadline was extended by dribbled bytes");
     drop(s);
     let _ = dribbler.join();
 }
@@ -155,12 +130,9 @@ fn stalled_reader_is_abandoned_after_send_timeout() {
     let server = Server::start(&root.path, &["--send-timeout", "1"]);
     let mut s = server.connect();
     let port = s.local_addr().expect("local addr").port();
-    s.write_all(b"GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n")
-        .expect("write");
+    s.write_all(b"GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
     // Never read: the buffers fill and the response stops making progress.
-    let gone = wait_until(Duration::from_secs(30), || {
-        !matches!(server_side_state(&server, port), Some("ESTABLISHED"))
-    });
+    let gone = wait_until(Duration::from_secs(30), || !matches!(server_side_state(&server, port), Some("ESTABLISHED")));
     assert!(
         gone,
         "the server still holds the stalled connection ({:?}) after --send-timeout 1",
@@ -180,10 +152,7 @@ fn stalled_reader_is_abandoned_after_send_timeout() {
             }
         }
     }
-    assert!(
-        total < size,
-        "the whole {size}-byte response arrived: nothing was abandoned"
-    );
+    assert!(total < size, "the whole {size}-byte response arrived: nothing was abandoned");
     assert_eq!(get(server.addr, "/a.txt").status, 200, "still serving");
 }
 
@@ -194,8 +163,7 @@ fn a_slow_but_steady_reader_is_not_cut_off() {
     root.write_sparse("big.bin", size as u64);
     let server = Server::start(&root.path, &["--send-timeout", "2"]);
     let mut s = server.connect();
-    s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .expect("write");
+    s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").expect("write");
     let mut got = 0usize;
     let mut chunk = vec![0u8; 512 * 1024];
     let start = Instant::now();
@@ -207,13 +175,7 @@ fn a_slow_but_steady_reader_is_not_cut_off() {
         }
         // About 5 MiB/s: always progressing, never idle for a whole send timeout.
         thread::sleep(Duration::from_millis(100));
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "download too slow"
-        );
+        assert!(start.elapsed() < Duration::from_secs(60), "download too slow");
     }
-    assert!(
-        got > size,
-        "slow reader got {got} bytes of a {size}-byte body plus head"
-    );
+    assert!(got > size, "slow reader got {got} bytes of a {size}-byte body plus head");
 }

@@ -529,8 +529,10 @@ fn resolve_host(
             }
             Some(ascii_to_string(value))
         }
-        Some(_) | None if version == Version::Http11 => return Err(RequestError::BadRequest),
-        Some(_) | None => None,
+        // An empty Host is valid: a client sends it when the target URI has no authority (RFC 9112 §3.2).
+        Some(_) => None,
+        None if version == Version::Http11 => return Err(RequestError::BadRequest),
+        None => None,
     };
     Ok(authority.or(header))
 }
@@ -757,8 +759,8 @@ mod tests {
     fn hosts() {
         let rows: &[(&str, &[u8], Outcome)] = &[
             ("1.1 missing", b"GET / HTTP/1.1\r\n\r\n", BAD),
-            ("1.1 empty", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", BAD),
-            ("1.1 blank", b"GET / HTTP/1.1\r\nHost:   \r\n\r\n", BAD),
+            ("1.1 empty", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", Outcome::Complete),
+            ("1.1 blank", b"GET / HTTP/1.1\r\nHost:   \r\n\r\n", Outcome::Complete),
             ("two", b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", BAD),
             ("two 1.0", b"GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", BAD),
             ("space inside", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", BAD),

@@ -116,6 +116,7 @@ pub fn simple(
         // "404 Not Found\n"
         let len = 3 + 1 + reason(status).len() + 1;
         header(out, "Content-Type", "text/plain; charset=utf-8");
+        header(out, "X-Content-Type-Options", "nosniff");
         content_length(out, len as u64);
         len as u64
     };

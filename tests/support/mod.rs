@@ -64,8 +64,11 @@ pub fn user_ids(name: &str) -> Option<(u32, u32)> {
 /// (a server blocked on a full stderr pipe would look like a hung server).
 #[derive(Clone, Default)]
 struct Lines {
-    inner: Arc<(Mutex<(Vec<String>, bool)>, Condvar)>,
+    inner: Arc<(Mutex<Captured>, Condvar)>,
 }
+
+/// The lines so far, and whether the pipe has reached EOF.
+type Captured = (Vec<String>, bool);
 
 impl Lines {
     fn drain_from(&self, pipe: impl Read + Send + 'static) -> thread::JoinHandle<()> {
@@ -117,11 +120,7 @@ impl Lines {
     }
 
     /// Waits until `done(lines, closed)` holds or the deadline passes; returns the last snapshot.
-    fn wait(
-        &self,
-        timeout: Duration,
-        done: impl Fn(&[String], bool) -> bool,
-    ) -> (Vec<String>, bool, bool) {
+    fn wait(&self, timeout: Duration, done: impl Fn(&[String], bool) -> bool) -> (Vec<String>, bool, bool) {
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.inner;
         let mut guard = match lock.lock() {
@@ -157,10 +156,7 @@ pub fn parse_serving_line(line: &str) -> Option<SocketAddr> {
 
 /// How many listeners an argument list asks for (each prints one serving line).
 fn listener_count(args: &[&str]) -> usize {
-    let explicit = args
-        .iter()
-        .filter(|a| **a == "-l" || **a == "--listen" || a.starts_with("--listen="))
-        .count();
+    let explicit = args.iter().filter(|a| **a == "-l" || **a == "--listen" || a.starts_with("--listen=")).count();
     explicit.max(1)
 }
 
@@ -177,10 +173,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// `--listen 127.0.0.1:0 --workers 2`, then `extra_args`, then the root.
+    /// `--listen 127.0.0.1:0 --workers 2`, then `extra_args`, then the root. `--listen` or
+    /// `--workers` in `extra_args` replace the default rather than repeat it.
     pub fn start(root: &Path, extra_args: &[&str]) -> Server {
         let root = root.to_str().expect("temp root path is UTF-8");
-        let mut args = vec!["--listen", "127.0.0.1:0", "--workers", "2"];
+        let given = |short: &str, long: &str| {
+            extra_args.iter().any(|a| *a == short || *a == long || a.starts_with(&format!("{long}=")))
+        };
+        let mut args = Vec::new();
+        if !given("-l", "--listen") {
+            args.extend(["--listen", "127.0.0.1:0"]);
+        }
+        if !given("-w", "--workers") {
+            args.extend(["--workers", "2"]);
+        }
         args.extend_from_slice(extra_args);
         args.push(root);
         Server::start_with(&args)
@@ -194,18 +200,12 @@ impl Server {
     /// Like `start_with`, letting the caller adjust the command (working directory, uid, env).
     pub fn start_cmd(args: &[&str], configure: impl FnOnce(&mut Command)) -> Server {
         let mut cmd = Command::new(binary());
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).process_group(0);
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
         configure(&mut cmd);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", binary()));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot spawn {}: {e}", binary()));
         let lines = Lines::default();
         if let Some(pipe) = child.stderr.take() {
             lines.drain_from(pipe);
@@ -220,12 +220,7 @@ impl Server {
         };
         let deadline = Instant::now() + LONG;
         loop {
-            let addrs: Vec<SocketAddr> = server
-                .lines
-                .snapshot()
-                .iter()
-                .filter_map(|l| parse_serving_line(l))
-                .collect();
+            let addrs: Vec<SocketAddr> = server.lines.snapshot().iter().filter_map(|l| parse_serving_line(l)).collect();
             if addrs.len() >= wanted {
                 server.addr = addrs[0];
                 server.addrs = addrs;
@@ -234,9 +229,7 @@ impl Server {
             if let Ok(Some(status)) = server.child.try_wait() {
                 server.reaped = Some(status);
                 // Let the drain thread collect the last words before reporting them.
-                server
-                    .lines
-                    .wait(Duration::from_secs(2), |_, closed| closed);
+                server.lines.wait(Duration::from_secs(2), |_, closed| closed);
                 panic!(
                     "staticd {args:?} exited ({status}) before serving; stderr:\n{}",
                     server.lines.snapshot().join("\n")
@@ -270,11 +263,7 @@ impl Server {
             last = self.worker_pids();
             last.len() == n
         });
-        assert!(
-            ok,
-            "expected {n} workers, have {last:?}; stderr:\n{}",
-            self.stderr_lines().join("\n")
-        );
+        assert!(ok, "expected {n} workers, have {last:?}; stderr:\n{}", self.stderr_lines().join("\n"));
         last
     }
 
@@ -289,11 +278,7 @@ impl Server {
         self.lines.snapshot()
     }
 
-    pub fn wait_for_stderr(
-        &self,
-        pred: impl Fn(&str) -> bool,
-        timeout: Duration,
-    ) -> Option<String> {
+    pub fn wait_for_stderr(&self, pred: impl Fn(&str) -> bool, timeout: Duration) -> Option<String> {
         let (lines, _, _) = self.lines.wait(timeout, |l, _| l.iter().any(|x| pred(x)));
         lines.into_iter().find(|x| pred(x))
     }
@@ -360,11 +345,7 @@ pub fn children_of(parent: i32) -> Vec<i32> {
         return pids;
     };
     for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
         if let Some((state, ppid)) = proc_state_ppid(pid) {
@@ -398,11 +379,7 @@ pub fn group_alive(pgid: i32) -> bool {
         return false;
     };
     dir.flatten().any(|entry| {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             return false;
         };
         let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -421,9 +398,7 @@ pub fn group_alive(pgid: i32) -> bool {
 pub fn proc_status_field(pid: i32, name: &str) -> Option<String> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let prefix = format!("{name}:");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_string()))
+    status.lines().find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_string()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -447,15 +422,9 @@ pub fn run_to_exit(args: &[&str], timeout: Duration) -> (ExitStatus, String) {
 /// Like `run_to_exit`, with a hook to adjust the command and a report on leftover processes.
 pub fn run_capture(args: &[&str], timeout: Duration, configure: impl FnOnce(&mut Command)) -> Exit {
     let mut cmd = Command::new(binary());
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     configure(&mut cmd);
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", binary()));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot spawn {}: {e}", binary()));
     let pgid = child.id() as i32;
     let lines = Lines::default();
     if let Some(pipe) = child.stderr.take() {
@@ -476,10 +445,7 @@ pub fn run_capture(args: &[&str], timeout: Duration, configure: impl FnOnce(&mut
                 libc::kill(-pgid, libc::SIGKILL);
             }
             let _ = child.wait();
-            panic!(
-                "staticd {args:?} did not exit within {timeout:?}; stderr:\n{}",
-                lines.snapshot().join("\n")
-            );
+            panic!("staticd {args:?} did not exit within {timeout:?}; stderr:\n{}", lines.snapshot().join("\n"));
         }
         thread::sleep(Duration::from_millis(20));
     };
@@ -490,19 +456,12 @@ pub fn run_capture(args: &[&str], timeout: Duration, configure: impl FnOnce(&mut
     }
     lines.wait(Duration::from_secs(5), |_, closed| closed);
     out_lines.wait(Duration::from_secs(5), |_, closed| closed);
-    Exit {
-        status,
-        stdout: out_lines.snapshot().join("\n"),
-        stderr: lines.snapshot().join("\n"),
-        leftovers,
-    }
+    Exit { status, stdout: out_lines.snapshot().join("\n"), stderr: lines.snapshot().join("\n"), leftovers }
 }
 
 /// Exit code, or 128 + signal for a process killed by a signal.
 pub fn exit_code(status: &ExitStatus) -> i32 {
-    status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -518,12 +477,8 @@ pub struct TempRoot {
 impl TempRoot {
     pub fn new(tag: &str) -> TempRoot {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let clean: String = tag
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        let path =
-            std::env::temp_dir().join(format!("staticd-test-{}-{n}-{clean}", std::process::id()));
+        let clean: String = tag.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let path = std::env::temp_dir().join(format!("staticd-test-{}-{n}-{clean}", std::process::id()));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).expect("create temp root");
         set_mode(&path, 0o755);
@@ -597,9 +552,7 @@ fn set_mode(path: &Path, mode: u32) {
 
 /// Deterministic, position-dependent bytes: a truncated or shifted body cannot compare equal.
 pub fn pattern(len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3])
-        .collect()
+    (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3]).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -617,18 +570,11 @@ pub struct Response {
 impl Response {
     /// First value of a header, name compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn headers_named(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
     }
 
     pub fn body_str(&self) -> String {
@@ -668,11 +614,7 @@ fn fill(stream: &mut impl Read, buf: &mut Vec<u8>, what: &str) -> io::Result<()>
 
 /// Reads one response off the stream: head, then a Content-Length body unless `head_request` or the
 /// status has none (1xx/204/304). Bytes past the response stay in `buf` for the next call.
-pub fn read_response(
-    stream: &mut impl Read,
-    buf: &mut Vec<u8>,
-    head_request: bool,
-) -> io::Result<Response> {
+pub fn read_response(stream: &mut impl Read, buf: &mut Vec<u8>, head_request: bool) -> io::Result<Response> {
     let head_end = loop {
         if let Some(pos) = find(buf, b"\r\n\r\n") {
             break pos;
@@ -687,26 +629,16 @@ pub fn read_response(
     if !version.starts_with("HTTP/") {
         return Err(invalid(format!("bad status line {status_line:?}")));
     }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid(format!("bad status line {status_line:?}")))?;
+    let status: u16 =
+        parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| invalid(format!("bad status line {status_line:?}")))?;
     let reason = parts.next().unwrap_or_default().to_string();
     let mut headers = Vec::new();
     for line in lines {
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| invalid(format!("bad header line {line:?}")))?;
+        let (name, value) = line.split_once(':').ok_or_else(|| invalid(format!("bad header line {line:?}")))?;
         headers.push((name.to_string(), value.trim().to_string()));
     }
     buf.drain(..head_end + 4);
-    let mut resp = Response {
-        version,
-        status,
-        reason,
-        headers,
-        body: Vec::new(),
-    };
+    let mut resp = Response { version, status, reason, headers, body: Vec::new() };
     let bodiless = head_request || (100..200).contains(&status) || status == 204 || status == 304;
     if bodiless {
         return Ok(resp);
@@ -736,8 +668,7 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// A connected client with 10 s read/write timeouts.
 pub fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
     stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
     stream
@@ -746,9 +677,7 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
 /// Connects, sends `raw`, reads one response (HEAD semantics when `raw` starts with "HEAD").
 pub fn request(addr: SocketAddr, raw: &[u8]) -> Response {
     let mut stream = connect(addr);
-    stream
-        .write_all(raw)
-        .unwrap_or_else(|e| panic!("write {:?}: {e}", show(raw)));
+    stream.write_all(raw).unwrap_or_else(|e| panic!("write {:?}: {e}", show(raw)));
     let mut buf = Vec::new();
     read_response(&mut stream, &mut buf, raw.starts_with(b"HEAD"))
         .unwrap_or_else(|e| panic!("no response to {:?}: {e}", show(raw)))
@@ -799,9 +728,7 @@ pub fn read_ending(stream: &mut TcpStream, buffered: Vec<u8>) -> Ending {
             Ok(0) => return Ending::Eof(got),
             Ok(n) => got.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
-            {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
                 return Ending::Open(got)
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ending::Reset(got),
@@ -827,10 +754,7 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// Sets SO_LINGER {on, 0} so that dropping the stream sends an RST instead of a FIN.
 pub fn set_linger_zero(stream: &TcpStream) {
     use std::os::fd::AsRawFd;
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
+    let l = libc::linger { l_onoff: 1, l_linger: 0 };
     // SAFETY: the fd is a live socket owned by `stream`; the option value is a properly sized linger.
     let rc = unsafe {
         libc::setsockopt(
@@ -931,10 +855,7 @@ pub fn socket_inodes_of(pid: i32) -> HashSet<u64> {
 /// TCP sockets of `pid`, as rows.
 pub fn tcp_sockets_of(pid: i32) -> Vec<TcpRow> {
     let inodes = socket_inodes_of(pid);
-    tcp_table(Some(pid))
-        .into_iter()
-        .filter(|r| r.inode != 0 && inodes.contains(&r.inode))
-        .collect()
+    tcp_table(Some(pid)).into_iter().filter(|r| r.inode != 0 && inodes.contains(&r.inode)).collect()
 }
 
 /// Counts sockets of `pid` per TCP state (/proc/PID/net/tcp{,6} joined with /proc/PID/fd inodes).
@@ -946,10 +867,23 @@ pub fn tcp_states_of(pid: i32) -> HashMap<String, usize> {
     counts
 }
 
+/// Open sockets and pipes of `pid`: fds a connection can leak. (Regular files are left out: a
+/// worker's open-file cache legitimately keeps them.)
+pub fn socket_and_pipe_count(pid: i32) -> usize {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .filter(|t| {
+            let t = t.to_string_lossy();
+            t.starts_with("socket:") || t.starts_with("pipe:")
+        })
+        .count()
+}
+
 pub fn fd_count(pid: i32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
 
 /// Client-side sockets (any process) connected to `server_port`, by state.
@@ -972,13 +906,7 @@ pub fn tcp_data_segs_in(stream: &TcpStream) -> Option<u32> {
     let mut len = raw.len() as libc::socklen_t;
     // SAFETY: the fd is a live socket; `raw` is writable for `len` bytes and len is updated in place.
     let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            raw.as_mut_ptr().cast(),
-            &mut len,
-        )
+        libc::getsockopt(stream.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_INFO, raw.as_mut_ptr().cast(), &mut len)
     };
     if rc != 0 || (len as usize) < OFFSET + 4 {
         return None;
@@ -990,10 +918,21 @@ pub fn tcp_data_segs_in(stream: &TcpStream) -> Option<u32> {
 /// The state of the server-side socket of the connection whose client port is `client_port`,
 /// if the master or a worker still holds it.
 pub fn server_side_state(server: &Server, client_port: u16) -> Option<&'static str> {
-    server
-        .all_pids()
-        .into_iter()
-        .flat_map(tcp_sockets_of)
-        .find(|r| r.remote_port == client_port)
-        .map(|r| r.state)
+    server.all_pids().into_iter().flat_map(tcp_sockets_of).find(|r| r.remote_port == client_port).map(|r| r.state)
+}
+
+/// CPU time (user + system) a process has used so far.
+pub fn cpu_time(pid: i32) -> Duration {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return Duration::ZERO;
+    };
+    let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    // After the comm: state is field 3 of the man page, utime 14 and stime 15.
+    let ticks: u64 = [11, 12].iter().filter_map(|i| f.get(*i).and_then(|v| v.parse::<u64>().ok())).sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_millis(ticks * 1000 / hz)
 }
