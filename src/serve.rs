@@ -9,7 +9,7 @@
 use std::os::fd::AsFd;
 use std::rc::Rc;
 
-use crate::fs::cache::{CachedFile, Representation};
+use crate::fs::cache::{CachedFile, Known, Representation};
 use crate::fs::encoding::{self, ContentCoding};
 use crate::fs::open::{self, OpenError, Opened};
 use crate::fs::resolve::{self, ResolvedPath};
@@ -26,22 +26,41 @@ pub const ALLOW: &str = "GET, HEAD, OPTIONS";
 
 /// Queues the response to a GET or HEAD and returns its status.
 pub fn respond(req: &Request, ctx: &mut Ctx, persist: Persist, out: &mut Output) -> u16 {
-    let key = req.target.split('?').next().unwrap_or("").as_bytes();
-    let file = match ctx.files.get(key, ctx.now) {
-        Some(file) => file,
-        None => match lookup(req, ctx) {
-            Lookup::File { rel, opened } => {
-                let file = Rc::new(CachedFile::build(ctx.root.as_fd(), &ctx.cfg, &rel, opened, ctx.now));
-                ctx.files.insert(key, Rc::clone(&file));
-                file
-            }
-            Lookup::Status(status) => return simple(ctx, out, status, persist, &[], is_head(req)),
-            Lookup::Redirect(location) => {
-                return simple(ctx, out, 301, persist, &[("Location", &location)], is_head(req));
-            }
-        },
+    let (key, query) = match req.target.split_once('?') {
+        Some((path, query)) => (path.as_bytes(), Some(query)),
+        None => (req.target.as_bytes(), None),
     };
-    serve_file(req, ctx, persist, out, &file)
+    if let Some(file) = ctx.files.get(key, ctx.now) {
+        return serve_file(req, ctx, persist, out, &file);
+    }
+    match ctx.files.get_known(key, ctx.now) {
+        Some(Known::Status(status)) => return simple(ctx, out, status, persist, &[], is_head(req)),
+        // A cached Location has no query; a request with one is redirected the long way, keeping it.
+        Some(Known::Redirect(location)) if query.is_none() => {
+            return simple(ctx, out, 301, persist, &[("Location", &location)], is_head(req));
+        }
+        _ => {}
+    }
+    let (found, cacheable) = lookup(req, ctx);
+    match found {
+        Lookup::File { rel, opened } => {
+            let file = Rc::new(CachedFile::build(ctx.root.as_fd(), &ctx.cfg, &rel, opened, ctx.now));
+            ctx.files.insert(key, Rc::clone(&file));
+            serve_file(req, ctx, persist, out, &file)
+        }
+        Lookup::Status(status) => {
+            if cacheable && status != 500 {
+                ctx.files.insert_known(key, Known::Status(status), ctx.now);
+            }
+            simple(ctx, out, status, persist, &[], is_head(req))
+        }
+        Lookup::Redirect { location, bare } => {
+            if cacheable && query.is_none() {
+                ctx.files.insert_known(key, Known::Redirect(bare.into()), ctx.now);
+            }
+            simple(ctx, out, 301, persist, &[("Location", &location)], is_head(req))
+        }
+    }
 }
 
 fn is_head(req: &Request) -> bool {
@@ -50,40 +69,50 @@ fn is_head(req: &Request) -> bool {
 
 /// What a request path leads to, before any request header other than the target is considered.
 enum Lookup {
-    File { rel: Vec<u8>, opened: Opened },
-    Redirect(String),
+    File {
+        rel: Vec<u8>,
+        opened: Opened,
+    },
+    /// `location` keeps the request's query; `bare` is the same without it.
+    Redirect {
+        location: String,
+        bare: String,
+    },
     Status(u16),
 }
 
-/// The uncached path: resolution, hidden names, openat2 beneath the root, directories.
-fn lookup(req: &Request, ctx: &mut Ctx) -> Lookup {
+/// The uncached path: resolution, hidden names, openat2 beneath the root, directories. Also says whether a
+/// non-file answer may be remembered: it depends on the path alone, or every directory involved is watched.
+fn lookup(req: &Request, ctx: &mut Ctx) -> (Lookup, bool) {
     let resolved = match resolve::resolve(&req.target) {
         Ok(r) => r,
-        Err(_) => return Lookup::Status(400),
+        Err(_) => return (Lookup::Status(400), true),
     };
     if !ctx.cfg.dotfiles && resolve::is_hidden(&resolved.rel) {
-        return Lookup::Status(404);
+        return (Lookup::Status(404), true);
     }
     // Watch before opening, so no edit can fall between what we read and what we are told about.
     let parent = memchr::memrchr(b'/', &resolved.rel).map_or(&b""[..], |i| &resolved.rel[..i]);
-    ctx.files.watch_dir(parent);
+    let mut watched = ctx.files.watch_dir(parent);
     if resolved.trailing_slash {
-        ctx.files.watch_dir(&resolved.rel);
+        watched &= ctx.files.watch_dir(&resolved.rel);
     }
     let opened = match open::open(ctx.root.as_fd(), &resolved.rel, ctx.cfg.no_symlinks) {
         Ok(o) => o,
-        Err(e) => return Lookup::Status(e.status()),
+        Err(e) => return (Lookup::Status(e.status()), watched),
     };
-    match opened.info.kind {
+    let found = match opened.info.kind {
         FileKind::Directory => lookup_index(ctx, &resolved),
         _ if resolved.trailing_slash => Lookup::Status(404),
         _ => Lookup::File { rel: resolved.rel, opened },
-    }
+    };
+    (found, watched)
 }
 
 fn lookup_index(ctx: &Ctx, resolved: &ResolvedPath) -> Lookup {
     if !resolved.trailing_slash {
-        return Lookup::Redirect(resolve::directory_redirect(resolved));
+        let bare = resolve::directory_redirect(&ResolvedPath { query: None, ..resolved.clone() });
+        return Lookup::Redirect { location: resolve::directory_redirect(resolved), bare };
     }
     for name in &ctx.cfg.index {
         let mut path = resolved.rel.clone();

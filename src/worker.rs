@@ -231,6 +231,9 @@ impl Worker {
         wait.as_millis() as i32 + 1
     }
 
+    /// Takes one message off the channel. Only one: the channel is level-triggered, so the next epoll round
+    /// reports any further message, together with any file change that happened meanwhile, which must be
+    /// applied before the new connections' requests are answered from the cache.
     fn receive_connections(&mut self) -> io::Result<()> {
         loop {
             let Some(chan) = self.chan.as_ref() else {
@@ -254,6 +257,7 @@ impl Worker {
                         }
                         _ => log::error!("unknown message on the master channel"),
                     }
+                    return Ok(());
                 }
                 Ok(Received::Truncated { len }) => {
                     // Out of descriptors: those connections are lost (closed), but must still be counted as
@@ -261,6 +265,7 @@ impl Worker {
                     let lost = channel::connection_count(len);
                     WorkerSlot::bump(&self.ctx.slot.accepted, lost as u64);
                     log::error!("lost {lost} connection(s) passed by the master: descriptor message truncated (out of descriptors?)");
+                    return Ok(());
                 }
                 Ok(Received::Closed) => {
                     // The master retired us (reload) or is gone: finish what is in flight and leave.

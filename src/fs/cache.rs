@@ -30,6 +30,9 @@ pub const SMALL_BODY: u64 = 16 * 1024;
 /// An entry older than this is rebuilt before use.
 const MAX_AGE: Duration = Duration::from_secs(1);
 const MAX_ENTRIES: usize = 2048;
+/// Remembered misses (404s, 403s, redirects) live in their own map, so a flood of random paths can only
+/// evict other misses, never the files being served.
+const MAX_KNOWN: usize = 4096;
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// One servable form of a file: the file itself or a precompressed sibling.
@@ -138,8 +141,17 @@ fn read_whole(fd: BorrowedFd<'_>, size: u64) -> Option<Box<[u8]>> {
     Some(buf.into_boxed_slice())
 }
 
+/// A remembered answer that is not a file.
+#[derive(Clone)]
+pub enum Known {
+    Status(u16),
+    /// A directory requested without its slash: the Location, without any query.
+    Redirect(Rc<str>),
+}
+
 pub struct FileCache {
     map: HashMap<Box<[u8]>, Rc<CachedFile>>,
+    known: HashMap<Box<[u8]>, (Known, Instant)>,
     body_bytes: usize,
     inotify: Option<OwnedFd>,
     /// Directories already watched (relative to the root).
@@ -160,7 +172,14 @@ impl FileCache {
         let inotify = sys::inotify()
             .map_err(|e| log::warn!("inotify unavailable ({e}); cached files are revalidated every second"))
             .ok();
-        FileCache { map: HashMap::new(), body_bytes: 0, inotify, watched: HashSet::new(), watch_prefix }
+        FileCache {
+            map: HashMap::new(),
+            known: HashMap::new(),
+            body_bytes: 0,
+            inotify,
+            watched: HashSet::new(),
+            watch_prefix,
+        }
     }
 
     pub fn inotify_fd(&self) -> Option<RawFd> {
@@ -174,6 +193,21 @@ impl FileCache {
             return None;
         }
         Some(Rc::clone(entry))
+    }
+
+    /// A fresh remembered non-file answer for `key`, if there is one.
+    pub fn get_known(&self, key: &[u8], now: Instant) -> Option<Known> {
+        let (known, at) = self.known.get(key)?;
+        (now.saturating_duration_since(*at) < MAX_AGE).then(|| known.clone())
+    }
+
+    /// Remembers a non-file answer. Only for answers whose directories are watched (or that depend on the
+    /// path alone), so a file created there is noticed at once.
+    pub fn insert_known(&mut self, key: &[u8], known: Known, now: Instant) {
+        if self.known.len() >= MAX_KNOWN {
+            self.known.clear();
+        }
+        self.known.insert(key.into(), (known, now));
     }
 
     /// Caches `file` under `key`. The caller watched the file's directory before opening it.
@@ -190,18 +224,22 @@ impl FileCache {
     /// Watches the directory `dir` (relative to the root). Called *before* a file in it is opened, so an edit
     /// either happened before the open (and fstat sees it) or raises an event that empties the cache.
     /// Failure only costs freshness beyond the one-second revalidation.
-    pub fn watch_dir(&mut self, dir: &[u8]) {
-        let Some(inotify) = self.inotify.as_ref() else { return };
+    pub fn watch_dir(&mut self, dir: &[u8]) -> bool {
+        let Some(inotify) = self.inotify.as_ref() else { return false };
         if self.watched.contains(dir) {
-            return;
+            return true;
         }
         let mut path = self.watch_prefix.clone();
         path.extend_from_slice(dir);
         match sys::inotify_watch_dir(inotify.as_fd(), &path) {
             Ok(()) => {
                 self.watched.insert(dir.to_vec());
+                true
             }
-            Err(e) => log::debug!("inotify watch on /{}: {e}", String::from_utf8_lossy(dir)),
+            Err(e) => {
+                log::debug!("inotify watch on /{}: {e}", String::from_utf8_lossy(dir));
+                false
+            }
         }
     }
 
@@ -222,6 +260,7 @@ impl FileCache {
     /// needs a new watch (re-adding an existing watch is harmless).
     pub fn clear(&mut self) {
         self.map.clear();
+        self.known.clear();
         self.body_bytes = 0;
         self.watched.clear();
     }
