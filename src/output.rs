@@ -151,3 +151,103 @@ pub fn recycle(mut buf: Vec<u8>, pool: &mut Vec<Vec<u8>>) {
         pool.push(buf);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    fn temp_file(name: &str, data: &[u8]) -> (std::path::PathBuf, Rc<OwnedFd>) {
+        let path = std::env::temp_dir().join(format!("staticd-output-{}-{name}", std::process::id()));
+        std::fs::File::create(&path).unwrap().write_all(data).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        (path, Rc::new(OwnedFd::from(file)))
+    }
+
+    fn drain(peer: &mut UnixStream) -> Vec<u8> {
+        peer.set_nonblocking(true).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            match peer.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn memory_and_file_segments_leave_in_order() {
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let (path, file) = temp_file("order", b"0123456789");
+        let mut pool = Vec::new();
+        let mut out = Output::default();
+        out.mem_tail(&mut pool).extend_from_slice(b"head1;");
+        out.commit_mem(6);
+        out.mem_tail(&mut pool).extend_from_slice(b"head2;");
+        out.commit_mem(6);
+        out.push_file(Rc::clone(&file), 2, 5);
+        out.mem_tail(&mut pool).extend_from_slice(b";tail");
+        out.commit_mem(5);
+        assert_eq!(out.pending(), 22);
+        assert!(out.has_file());
+        let (sent, why) = out.flush(ours.as_fd(), u64::MAX, &mut pool).unwrap();
+        assert_eq!((sent, why), (22, Flush::Done));
+        assert!(out.is_empty());
+        assert_eq!(drain(&mut peer), b"head1;head2;23456;tail");
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn the_budget_bounds_one_flush() {
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let data = vec![7u8; 100_000];
+        let (path, file) = temp_file("budget", &data);
+        let mut pool = Vec::new();
+        let mut out = Output::default();
+        out.push_file(file, 0, data.len() as u64);
+        let (sent, why) = out.flush(ours.as_fd(), 10_000, &mut pool).unwrap();
+        assert!(sent >= 10_000 && why == Flush::Budget, "sent {sent}, {why:?}");
+        assert_eq!(out.pending(), data.len() as u64 - sent);
+        let mut total = drain(&mut peer).len() as u64;
+        while !out.is_empty() {
+            let (n, _) = out.flush(ours.as_fd(), 10_000, &mut pool).unwrap();
+            total += n;
+            drain(&mut peer);
+        }
+        assert_eq!(total, data.len() as u64);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_shrank_is_an_error_not_a_hang() {
+        let (ours, _peer) = UnixStream::pair().unwrap();
+        let (path, file) = temp_file("shrink", b"short");
+        let mut pool = Vec::new();
+        let mut out = Output::default();
+        // The response promised 100 bytes; the file has 5.
+        out.push_file(file, 0, 100);
+        let err = out.flush(ours.as_fd(), u64::MAX, &mut pool).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn a_full_socket_says_would_block() {
+        let (ours, _peer) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let mut pool = Vec::new();
+        let mut out = Output::default();
+        let big = vec![1u8; 8 * 1024 * 1024];
+        out.mem_tail(&mut pool).extend_from_slice(&big);
+        out.commit_mem(big.len());
+        let (sent, why) = out.flush(ours.as_fd(), u64::MAX, &mut pool).unwrap();
+        assert_eq!(why, Flush::WouldBlock);
+        assert_eq!(out.pending(), big.len() as u64 - sent);
+        out.clear(&mut pool);
+        assert!(out.is_empty() && out.pending() == 0);
+    }
+}
