@@ -482,8 +482,17 @@ impl Conn {
         if self.phase != Phase::Active {
             return Next::Wait;
         }
-        self.close_after = true;
-        if self.out.is_empty() && self.unparsed() == 0 && matches!(self.input, Input::Head) {
+        // A request may have arrived without its event being handled yet: answer it (with Connection: close,
+        // as ctx.draining is set) rather than close under it.
+        self.readable = true;
+        if self.drive(ctx) == Next::Close {
+            return Next::Close;
+        }
+        // A connection that has been answered closes once what is in flight is done (at once when idle). One
+        // that has not sent its first request yet is new: its request is on the way, and is answered with
+        // Connection: close (or the header deadline ends it).
+        if self.served > 0 {
+            self.close_after = true;
             return self.drive(ctx);
         }
         Next::Wait

@@ -104,6 +104,14 @@ pub fn run(args: WorkerArgs) -> i32 {
     }
 }
 
+/// What one look at the master's channel found.
+#[derive(Debug, PartialEq, Eq)]
+enum ChannelRead {
+    Took,
+    Empty,
+    Closed,
+}
+
 /// A connection slot; the generation makes tokens of closed connections harmless.
 struct Entry {
     generation: u32,
@@ -201,7 +209,13 @@ impl Worker {
             for ev in &events[..n] {
                 let (token, bits) = (ev.u64, ev.events);
                 match token {
-                    TOKEN_CHANNEL => self.receive_connections()?,
+                    TOKEN_CHANNEL => {
+                        if self.receive_connections()? == ChannelRead::Closed {
+                            // The master retired us (reload) or is gone: finish what is in flight and leave.
+                            log::info!("channel to the master closed; finishing in-flight requests");
+                            self.start_drain();
+                        }
+                    }
                     TOKEN_SIGNAL => {
                         if self.handle_signals()? {
                             return Ok(());
@@ -234,10 +248,10 @@ impl Worker {
     /// Takes one message off the channel. Only one: the channel is level-triggered, so the next epoll round
     /// reports any further message, together with any file change that happened meanwhile, which must be
     /// applied before the new connections' requests are answered from the cache.
-    fn receive_connections(&mut self) -> io::Result<()> {
+    fn receive_connections(&mut self) -> io::Result<ChannelRead> {
         loop {
             let Some(chan) = self.chan.as_ref() else {
-                return Ok(());
+                return Ok(ChannelRead::Closed);
             };
             let mut payload = [0u8; channel::MAX_PAYLOAD];
             match sys::recv_with_fds(chan.as_fd(), &mut payload) {
@@ -257,7 +271,7 @@ impl Worker {
                         }
                         _ => log::error!("unknown message on the master channel"),
                     }
-                    return Ok(());
+                    return Ok(ChannelRead::Took);
                 }
                 Ok(Received::Truncated { len }) => {
                     // Out of descriptors: those connections are lost (closed), but must still be counted as
@@ -265,15 +279,10 @@ impl Worker {
                     let lost = channel::connection_count(len);
                     WorkerSlot::bump(&self.ctx.slot.accepted, lost as u64);
                     log::error!("lost {lost} connection(s) passed by the master: descriptor message truncated (out of descriptors?)");
-                    return Ok(());
+                    return Ok(ChannelRead::Took);
                 }
-                Ok(Received::Closed) => {
-                    // The master retired us (reload) or is gone: finish what is in flight and leave.
-                    log::info!("channel to the master closed; finishing in-flight requests");
-                    self.start_drain();
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Ok(Received::Closed) => return Ok(ChannelRead::Closed),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ChannelRead::Empty),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -426,6 +435,8 @@ impl Worker {
         if self.ctx.draining {
             return;
         }
+        // Connections the master already sent are ours to answer: take every one still in the channel.
+        while let Ok(ChannelRead::Took) = self.receive_connections() {}
         self.ctx.draining = true;
         if let Some(chan) = self.chan.take() {
             let _ = self.epoll.delete(chan.as_raw_fd());

@@ -409,21 +409,25 @@ fn scan_field(fields: &mut Fields, name: &str, value: &[u8]) -> Result<(), Reque
         join_list(&mut fields.if_match, value);
     } else if is("accept-encoding") {
         join_list(&mut fields.accept_encoding, value);
+    } else if is("x-forwarded-for") {
+        // Several lines are one list (RFC 9110 §5.3): a proxy may append its own line after the client's,
+        // and the right-most entries are the ones a trusted proxy vouches for.
+        join_list(&mut fields.x_forwarded_for, value);
+    } else if is("forwarded") {
+        join_list(&mut fields.forwarded, value);
     } else if is("range") {
         fields.range_count += 1;
         keep_first(&mut fields.range, value);
-    } else {
-        let slot = match name.to_ascii_lowercase().as_str() {
-            "if-modified-since" => &mut fields.if_modified_since,
-            "if-unmodified-since" => &mut fields.if_unmodified_since,
-            "if-range" => &mut fields.if_range,
-            "referer" => &mut fields.referer,
-            "user-agent" => &mut fields.user_agent,
-            "x-forwarded-for" => &mut fields.x_forwarded_for,
-            "forwarded" => &mut fields.forwarded,
-            _ => return Ok(()),
-        };
-        keep_first(slot, value);
+    } else if is("if-modified-since") {
+        keep_first(&mut fields.if_modified_since, value);
+    } else if is("if-unmodified-since") {
+        keep_first(&mut fields.if_unmodified_since, value);
+    } else if is("if-range") {
+        keep_first(&mut fields.if_range, value);
+    } else if is("referer") {
+        keep_first(&mut fields.referer, value);
+    } else if is("user-agent") {
+        keep_first(&mut fields.user_agent, value);
     }
     Ok(())
 }

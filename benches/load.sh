@@ -1,0 +1,534 @@
+#!/usr/bin/env bash
+# Load benchmark: staticd against nginx, lighttpd and h2o, side by side on this machine (issue 6).
+#
+# Why it exists: staticd's only reason to exist is speed, and a number means something only next to the
+# fastest C servers measured in the same run, on the same fixtures, with the same CPU layout. Every server
+# runs one worker with all its processes pinned to SERVER_CPU; `wrk -t1` runs pinned to CLIENT_CPU.
+#
+# Run from anywhere:  benches/load.sh            (full run, writes benches/results.md)
+#                     SMOKE=1 benches/load.sh    (1 round x 1 s, staticd + nginx, no strace/memory)
+# Knobs (environment): see benches/README.md.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+export PATH="$PATH:/usr/sbin:/sbin"
+
+SMOKE=${SMOKE:-0}
+if [[ $SMOKE == 1 ]]; then
+    ROUNDS=${ROUNDS:-1}
+    DURATION=${DURATION:-1}
+    SERVERS=${SERVERS:-staticd nginx}
+    SKIP_STRACE=${SKIP_STRACE:-1}
+    SKIP_MEMORY=${SKIP_MEMORY:-1}
+    RESULTS=${RESULTS-}
+else
+    ROUNDS=${ROUNDS:-3}
+    DURATION=${DURATION:-5}
+    SERVERS=${SERVERS:-staticd nginx lighttpd h2o}
+    SKIP_STRACE=${SKIP_STRACE:-0}
+    SKIP_MEMORY=${SKIP_MEMORY:-0}
+    RESULTS=${RESULTS-$HERE/results.md}
+fi
+SCENARIOS=${SCENARIOS:-ka1k close1k pipe1k ka64k big10m notfound}
+CONNS=${CONNS:-64}
+BIG_CONNS=${BIG_CONNS:-8}
+PIPELINE_DEPTH=${PIPELINE_DEPTH:-16}
+STRACE_REQUESTS=${STRACE_REQUESTS:-20000}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+KEEP_TMP=${KEEP_TMP:-0}
+STATICD_BIN=${STATICD_BIN:-}
+
+# Headroom for the 10,000-connection test, the same for every server; set by raise_nofile.
+MAX_CONNS=20000
+NOFILE=65536
+CLK_TCK=$(getconf CLK_TCK)
+PAGE_KIB=$(($(getconf PAGESIZE) / 1024))
+
+declare -A PID=() PORT=()
+declare -a ACTIVE=() HELPERS=()
+TMP=""
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+scenario_label() {
+    case $1 in
+        ka1k) echo "1 KiB keep-alive, $CONNS conns" ;;
+        close1k) echo "1 KiB Connection: close, $CONNS conns" ;;
+        pipe1k) echo "1 KiB pipelined x$PIPELINE_DEPTH, $CONNS conns" ;;
+        ka64k) echo "64 KiB keep-alive, $CONNS conns" ;;
+        big10m) echo "10 MiB keep-alive, $BIG_CONNS conns" ;;
+        notfound) echo "404, $CONNS conns" ;;
+        *) die "unknown scenario '$1'" ;;
+    esac
+}
+
+# --- setup -------------------------------------------------------------------------------------------------
+
+install_missing() {
+    local -A pkg_for=([wrk]=wrk [curl]=curl [python3]=python3 [taskset]=util-linux
+        [nginx]=nginx-light [lighttpd]=lighttpd [h2o]=h2o [strace]=strace)
+    local -a want=(wrk curl python3 taskset) missing=()
+    local server cmd
+    for server in $SERVERS; do
+        [[ $server == staticd ]] || want+=("$server")
+    done
+    [[ $SKIP_STRACE == 1 ]] || want+=(strace)
+    for cmd in "${want[@]}"; do
+        command -v "$cmd" >/dev/null || missing+=("${pkg_for[$cmd]}")
+    done
+    ((${#missing[@]})) || return 0
+    [[ $EUID == 0 ]] || die "missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root"
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build_staticd() {
+    if [[ -n $STATICD_BIN ]]; then
+        [[ -x $STATICD_BIN ]] || die "STATICD_BIN=$STATICD_BIN is not executable"
+        return
+    fi
+    log "building staticd (release)"
+    (cd "$REPO" && cargo build --release --quiet)
+    STATICD_BIN=$REPO/target/release/staticd
+}
+
+# Raises the open-files limit that every server and client inherits, and sizes MAX_CONNS to fit in it.
+raise_nofile() {
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+    NOFILE=$(ulimit -n)
+    MAX_CONNS=$((NOFILE - 1000 < 20000 ? NOFILE - 1000 : 20000))
+    ((MAX_CONNS > IDLE_CONNS)) || log "warning: open files limit $NOFILE is too low for IDLE_CONNS=$IDLE_CONNS"
+    log "open files limit: $NOFILE (servers accept up to $MAX_CONNS connections)"
+}
+
+check_cpus() {
+    taskset -c "$SERVER_CPU" true 2>/dev/null || die "cannot pin to SERVER_CPU=$SERVER_CPU"
+    taskset -c "$CLIENT_CPU" true 2>/dev/null || die "cannot pin to CLIENT_CPU=$CLIENT_CPU"
+    [[ $SERVER_CPU != "$CLIENT_CPU" ]] || log "warning: server and client share CPU $SERVER_CPU"
+}
+
+write_fixtures() {
+    mkdir -p "$TMP/www"
+    head -c 1024 /dev/urandom >"$TMP/www/1k.html"
+    head -c $((64 * 1024)) /dev/urandom >"$TMP/www/64k.html"
+    head -c $((10 * 1024 * 1024)) /dev/urandom >"$TMP/www/10m.bin"
+    # Servers run as root drop to nobody (staticd also chroots into the root): everything must be readable.
+    chmod 755 "$TMP" "$TMP/www"
+    chmod 644 "$TMP/www/"*
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# --- process trees from /proc ------------------------------------------------------------------------------
+
+# Prints ROOT and every descendant, one pid a line.
+proc_tree() {
+    local root=$1 f line pid rest
+    local -A kids=()
+    local -a fields queue=("$root")
+    for f in /proc/[0-9]*/stat; do
+        { read -r line <"$f"; } 2>/dev/null || continue
+        pid=${line%% *}
+        rest=${line##*) }
+        read -r -a fields <<<"$rest"
+        kids[${fields[1]}]+="$pid "
+    done
+    while ((${#queue[@]})); do
+        pid=${queue[0]}
+        queue=("${queue[@]:1}")
+        [[ -d /proc/$pid ]] || continue
+        echo "$pid"
+        # shellcheck disable=SC2206 # the list is pids separated by spaces
+        [[ -z ${kids[$pid]:-} ]] || queue+=(${kids[$pid]})
+    done
+}
+
+# Prints "UTIME_PLUS_STIME_TICKS RSS_KIB" summed over ROOT's process tree (threads are included in each).
+tree_usage() {
+    local pid line rest ticks=0 rss=0
+    local -a fields
+    while read -r pid; do
+        { read -r line <"/proc/$pid/stat"; } 2>/dev/null || continue
+        rest=${line##*) }
+        read -r -a fields <<<"$rest"
+        # After the command name: field 3 (state) is index 0, so utime (14) is 11, stime (15) 12, rss (24) 21.
+        ticks=$((ticks + fields[11] + fields[12]))
+        rss=$((rss + fields[21] * PAGE_KIB))
+    done < <(proc_tree "$1")
+    echo "$ticks $rss"
+}
+
+check_pinned() {
+    local server=$1 pid cpus
+    while read -r pid; do
+        cpus=$(awk '/^Cpus_allowed_list/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        [[ -z $cpus || $cpus == "$SERVER_CPU" ]] || log "warning: $server pid $pid runs on CPUs $cpus"
+    done < <(proc_tree "${PID[$server]}")
+}
+
+# --- servers -----------------------------------------------------------------------------------------------
+
+launch_staticd() {
+    taskset -c "$SERVER_CPU" "$STATICD_BIN" --listen "127.0.0.1:$1" --workers 1 --max-conns "$MAX_CONNS" \
+        "$TMP/www" >>"$TMP/staticd.log" 2>&1 &
+    PID[staticd]=$!
+}
+
+launch_nginx() {
+    local dir=$TMP/nginx user_line="" mime="types { text/html html; application/octet-stream bin; }"
+    mkdir -p "$dir"
+    [[ $EUID != 0 ]] || user_line="user root;"
+    [[ ! -r /etc/nginx/mime.types ]] || mime="include /etc/nginx/mime.types;"
+    cat >"$dir/nginx.conf" <<EOF
+$user_line
+worker_processes 1;
+worker_rlimit_nofile $NOFILE;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections $MAX_CONNS; }
+http {
+    $mime
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    open_file_cache max=10000 inactive=60s;
+    open_file_cache_valid 60s;
+    keepalive_requests 1000000;
+    access_log off;
+    # Not in the issue's list, but without it nginx writes an error-log line for every 404 request.
+    log_not_found off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    server {
+        listen 127.0.0.1:$1;
+        root $TMP/www;
+    }
+}
+EOF
+    taskset -c "$SERVER_CPU" nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" >>"$dir/stderr.log" 2>&1 &
+    PID[nginx]=$!
+}
+
+launch_lighttpd() {
+    local dir=$TMP/lighttpd user_lines=""
+    mkdir -p "$dir"
+    # No server.errorlog: lighttpd opens it after dropping to nobody; in -D mode it logs to stderr instead.
+    [[ $EUID != 0 ]] || user_lines=$'server.username = "nobody"\nserver.groupname = "nogroup"'
+    cat >"$dir/lighttpd.conf" <<EOF
+server.document-root = "$TMP/www"
+server.bind = "127.0.0.1"
+server.port = $1
+server.max-keep-alive-requests = 1000000
+# Raised so the idle-connection test (IDLE_CONNS) fits and is not cut by the default 5 s idle timeout.
+server.max-keep-alive-idle = 60
+server.max-fds = $NOFILE
+server.max-connections = $((MAX_CONNS < NOFILE / 2 ? MAX_CONNS : NOFILE / 2))
+mimetype.assign = (".html" => "text/html", ".bin" => "application/octet-stream")
+$user_lines
+EOF
+    taskset -c "$SERVER_CPU" lighttpd -D -f "$dir/lighttpd.conf" >>"$dir/stderr.log" 2>&1 &
+    PID[lighttpd]=$!
+}
+
+launch_h2o() {
+    local dir=$TMP/h2o
+    mkdir -p "$dir"
+    # Started as root, h2o drops to nobody by itself; the fixtures are world-readable.
+    cat >"$dir/h2o.conf" <<EOF
+num-threads: 1
+max-connections: $MAX_CONNS
+# Raised so the idle-connection test is not cut by the default 10 s keep-alive timeout.
+http1-request-timeout: 60
+listen:
+  host: 127.0.0.1
+  port: $1
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: $TMP/www
+EOF
+    taskset -c "$SERVER_CPU" h2o -m worker -c "$dir/h2o.conf" >>"$dir/stderr.log" 2>&1 &
+    PID[h2o]=$!
+}
+
+# Prints "CODE SIZE" of GET PATH.
+fetch() {
+    curl -s -o /dev/null --max-time 10 -w '%{http_code} %{size_download}' "http://127.0.0.1:$1$2" || true
+}
+
+# Starts SERVER on a fresh port and checks that it serves every fixture; returns 1 (reason in $WHY) if not.
+start_server() {
+    local server=$1 port i got
+    port=$(free_port)
+    PORT[$server]=$port
+    "launch_$server" "$port"
+    for ((i = 0; i < 100; i++)); do
+        got=$(fetch "$port" /1k.html)
+        [[ $got == "000 0" ]] || break
+        kill -0 "${PID[$server]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    local -a checks=("/1k.html 200 1024" "/64k.html 200 65536" "/10m.bin 200 10485760" "/missing.html 404 -")
+    local check path code size got_code got_size
+    for check in "${checks[@]}"; do
+        read -r path code size <<<"$check"
+        read -r got_code got_size <<<"$(fetch "$port" "$path")"
+        if [[ $got_code != "$code" || ($size != - && $got_size != "$size") ]]; then
+            WHY="GET $path gave '$got_code ${got_size:-}', expected $code; see logs in $TMP/$server*"
+            stop_server "$server"
+            return 1
+        fi
+    done
+    check_pinned "$server"
+    log "$server: pid ${PID[$server]} on 127.0.0.1:$port"
+}
+
+stop_server() {
+    local server=$1 root=${PID[$1]:-} i
+    [[ -n $root ]] || return 0
+    local -a tree
+    mapfile -t tree < <(proc_tree "$root")
+    kill -TERM "$root" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$root" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ((${#tree[@]})); then
+        kill -KILL "${tree[@]}" 2>/dev/null || true
+    fi
+    wait "$root" 2>/dev/null || true
+    unset "PID[$server]"
+}
+
+cleanup() {
+    local server pid
+    for pid in "${HELPERS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for server in "${!PID[@]}"; do
+        stop_server "$server"
+    done
+    if [[ -n $TMP && $KEEP_TMP != 1 ]]; then
+        rm -rf "$TMP"
+    elif [[ -n $TMP ]]; then
+        log "kept $TMP"
+    fi
+}
+
+# --- measurements ------------------------------------------------------------------------------------------
+
+# One wrk run of SCENARIO against SERVER; appends a row to runs.tsv.
+run_wrk() {
+    local round=$1 scen=$2 server=$3 port=${PORT[$3]} path conns
+    local -a extra=() tail=()
+    conns=$CONNS
+    case $scen in
+        ka1k) path=/1k.html ;;
+        close1k)
+            path=/1k.html
+            extra=(-H 'Connection: close')
+            ;;
+        pipe1k)
+            path=/1k.html
+            extra=(-s "$HERE/pipeline.lua")
+            tail=(-- "$PIPELINE_DEPTH")
+            ;;
+        ka64k) path=/64k.html ;;
+        big10m)
+            path=/10m.bin
+            conns=$BIG_CONNS
+            ;;
+        notfound) path=/missing.html ;;
+        *) die "unknown scenario '$scen'" ;;
+    esac
+    local before after out raw=$TMP/wrk/$round-$scen-$server.txt
+    read -r before _ <<<"$(tree_usage "${PID[$server]}")"
+    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c "$conns" -d "${DURATION}s" --timeout 10s "${extra[@]}" \
+        "http://127.0.0.1:$port$path" "${tail[@]}" 2>&1) || log "warning: wrk failed for $scen / $server"
+    read -r after _ <<<"$(tree_usage "${PID[$server]}")"
+    printf '%s\n' "$out" >"$raw"
+    [[ $round == warmup ]] && return 0
+    local rps requests sockerr non2xx cpu_s
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    requests=$(awk '/ requests in / {print $1}' <<<"$out")
+    sockerr=$(awk '/Socket errors:/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' <<<"$out")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
+    cpu_s=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", t / hz}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scen" "$server" "${rps:-0}" "${requests:-0}" \
+        "$cpu_s" "$DURATION" "${sockerr:-0}" "${non2xx:-0}" >>"$TMP/runs.tsv"
+    log "round $round  $(printf '%-9s %-9s' "$scen" "$server") ${rps:-?} req/s  server CPU ${cpu_s}s"
+}
+
+load_rounds() {
+    local server scen round i n=${#ACTIVE[@]}
+    log "warm-up: 1 s of 1 KiB keep-alive per server"
+    for server in "${ACTIVE[@]}"; do
+        DURATION=1 run_wrk warmup ka1k "$server"
+    done
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for scen in $SCENARIOS; do
+            # Rotate the order every round so no server always runs first (or right after the same one).
+            for ((i = 0; i < n; i++)); do
+                run_wrk "$round" "$scen" "${ACTIVE[(i + round - 1) % n]}"
+            done
+        done
+    done
+}
+
+# Counts syscalls of every SERVER process while reqcount.py sends exactly STRACE_REQUESTS requests.
+count_syscalls() {
+    local server=$1 pid spid i n out=$TMP/strace-$1.txt
+    local -a pids args=()
+    mapfile -t pids < <(proc_tree "${PID[$server]}")
+    for pid in "${pids[@]}"; do
+        args+=(-p "$pid")
+    done
+    taskset -c "$CLIENT_CPU" strace -c -f -o "$out" "${args[@]}" 2>"$TMP/strace-$server.log" &
+    spid=$!
+    HELPERS+=("$spid")
+    for ((i = 0; i < 50; i++)); do
+        (($(grep -c attached "$TMP/strace-$server.log" || true) >= ${#pids[@]})) && break
+        sleep 0.1
+    done
+    n=$(taskset -c "$CLIENT_CPU" python3 "$HERE/reqcount.py" 127.0.0.1 "${PORT[$server]}" /1k.html \
+        "$STRACE_REQUESTS" "$CONNS") || n=0
+    kill -TERM "$spid" 2>/dev/null || true
+    wait "$spid" || true
+    HELPERS=() # reaped: its pid must not be signalled again by cleanup
+    printf '%s\t%s\n' "$server" "$n" >>"$TMP/syscalls.tsv"
+    log "strace $server: $n requests, $(awk '$NF == "total" {print $4}' "$out" 2>/dev/null) syscalls"
+}
+
+# Starts SERVER fresh, opens IDLE_CONNS idle keep-alive connections and records the RSS they add.
+measure_memory() {
+    local server=$1 cpid i base loaded alive=0 out=$TMP/idle-$1.out
+    if ! start_server "$server"; then
+        log "memory $server: $WHY"
+        return 0
+    fi
+    for i in 1 2 3; do
+        fetch "${PORT[$server]}" /1k.html >/dev/null
+    done
+    sleep 1
+    read -r _ base <<<"$(tree_usage "${PID[$server]}")"
+    : >"$out"
+    taskset -c "$CLIENT_CPU" python3 "$HERE/idle_conns.py" 127.0.0.1 "${PORT[$server]}" /1k.html "$IDLE_CONNS" \
+        >"$out" 2>&1 &
+    cpid=$!
+    HELPERS+=("$cpid")
+    for ((i = 0; i < 1200; i++)); do
+        grep -q '^READY' "$out" && break
+        kill -0 "$cpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if grep -q '^READY' "$out"; then
+        sleep 2 # let the server settle (the staticd master hands descriptors over in batches)
+        read -r _ loaded <<<"$(tree_usage "${PID[$server]}")"
+        kill -TERM "$cpid" 2>/dev/null || true
+        wait "$cpid" || true
+        HELPERS=()
+        alive=$(awk '/^ALIVE/ {print $2}' "$out")
+        printf '%s\t%s\t%s\t%s\t%s\n' "$server" "$base" "$loaded" "$IDLE_CONNS" "${alive:-0}" >>"$TMP/memory.tsv"
+        log "memory $server: $base KiB idle, $loaded KiB with $IDLE_CONNS connections (${alive:-0} still open)"
+    else
+        kill -TERM "$cpid" 2>/dev/null || true
+        wait "$cpid" || true
+        HELPERS=()
+        log "memory $server: client failed: $(tail -n 1 "$out")"
+    fi
+    stop_server "$server"
+}
+
+write_meta() {
+    local versions=() rev
+    # `wrk -v` exits 1 after printing its version: every probe ends in `|| true` so set -e does not fire.
+    [[ " $SERVERS " != *" nginx "* ]] || versions+=("$(nginx -v 2>&1 | sed 's/.*: //' || true)")
+    [[ " $SERVERS " != *" lighttpd "* ]] || versions+=("$(lighttpd -v 2>&1 | awk '{print $1}' || true)")
+    [[ " $SERVERS " != *" h2o "* ]] || versions+=("h2o/$(h2o --version 2>&1 | awk 'NR == 1 {print $3}' || true)")
+    versions+=("wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}' || true)")
+    rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    [[ -z $(git -C "$REPO" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null) ]] || rev+="+changes"
+    {
+        echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo "nproc=$(nproc)"
+        echo "servers=${ACTIVE[*]} $(cut -f1 "$TMP/failed.tsv" 2>/dev/null | tr '\n' ' ')"
+        printf 'versions='
+        printf '%s, ' "${versions[@]}" | sed 's/, $//'
+        echo
+        echo "staticd_rev=$rev"
+        echo "rounds=$ROUNDS"
+        echo "duration=$DURATION"
+        echo "conns=$CONNS"
+        echo "big_conns=$BIG_CONNS"
+        echo "server_cpu=$SERVER_CPU"
+        echo "client_cpu=$CLIENT_CPU"
+        echo "smoke=$SMOKE"
+    } >"$TMP/meta.env"
+}
+
+main() {
+    install_missing
+    build_staticd
+    raise_nofile
+    check_cpus
+    TMP=$(mktemp -d /tmp/staticd-bench.XXXXXX)
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    mkdir -p "$TMP/wrk"
+    write_fixtures
+    local scen server
+    for scen in $SCENARIOS; do
+        printf '%s\t%s\n' "$scen" "$(scenario_label "$scen")" >>"$TMP/scenarios.tsv"
+    done
+
+    if [[ $SKIP_MEMORY != 1 ]]; then
+        for server in $SERVERS; do
+            measure_memory "$server"
+        done
+    fi
+
+    for server in $SERVERS; do
+        if start_server "$server"; then
+            ACTIVE+=("$server")
+        else
+            log "$server failed: $WHY"
+            printf '%s\t%s\n' "$server" "$WHY" >>"$TMP/failed.tsv"
+        fi
+    done
+    ((${#ACTIVE[@]})) || die "no server could be started"
+    load_rounds
+    if [[ $SKIP_STRACE != 1 ]]; then
+        for server in "${ACTIVE[@]}"; do
+            count_syscalls "$server"
+        done
+    fi
+    for server in "${ACTIVE[@]}"; do
+        stop_server "$server"
+    done
+
+    write_meta
+    python3 "$HERE/report.py" "$TMP" >"$TMP/results.md"
+    echo
+    cat "$TMP/results.md"
+    if [[ -n $RESULTS ]]; then
+        cp "$TMP/results.md" "$RESULTS"
+        log "table written to $RESULTS"
+    fi
+}
+
+main "$@"
