@@ -1051,7 +1051,7 @@ mod tests {
         assert_eq!(r.if_range.as_deref(), Some("\"e\""));
         assert_eq!(r.referer.as_deref(), Some("http://r/"));
         assert_eq!(r.user_agent.as_deref(), Some("caf\u{fffd}/1.0"));
-        assert_eq!(r.x_forwarded_for.as_deref(), Some("1.2.3.4"));
+        assert_eq!(r.x_forwarded_for.as_deref(), Some("1.2.3.4, 5.6.7.8"), "several lines are one list");
         assert_eq!(r.forwarded.as_deref(), Some("for=1.2.3.4"));
         assert_eq!(r.body, BodyFraming::None);
 
