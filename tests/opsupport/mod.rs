@@ -8,13 +8,10 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 use crate::support::{wait_until, LONG};
@@ -22,59 +19,8 @@ use crate::support::{wait_until, LONG};
 // ---------------------------------------------------------------------------------------------
 // A staticd process started by any command
 
-/// Lines read from a pipe by a background thread, and whether it reached EOF.
-#[derive(Clone, Default)]
-pub struct PipeLines(Arc<Mutex<(Vec<String>, bool)>>);
-
-impl PipeLines {
-    /// Keeps draining `pipe` (a server blocked on a full pipe would look hung) into lines.
-    pub fn drain(pipe: impl Read + Send + 'static) -> PipeLines {
-        let me = PipeLines::default();
-        let inner = me.clone();
-        thread::spawn(move || {
-            let mut reader = BufReader::new(pipe);
-            let mut raw = Vec::new();
-            loop {
-                raw.clear();
-                match reader.read_until(b'\n', &mut raw) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        let line = String::from_utf8_lossy(&raw).trim_end_matches('\n').to_string();
-                        if let Ok(mut g) = inner.0.lock() {
-                            g.0.push(line);
-                        }
-                    }
-                }
-            }
-            if let Ok(mut g) = inner.0.lock() {
-                g.1 = true;
-            }
-        });
-        me
-    }
-
-    pub fn snapshot(&self) -> Vec<String> {
-        self.0.lock().map(|g| g.0.clone()).unwrap_or_default()
-    }
-
-    pub fn closed(&self) -> bool {
-        self.0.lock().map(|g| g.1).unwrap_or(true)
-    }
-
-    /// Waits for EOF (the writer and everything that inherited the pipe are gone).
-    pub fn wait_closed(&self, timeout: Duration) -> bool {
-        wait_until(timeout, || self.closed())
-    }
-
-    pub fn wait_for(&self, pred: impl Fn(&str) -> bool, timeout: Duration) -> Option<String> {
-        let mut found = None;
-        wait_until(timeout, || {
-            found = self.snapshot().into_iter().find(|l| pred(l));
-            found.is_some()
-        });
-        found
-    }
-}
+/// Lines read from a pipe by a background thread (the same capture `support` uses for stderr).
+pub use crate::support::Lines as PipeLines;
 
 /// A staticd started from an arbitrary `Command` (own process group; SIGKILLed with its group on drop).
 pub struct Proc {

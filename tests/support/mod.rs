@@ -60,10 +60,10 @@ pub fn user_ids(name: &str) -> Option<(u32, u32)> {
 // ---------------------------------------------------------------------------------------------
 // stderr capture
 
-/// Lines the server wrote to stderr, shared with the thread that keeps draining the pipe
-/// (a server blocked on a full stderr pipe would look like a hung server).
+/// Lines a child wrote to a pipe (stderr, or stdout for access-log tests), shared with the thread that keeps
+/// draining it (a server blocked on a full pipe would look like a hung server).
 #[derive(Clone, Default)]
-struct Lines {
+pub struct Lines {
     inner: Arc<(Mutex<Captured>, Condvar)>,
 }
 
@@ -71,6 +71,27 @@ struct Lines {
 type Captured = (Vec<String>, bool);
 
 impl Lines {
+    /// Starts draining `pipe` in the background.
+    pub fn drain(pipe: impl Read + Send + 'static) -> Lines {
+        let lines = Lines::default();
+        lines.drain_from(pipe);
+        lines
+    }
+
+    /// Waits for EOF (the writer and everything that inherited the pipe are gone).
+    pub fn wait_closed(&self, timeout: Duration) -> bool {
+        self.wait(timeout, |_, closed| closed).2
+    }
+
+    pub fn closed(&self) -> bool {
+        self.is_closed()
+    }
+
+    pub fn wait_for(&self, pred: impl Fn(&str) -> bool, timeout: Duration) -> Option<String> {
+        let (lines, _, _) = self.wait(timeout, |lines, _| lines.iter().any(|l| pred(l)));
+        lines.into_iter().find(|l| pred(l))
+    }
+
     fn drain_from(&self, pipe: impl Read + Send + 'static) -> thread::JoinHandle<()> {
         let me = self.clone();
         thread::spawn(move || {
@@ -109,7 +130,7 @@ impl Lines {
         cv.notify_all();
     }
 
-    fn snapshot(&self) -> Vec<String> {
+    pub fn snapshot(&self) -> Vec<String> {
         let (lock, _) = &*self.inner;
         lock.lock().map(|g| g.0.clone()).unwrap_or_default()
     }
