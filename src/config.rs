@@ -1,6 +1,6 @@
 //! The command line, turned into one validated `Config` before anything is bound or forked.
 //!
-//! Every mistake an operator can make on the command line is found here (or while binding, in `listen.rs`)
+//! Every mistake an operator can make on the command line is found here (or while binding, in `main.rs`)
 //! and reported as one line with exit code 2, so a bad invocation never leaves half a server running.
 
 use std::net::SocketAddr;

@@ -36,9 +36,9 @@ use crate::status;
 use crate::sys;
 use crate::worker::Ctx;
 
-/// Bytes one connection may send per turn of the event loop before yielding to the others. Measured on the
-/// 10 MiB benchmark: 256 KiB turns interleave downloads the way lighttpd does and keep socket buffers from
-/// filling (each refill then costs the reading client a wake-up), ~20-30% faster than 2 MiB turns.
+/// Bytes one connection may send per turn of the event loop before yielding to the others: it bounds how long
+/// one download holds the worker. On the 10 MiB benchmark 256 KiB turns (lighttpd's size) were as fast as or
+/// faster than 2 MiB turns; the runs were too noisy to claim more.
 const WRITE_BUDGET: u64 = 256 * 1024;
 /// Stop parsing pipelined requests while this much output is waiting: the client must read some first.
 const OUTPUT_HIGH_WATER: u64 = 256 * 1024;
@@ -96,6 +96,9 @@ pub struct Conn {
     /// A request whose body is still being framed; it is answered once the body has been read (so a body
     /// that turns out malformed or too large is refused instead).
     awaiting_body: Option<(Box<request::Request>, Instant)>,
+    /// When the body being read must be complete: a fixed deadline, so a client dribbling a byte at a time
+    /// cannot hold the connection open (progress does not extend it).
+    body_deadline: Option<Instant>,
     /// Close once the queued output is flushed; parse nothing more.
     close_after: bool,
     served: u64,
@@ -125,6 +128,7 @@ impl Conn {
             peer_eof: false,
             fin_pending: false,
             awaiting_body: None,
+            body_deadline: None,
             close_after: false,
             served: 0,
             // A client that connects and says nothing gets the header deadline, not the keep-alive one.
@@ -159,7 +163,7 @@ impl Conn {
             Phase::Active => match (&self.input, self.head_started) {
                 (Input::Head, Some(started)) => started + cfg.header_timeout,
                 (Input::Head, None) => self.last_progress + cfg.keepalive_timeout,
-                _ => self.last_progress + cfg.header_timeout,
+                _ => self.body_deadline.unwrap_or(self.last_progress + cfg.header_timeout),
             },
         }
     }
@@ -339,7 +343,10 @@ impl Conn {
                         };
                         match self.input {
                             Input::Head => self.answer(&request, ctx, started),
-                            _ => self.awaiting_body = Some((Box::new(request), started)),
+                            _ => {
+                                self.awaiting_body = Some((Box::new(request), started));
+                                self.body_deadline = Some(ctx.now + ctx.cfg.header_timeout);
+                            }
                         }
                     }
                     Err(e) => {
@@ -424,6 +431,7 @@ impl Conn {
     /// The body of the request in `awaiting_body` has been read and discarded: answer the request.
     fn body_done(&mut self, ctx: &mut Ctx) {
         self.input = Input::Head;
+        self.body_deadline = None;
         if let Some((request, started)) = self.awaiting_body.take() {
             self.answer(&request, ctx, started);
         }
@@ -455,6 +463,7 @@ impl Conn {
         self.input = Input::Head;
         self.head_started = None;
         self.awaiting_body = None;
+        self.body_deadline = None;
     }
 
     /// A deadline passed. Returns what the worker should do.

@@ -114,7 +114,11 @@ fn adopt_all(fds: Vec<OwnedFd>) -> Result<Vec<Listener>, String> {
     for fd in fds {
         sys::set_nonblocking(fd.as_fd()).map_err(|e| format!("socket activation: {e}"))?;
         let name = match sys::local_addr(fd.as_fd()) {
-            Ok(addr) => format!("http://{addr}/ (from systemd)"),
+            Ok(addr) => {
+                // As for our own listeners: accepted connections inherit it.
+                sys::set_nodelay(fd.as_fd()).map_err(|e| format!("socket activation: TCP_NODELAY: {e}"))?;
+                format!("http://{addr}/ (from systemd)")
+            }
             Err(_) if sys::is_unix_socket(fd.as_fd()).unwrap_or(false) => "a unix socket from systemd".to_string(),
             Err(e) => return Err(format!("socket activation: descriptor is not a usable socket: {e}")),
         };

@@ -35,6 +35,11 @@ const FULL_RECHECK: Duration = Duration::from_millis(20);
 const HEARTBEAT_LIMIT: u64 = 30;
 /// How long TERM waits for workers before killing them.
 const STOP_GRACE: Duration = Duration::from_millis(700);
+/// Shared-memory slots per worker: a reload's new workers take free slots while the old ones finish, so several
+/// reloads can overlap before one is refused.
+const SLOTS_PER_WORKER: usize = 4;
+/// Wait before retrying a spawn that failed (fork or socketpair out of resources).
+const SPAWN_RETRY: Duration = Duration::from_millis(500);
 
 pub struct Listener {
     pub fd: OwnedFd,
@@ -100,7 +105,7 @@ impl Master {
         let epoll = sys::Epoll::new()?;
         epoll.add(sigfd.as_raw_fd(), sys::EPOLLIN, TOKEN_SIGNAL)?;
         // Two slots per worker: a reload's new workers use the other half while the old ones finish.
-        let shm = Shm::new(2 * cfg.workers)?;
+        let shm = Shm::new(SLOTS_PER_WORKER * cfg.workers)?;
         let root = sys::open_dir(&cfg.root)?;
         let access_log = open_access_log(&cfg.access_log)?;
         let socket_files = listeners.iter().filter_map(|l| l.unix_path.clone()).collect();
@@ -188,7 +193,7 @@ impl Master {
         for i in 0..self.workers.len() {
             if self.workers[i].respawn_at.is_some_and(|at| at <= now) && self.mode == Mode::Running {
                 self.workers[i].respawn_at = None;
-                self.spawn(i)?;
+                self.spawn_or_retry(i);
             }
         }
         let unix_now = shm::now_secs();
@@ -413,7 +418,9 @@ impl Master {
         while let Some((pid, how)) = sys::reap_child()? {
             if let Some(at) = self.retiring.iter().position(|&(p, _)| p == pid) {
                 let (_, slot) = self.retiring.swap_remove(at);
-                self.shm.slot(slot).pid.store(0, Relaxed);
+                // Only if the slot is still this process's (it always is: slots are never handed out while a
+                // retiring worker holds them).
+                let _ = self.shm.slot(slot).pid.compare_exchange(pid, 0, Relaxed, Relaxed);
                 log::info!("old worker (pid {pid}) finished after reload");
                 continue;
             }
@@ -439,9 +446,11 @@ impl Master {
             w.failures = if lived < Duration::from_secs(2) { w.failures + 1 } else { 0 };
             let orphans: Vec<Pending> = w.queue.drain(..).collect();
             if w.failures <= 1 {
-                self.spawn(i)?;
-                let new_pid = self.workers[i].pid.unwrap_or(0);
-                log::warn!("worker {i} (pid {pid}) died: {how}; respawned as pid {new_pid}");
+                log::warn!("worker {i} (pid {pid}) died: {how}; respawning");
+                if self.spawn_or_retry(i) {
+                    let new_pid = self.workers[i].pid.unwrap_or(0);
+                    log::warn!("worker {i} respawned as pid {new_pid}");
+                }
             } else {
                 let delay = Duration::from_millis(100u64 << w.failures.min(7));
                 w.respawn_at = Some(Instant::now() + delay);
@@ -478,7 +487,10 @@ impl Master {
             Forked::Child => {
                 let mut keep = vec![theirs.as_raw_fd(), root.as_raw_fd()];
                 keep.extend(log.as_ref().map(|fd| fd.as_raw_fd()));
-                sys::close_fds_except(&keep);
+                if let Err(e) = sys::close_fds_except(&keep) {
+                    log::error!("worker {i}: cannot close the master's descriptors: {e}");
+                    std::process::exit(1);
+                }
                 sys::unblock_all_signals();
                 let cfg = self.cfg.clone();
                 let args = WorkerArgs { index: i, slot, cfg, chan: theirs, root, access_log: log, shm: self.shm };
@@ -511,13 +523,18 @@ impl Master {
         if self.mode != Mode::Running {
             return Ok(());
         }
+        let n = self.workers.len();
+        let free = self.free_slots();
+        if free.len() < n {
+            log::warn!("HUP ignored: earlier reloads are still finishing (no free worker slots)");
+            return Ok(());
+        }
         log::info!("received HUP; starting new workers and retiring the old ones");
         notify_service_manager("RELOADING=1");
-        let n = self.workers.len();
-        for i in 0..n {
+        for (i, new_slot) in (0..n).zip(free) {
             let w = &mut self.workers[i];
             let old_slot = w.slot;
-            w.slot = if old_slot < n { old_slot + n } else { old_slot - n };
+            w.slot = new_slot;
             w.failures = 0;
             w.respawn_at = None;
             let queued: Vec<Pending> = w.queue.drain(..).collect();
@@ -528,12 +545,34 @@ impl Master {
                 self.retiring.push((pid, old_slot));
                 let _ = sys::kill(pid, libc::SIGQUIT);
             }
-            self.spawn(i)?;
             self.workers[i].queue.extend(queued);
-            self.flush_queue(i);
+            self.spawn_or_retry(i);
         }
         notify_service_manager("READY=1");
         Ok(())
+    }
+
+    /// Shared-memory slots no current or retiring worker holds.
+    fn free_slots(&self) -> Vec<usize> {
+        (0..self.shm.slots())
+            .filter(|s| {
+                !self.workers.iter().any(|w| w.pid.is_some() && w.slot == *s)
+                    && !self.retiring.iter().any(|&(_, r)| r == *s)
+            })
+            .collect()
+    }
+
+    /// Spawns worker `i`, or, when the system is out of processes or descriptors, logs it and tries again
+    /// shortly: a server that is serving must not exit because one fork failed. Returns whether it spawned.
+    fn spawn_or_retry(&mut self, i: usize) -> bool {
+        match self.spawn(i) {
+            Ok(()) => true,
+            Err(e) => {
+                log::error!("cannot start worker {i}: {e}; retrying in {}ms", SPAWN_RETRY.as_millis());
+                self.workers[i].respawn_at = Some(Instant::now() + SPAWN_RETRY);
+                false
+            }
+        }
     }
 
     /// USR1: reopen the access log (after logrotate moved it) and hand the new file to every worker: they are

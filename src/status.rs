@@ -1,14 +1,15 @@
 //! The `--status-path` page: the shared-memory counters of every worker in Prometheus text format.
 //!
-//! Only clients on loopback, on a Unix socket, or at a trusted proxy address see it; everyone else gets the
-//! same 404 as for any missing file, so the page's existence is not advertised.
+//! Only clients on loopback, on a Unix socket, or at a trusted proxy address see it, and a forwarded request
+//! only when the client its proxies name is one of those too; everyone else gets the same 404 as for any
+//! missing file, so the page's existence is not advertised.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::http::request::{Method, Request};
 use crate::http::response::{self, Persist};
-use crate::ops::forwarded;
+use crate::ops::forwarded::{self, Cidr};
 use crate::ops::metrics::{self, WorkerStats};
 use crate::output::Output;
 use crate::serve;
@@ -23,15 +24,7 @@ pub fn is_status_request(req: &Request, ctx: &Ctx) -> bool {
 
 pub fn respond(req: &Request, ctx: &mut Ctx, persist: Persist, out: &mut Output, peer: Option<SocketAddr>) -> u16 {
     let head_only = req.method == Method::Head;
-    let allowed = match peer {
-        None => true,
-        Some(addr) => {
-            let ip = addr.ip();
-            let loopback = ip.is_loopback() || ip.to_canonical().is_loopback();
-            loopback || forwarded::is_trusted(ip, &ctx.cfg.trusted_proxies)
-        }
-    };
-    if !allowed {
+    if !allowed(req, ctx, peer) {
         return serve::simple(ctx, out, 404, persist, &[], head_only);
     }
     let mut body = String::new();
@@ -49,6 +42,26 @@ pub fn respond(req: &Request, ctx: &mut Ctx, persist: Persist, out: &mut Output,
     let added = buf.len() - before;
     out.commit_mem(added);
     200
+}
+
+/// Whether the client may see the page. The connection must come from loopback, a Unix socket or a trusted
+/// proxy; and when the request was forwarded (X-Forwarded-For / Forwarded), the client the proxies name must
+/// be local or trusted too — otherwise a reverse proxy on the same host would show the page to everyone.
+fn allowed(req: &Request, ctx: &Ctx, peer: Option<SocketAddr>) -> bool {
+    let trusted = &ctx.cfg.trusted_proxies;
+    let local_or_trusted = |ip: IpAddr| ip.to_canonical().is_loopback() || forwarded::is_trusted(ip, trusted);
+    let Some(peer) = peer else { return true };
+    if !local_or_trusted(peer.ip()) {
+        return false;
+    }
+    if req.x_forwarded_for.is_none() && req.forwarded.is_none() {
+        return true;
+    }
+    // Walk the forwarding chain believing loopback hops as well as the configured proxies.
+    let mut hops = trusted.clone();
+    hops.extend(["127.0.0.0/8", "::1/128"].iter().filter_map(|c| c.parse::<Cidr>().ok()));
+    let client = forwarded::client_addr(peer.ip(), &hops, req.x_forwarded_for.as_deref(), req.forwarded.as_deref());
+    local_or_trusted(client)
 }
 
 /// Every live worker's counters (slots whose process is gone have pid 0).

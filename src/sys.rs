@@ -132,6 +132,11 @@ pub fn tcp_listener(addr: &SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Sets TCP_NODELAY (on a listener, accepted sockets inherit it).
+pub fn set_nodelay(fd: BorrowedFd<'_>) -> io::Result<()> {
+    setsockopt_int(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)
+}
+
 /// Makes a descriptor non-blocking (sockets handed over by systemd may not be).
 pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     let flags = syscall!(fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
@@ -511,22 +516,41 @@ pub fn reap_child() -> io::Result<Option<(i32, ExitKind)>> {
 }
 
 /// Closes every descriptor >= 3 except `keep`: a forked worker must not hold the master's listeners, other
-/// workers' channels or descriptors queued for them.
-pub fn close_fds_except(keep: &[RawFd]) {
+/// workers' channels or descriptors queued for them. Uses close_range, and a plain loop where the kernel or a
+/// seccomp filter refuses it.
+pub fn close_fds_except(keep: &[RawFd]) -> io::Result<()> {
     let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd >= 3).collect();
     keep.sort_unstable();
+    let mut ranges = Vec::new();
     let mut from: libc::c_uint = 3;
-    for fd in keep {
-        let fd = fd as libc::c_uint;
+    for fd in keep.iter().map(|&fd| fd as libc::c_uint) {
         if fd > from {
-            // SAFETY: close_range only closes descriptors; nothing in this process uses the closed ones again
-            // (the forked child abandons the master's objects without dropping them).
-            unsafe { libc::syscall(libc::SYS_close_range, from, fd - 1, 0) };
+            ranges.push((from, fd - 1));
         }
         from = fd + 1;
     }
-    // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_close_range, from, libc::c_uint::MAX, 0) };
+    ranges.push((from, libc::c_uint::MAX));
+    for (first, last) in ranges {
+        // SAFETY: close_range only closes descriptors; nothing in this process uses the closed ones again
+        // (the forked child abandons the master's objects without dropping them).
+        let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+        if rc != 0 {
+            close_each(first, last)?;
+        }
+    }
+    Ok(())
+}
+
+/// The close_range fallback: every descriptor in [first, last] below the descriptor limit.
+fn close_each(first: libc::c_uint, last: libc::c_uint) -> io::Result<()> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
+    let end = (lim.rlim_cur.min(1 << 20) as libc::c_uint).min(last.saturating_add(1));
+    for fd in first..end {
+        // SAFETY: as in close_fds_except; EBADF for descriptors that are not open is expected and ignored.
+        unsafe { libc::close(fd as libc::c_int) };
+    }
+    Ok(())
 }
 
 /// Raises the soft descriptor limit to the hard one: 10,000 connections per worker need it.

@@ -227,6 +227,7 @@ impl Worker {
             }
             self.run_again_list();
             self.fire_timers();
+            self.compact_timers();
             if let Some(log) = self.ctx.access_log.as_mut() {
                 log.tick(self.ctx.now);
             }
@@ -396,6 +397,21 @@ impl Worker {
         for token in tokens {
             self.drive(token);
         }
+    }
+
+    /// Drops heap entries of connections that are gone or whose deadline moved: with lazy deletion they would
+    /// otherwise pile up at the rate connections close (each leaves up to two until they expire).
+    fn compact_timers(&mut self) {
+        if self.timers.len() <= 2 * self.live + 1024 {
+            return;
+        }
+        let entries = &self.entries;
+        self.timers.retain(|&Reverse((at, token))| {
+            let index = (token & 0xffff_ffff) as usize;
+            entries.get(index).is_some_and(|e| {
+                e.generation == (token >> 32) as u32 && e.conn.as_ref().is_some_and(|c| c.queued_deadline == Some(at))
+            })
+        });
     }
 
     fn fire_timers(&mut self) {

@@ -327,3 +327,32 @@ fn check_refuses_a_bad_configuration_with_one_line() {
         assert!(!exit.leftovers, "{full:?} forked");
     }
 }
+
+#[test]
+fn overlapping_reloads_keep_every_worker_counted() {
+    // Two HUPs while the first old worker is still finishing a download: three workers exist at once (two
+    // retiring, one current) and must not share a statistics slot.
+    let root = site("hup-twice");
+    let server = Server::start(&root.path, &["--workers", "1", "--status-path", "/-/metrics"]);
+    let first = server.wait_for_workers(1, LONG);
+    let (s, resp, body) = start_download(server.addr);
+    server.signal(libc::SIGHUP);
+    let second = eventually(|| server.worker_pids().iter().any(|p| !first.contains(p)));
+    assert!(second, "no new worker after the first HUP");
+    server.signal(libc::SIGHUP);
+    assert!(
+        eventually(|| server.stderr_lines().iter().filter(|l| l.contains("received HUP")).count() == 2),
+        "second HUP not taken; stderr:\n{}",
+        server.stderr_lines().join("\n")
+    );
+    finish_download(s, &resp, body);
+    let needle = format!("old worker (pid {}) finished after reload", first[0]);
+    assert!(server.wait_for_stderr(|l| l.contains(&needle), LONG).is_some(), "{needle:?} missing");
+    // Once the old ones are gone exactly one worker is counted, and it is the one answering.
+    let settled = eventually(|| {
+        let page = get(server.addr, "/-/metrics");
+        page.status == 200 && page.body_str().lines().any(|l| l == "staticd_workers 1")
+    });
+    assert!(settled, "metrics never settled on one worker: {}", get(server.addr, "/-/metrics").body_str());
+    assert_eq!(get(server.addr, "/index.html").status, 200);
+}

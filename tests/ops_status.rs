@@ -167,3 +167,18 @@ fn status_path_is_off_by_default() {
     let server = Server::start(&root.path, &[]);
     assert_eq!(get(server.addr, STATUS).status, 404);
 }
+
+#[test]
+fn status_page_is_hidden_from_clients_forwarded_by_a_local_proxy() {
+    // A reverse proxy on the same host connects from loopback; the client it forwards must not see the page.
+    let root = site("status-fwd");
+    let server = Server::start(&root.path, &["--status-path", STATUS]);
+    let ask = |headers: &str| {
+        let raw = format!("GET {STATUS} HTTP/1.1\r\nHost: t\r\n{headers}Connection: close\r\n\r\n");
+        request(server.addr, raw.as_bytes()).status
+    };
+    assert_eq!(ask(""), 200, "a local client");
+    assert_eq!(ask("X-Forwarded-For: 203.0.113.9\r\n"), 404, "a public client behind a local proxy");
+    assert_eq!(ask("Forwarded: for=\"[2001:db8::7]\"\r\n"), 404, "the same with Forwarded");
+    assert_eq!(ask("X-Forwarded-For: 127.0.0.1\r\n"), 200, "a local client behind a local proxy");
+}

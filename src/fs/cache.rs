@@ -2,14 +2,16 @@
 //!
 //! An entry maps the request path (as sent, without the query) to everything needed to answer it: the open
 //! descriptor of the file and of its precompressed siblings, their metadata, ETag, Last-Modified, content type,
-//! pre-rendered header lines and, for small files, the body bytes. Only outcomes that are files are cached;
-//! errors and redirects are cheap to recompute and must appear the moment a file is created.
+//! pre-rendered header lines and, for small files, the body bytes. Answers that are not files (404, 403,
+//! directory redirects) are remembered in a separate bounded map, and only when the directories they depend on
+//! are watched, so a file created there is noticed at once.
 //!
-//! Freshness: every directory holding a cached file is watched with inotify, and any change in any watched
-//! directory empties the whole cache (sites change rarely; a simple rule is a correct rule). The worker reads the
-//! inotify descriptor before the connections of the same epoll batch, so an edit that finished before a request
-//! was sent is always seen. As a safety net for what inotify cannot see (a symlink target edited elsewhere, a
-//! watch that could not be added), an entry older than one second is rebuilt before use.
+//! Freshness: the directory of every path looked up is watched with inotify before the path is opened, and any
+//! change in any watched directory empties the whole cache (sites change rarely; a simple rule is a correct
+//! rule). The worker reads the inotify descriptor before the connections of the same epoll batch, so an edit in
+//! a file's own directory that finished before a request was sent is seen by it. As a safety net for what
+//! inotify cannot see (a symlink target edited elsewhere, an ancestor directory renamed, a watch that could not
+//! be added), an entry older than one second is rebuilt before use.
 
 use std::collections::{HashMap, HashSet};
 use std::io;

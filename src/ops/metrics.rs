@@ -1,8 +1,9 @@
 //! Prometheus text exposition (format 0.0.4) of the per-worker counters kept in shared memory.
 //!
 //! Served at `--status-path` so operators can scrape staticd like any other service. Series are labelled
-//! by worker index rather than pid: the index is stable when the master replaces a worker, so dashboards
-//! keep one series per slot, and Prometheus' `rate()` copes with the counter reset of a replacement.
+//! by shared-memory slot rather than pid: a worker replaced after a crash keeps its slot (and its counters),
+//! so dashboards keep one series per worker; a reload moves workers to free slots, and Prometheus' `rate()`
+//! copes with series that start and stop.
 
 use std::fmt::Write as _;
 
