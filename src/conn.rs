@@ -344,6 +344,12 @@ impl Conn {
                         match self.input {
                             Input::Head => self.answer(&request, ctx, started),
                             _ => {
+                                if request.expect_continue && request.version == Version::Http11 {
+                                    // The client holds its body back until told to go on (RFC 9110 §10.1.1).
+                                    let out = self.out.mem_tail(&mut ctx.pool);
+                                    out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                                    self.out.commit_mem(25);
+                                }
                                 self.awaiting_body = Some((Box::new(request), started));
                                 self.body_deadline = Some(ctx.now + ctx.cfg.header_timeout);
                             }

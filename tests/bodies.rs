@@ -51,3 +51,20 @@ fn a_body_that_arrives_in_time_is_discarded_and_the_request_answered() {
     assert_eq!((first.status, second.status), (405, 200));
     assert_eq!(second.body, b"a");
 }
+
+#[test]
+fn expect_100_continue_gets_the_interim_response_before_the_body() {
+    let root = TempRoot::new("bodies-expect");
+    root.write("a.txt", b"a");
+    let server = Server::start(&root.path, &[]);
+    let mut s = server.connect();
+    s.write_all(b"PUT /a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n").unwrap();
+    // The client holds the body back: the server must speak first.
+    let mut buf = Vec::new();
+    let interim = read_response(&mut s, &mut buf, true).unwrap();
+    assert_eq!(interim.status, 100);
+    s.write_all(b"hello").unwrap();
+    let last = read_response(&mut s, &mut buf, false).unwrap();
+    assert_eq!(last.status, 405);
+    assert_eq!(last.header("Allow"), Some("GET, HEAD, OPTIONS"));
+}

@@ -219,6 +219,7 @@ mod tests {
             user_agent: None,
             x_forwarded_for: None,
             forwarded: None,
+            expect_continue: false,
         }
     }
 

@@ -102,6 +102,8 @@ pub struct Request {
     pub user_agent: Option<String>,
     pub x_forwarded_for: Option<String>,
     pub forwarded: Option<String>,
+    /// `Expect: 100-continue`: the client waits for an interim 100 before sending its body.
+    pub expect_continue: bool,
 }
 
 /// Boxing the request would cost an allocation per request to save a move of a few hundred bytes
@@ -377,6 +379,7 @@ struct Fields {
     user_agent: Option<String>,
     x_forwarded_for: Option<String>,
     forwarded: Option<String>,
+    expect_continue: bool,
 }
 
 fn scan_fields(headers: &[httparse::Header<'_>]) -> Result<Fields, RequestError> {
@@ -407,6 +410,8 @@ fn scan_field(fields: &mut Fields, name: &str, value: &[u8]) -> Result<(), Reque
         join_list(&mut fields.if_none_match, value);
     } else if is("if-match") {
         join_list(&mut fields.if_match, value);
+    } else if is("expect") {
+        fields.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
     } else if is("accept-encoding") {
         join_list(&mut fields.accept_encoding, value);
     } else if is("x-forwarded-for") {
@@ -516,6 +521,7 @@ fn build_request(line: RequestLine, fields: Fields, limits: &Limits) -> Result<R
         user_agent: fields.user_agent,
         x_forwarded_for: fields.x_forwarded_for,
         forwarded: fields.forwarded,
+        expect_continue: fields.expect_continue,
     })
 }
 
@@ -1055,7 +1061,10 @@ mod tests {
         assert_eq!(r.forwarded.as_deref(), Some("for=1.2.3.4"));
         assert_eq!(r.body, BodyFraming::None);
 
+        let expect = ok(b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n").0;
+        assert!(expect.expect_continue);
         let bare = ok(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").0;
+        assert!(!bare.expect_continue);
         assert_eq!((bare.if_none_match, bare.range, bare.user_agent, bare.referer), (None, None, None, None));
         let two_ranges = b"GET / HTTP/1.1\r\nHost: h\r\nRange: bytes=0-1\r\nRange: bytes=0-1\r\n\r\n";
         assert_eq!(ok(two_ranges).0.range, None);
