@@ -196,12 +196,15 @@ impl Master {
                 self.spawn_or_retry(i);
             }
         }
+        // A hung worker is replaced; a hung retiring one (still answering its last requests) would never exit.
         let unix_now = shm::now_secs();
-        for (i, w) in self.workers.iter().enumerate() {
-            let Some(pid) = w.pid else { continue };
-            let slot = self.shm.slot(w.slot);
+        let watched =
+            self.workers.iter().enumerate().filter_map(|(i, w)| w.pid.map(|p| (format!("worker {i}"), p, w.slot)));
+        let retiring = self.retiring.iter().map(|&(p, slot)| ("retiring worker".to_string(), p, slot));
+        for (who, pid, slot) in watched.chain(retiring) {
+            let slot = self.shm.slot(slot);
             if unix_now.saturating_sub(slot.heartbeat.load(Relaxed)) > HEARTBEAT_LIMIT {
-                log::error!("worker {i} (pid {pid}) has not run for {HEARTBEAT_LIMIT}s; killing it");
+                log::error!("{who} (pid {pid}) has not run for {HEARTBEAT_LIMIT}s; killing it");
                 let _ = sys::kill(pid, libc::SIGKILL);
                 slot.heartbeat.store(unix_now, Relaxed);
             }
