@@ -415,7 +415,7 @@ impl Conn {
         let record = Record {
             client: self.client_ip(req, ctx),
             time_unix: ctx.unix_now,
-            method: req.map_or("", |r| r.method_name.as_str()),
+            method: req.map_or("", |r| &r.method_name),
             target: req.map_or("", |r| r.target.as_str()),
             version: match req.map(|r| r.version) {
                 Some(Version::Http10) => "HTTP/1.0",

@@ -125,7 +125,10 @@ fn json_lines_carry_every_field() {
 }
 
 /// Hostile requests: (target, user agent, referer) as raw bytes; each is sent on its own connection.
-fn hostile_requests() -> Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+/// (target, user agent, referer) of one hostile request.
+type HostileCase = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+fn hostile_requests() -> Vec<HostileCase> {
     // Quotes that would end the user-agent field early and fake the fields after it (a header value cannot
     // carry CR or LF: the parser refuses those, so a fake line boundary cannot even be attempted).
     let forged_combined = br#"x" 200 1 "-" "-"#.to_vec();
@@ -162,12 +165,13 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-#[test]
-fn hostile_targets_and_agents_cannot_forge_combined_lines() {
-    let root = site("hostile-combined");
-    let dir = TempDir::new("hc");
+/// Sends every hostile request and one refused raw target, stops the server (which flushes the log), and
+/// returns the cases with the log's lines, checked to be exactly one per request.
+fn log_of_hostile_requests(tag: &str, extra: &[&str]) -> (Vec<HostileCase>, Vec<String>) {
+    let root = site(tag);
+    let dir = TempDir::new(tag);
     let log = dir.file("access.log");
-    let mut server = start_logging(&root, &log, &[]);
+    let mut server = start_logging(&root, &log, extra);
     let cases = hostile_requests();
     for case in &cases {
         let status = send_hostile(server.addr, case);
@@ -177,8 +181,14 @@ fn hostile_targets_and_agents_cannot_forge_combined_lines() {
     // Stopping flushes everything, so a forged extra line would be there to count.
     server.signal(libc::SIGQUIT);
     assert!(server.wait_exit(LONG).is_some(), "QUIT did not end the server");
-    let lines_after = log_lines(&log);
-    assert_eq!(lines_after.len(), cases.len() + 1, "one request = one line; log:\n{}", lines_after.join("\n"));
+    let lines = log_lines(&log);
+    assert_eq!(lines.len(), cases.len() + 1, "one request = one line; log:\n{}", lines.join("\n"));
+    (cases, lines)
+}
+
+#[test]
+fn hostile_targets_and_agents_cannot_forge_combined_lines() {
+    let (cases, lines_after) = log_of_hostile_requests("hostile-combined", &[]);
     let parsed: Vec<Combined> = lines_after
         .iter()
         .map(|l| parse_combined(l).unwrap_or_else(|e| panic!("forged or broken line: {e}")))
@@ -202,20 +212,7 @@ fn hostile_targets_and_agents_cannot_forge_combined_lines() {
 
 #[test]
 fn hostile_targets_and_agents_cannot_forge_json_lines() {
-    let root = site("hostile-json");
-    let dir = TempDir::new("hj");
-    let log = dir.file("access.jsonl");
-    let mut server = start_logging(&root, &log, &["--log-format", "json"]);
-    let cases = hostile_requests();
-    for case in &cases {
-        let status = send_hostile(server.addr, case);
-        assert!(status == 404 || status == 200, "{:?} → {status}", lossy(&case.0));
-    }
-    assert_eq!(status_of(&exchange(server.addr, RAW_TARGET)), 400);
-    server.signal(libc::SIGQUIT);
-    assert!(server.wait_exit(LONG).is_some(), "QUIT did not end the server");
-    let lines = log_lines(&log);
-    assert_eq!(lines.len(), cases.len() + 1, "one request = one line; log:\n{}", lines.join("\n"));
+    let (cases, lines) = log_of_hostile_requests("hostile-json", &["--log-format", "json"]);
     let recs: Vec<JsonRecord> =
         lines.iter().map(|l| parse_json_record(l).unwrap_or_else(|e| panic!("forged or broken line: {e}"))).collect();
     let refused: Vec<&JsonRecord> = recs.iter().filter(|r| r.status == 400).collect();
@@ -232,8 +229,18 @@ fn hostile_targets_and_agents_cannot_forge_json_lines() {
     }
     if let Some(py) = python3() {
         // A second opinion from a real JSON implementation.
-        let script = "import json,sys\nfor l in open(sys.argv[1], encoding='utf-8'):\n  o=json.loads(l)\n  assert isinstance(o, dict) and len(o)==11, l\n  assert o['client']=='127.0.0.1', l\n";
-        let out = std::process::Command::new(py).args(["-c", script]).arg(&log).output().expect("run python3");
+        let script = "import json,sys\nfor l in sys.stdin:\n  o=json.loads(l)\n  assert isinstance(o, dict) and len(o)==11, l\n  assert o['client']=='127.0.0.1', l\n";
+        let mut child = std::process::Command::new(py)
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run python3");
+        let mut input = lines.join("\n");
+        input.push('\n');
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("feed python3");
+        let out = child.wait_with_output().expect("python3 output");
         assert!(out.status.success(), "python3 json.loads refused a line: {}", String::from_utf8_lossy(&out.stderr));
     }
 }

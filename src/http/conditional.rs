@@ -202,7 +202,7 @@ mod tests {
     fn request(c: Conditions<'_>) -> Request {
         Request {
             method: Method::Get,
-            method_name: "GET".to_owned(),
+            method_name: "GET".into(),
             version: Version::Http11,
             target: "/".to_owned(),
             host: Some("h".to_owned()),

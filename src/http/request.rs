@@ -9,6 +9,7 @@
 //! borrows the connection's buffer.
 
 use memchr::{memchr, memrchr};
+use std::borrow::Cow;
 
 /// A request line that has no LF within this many bytes is refused with 414.
 pub const MAX_REQUEST_LINE: usize = 8192;
@@ -82,7 +83,8 @@ pub struct Limits {
 pub struct Request {
     pub method: Method,
     /// The method token as sent (for logs).
-    pub method_name: String,
+    /// Static for the methods this server knows; allocated only for other tokens.
+    pub method_name: Cow<'static, str>,
     pub version: Version,
     /// origin-form: path and query exactly as sent ("/a%20b?x=1"); absolute-form: its path+query
     /// ("/" when the path is empty); asterisk-form: "*".
@@ -187,7 +189,7 @@ fn partial_or_too_large(buf_len: usize, skipped: usize, limits: &Limits) -> Resu
 #[derive(Debug)]
 struct RequestLine {
     method: Method,
-    method_name: String,
+    method_name: Cow<'static, str>,
     version: Version,
     target: String,
     authority: Option<String>,
@@ -217,7 +219,10 @@ fn parse_request_line(line: &[u8]) -> Result<RequestLine, RequestError> {
     let (target, authority) = classify_target(method, raw_target)?;
     Ok(RequestLine {
         method,
-        method_name: String::from_utf8_lossy(method_name).into_owned(),
+        method_name: match method.name() {
+            Some(name) => Cow::Borrowed(name),
+            None => Cow::Owned(String::from_utf8_lossy(method_name).into_owned()),
+        },
         version: version?,
         target,
         authority,
@@ -233,6 +238,24 @@ fn parse_version(raw: &[u8]) -> Result<Version, RequestError> {
             Err(RequestError::VersionNotSupported)
         }
         _ => Err(RequestError::BadRequest),
+    }
+}
+
+impl Method {
+    /// The token of a known method; None for `Other`, whose token only the request knows.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Patch => "PATCH",
+            Method::Trace => "TRACE",
+            Method::Connect => "CONNECT",
+            Method::Other => return None,
+        })
     }
 }
 
@@ -359,8 +382,9 @@ fn is_reg_name(host: &[u8]) -> bool {
 
 /// What the header fields say, before it is combined with the request line.
 #[derive(Debug, Default)]
-struct Fields {
-    host: Option<Vec<u8>>,
+struct Fields<'h> {
+    /// Borrowed from the buffer: it is validated and copied once, into the request.
+    host: Option<&'h [u8]>,
     content_length: Option<u64>,
     /// Number of transfer-coding list members seen across all Transfer-Encoding fields.
     te_members: usize,
@@ -382,7 +406,7 @@ struct Fields {
     expect_continue: bool,
 }
 
-fn scan_fields(headers: &[httparse::Header<'_>]) -> Result<Fields, RequestError> {
+fn scan_fields<'h>(headers: &[httparse::Header<'h>]) -> Result<Fields<'h>, RequestError> {
     let mut fields = Fields { te_all_chunked: true, ..Fields::default() };
     for header in headers {
         scan_field(&mut fields, header.name, trim_ows(header.value))?;
@@ -390,13 +414,13 @@ fn scan_fields(headers: &[httparse::Header<'_>]) -> Result<Fields, RequestError>
     Ok(fields)
 }
 
-fn scan_field(fields: &mut Fields, name: &str, value: &[u8]) -> Result<(), RequestError> {
+fn scan_field<'h>(fields: &mut Fields<'h>, name: &str, value: &'h [u8]) -> Result<(), RequestError> {
     let is = |candidate: &str| name.eq_ignore_ascii_case(candidate);
     if is("host") {
         if fields.host.is_some() {
             return Err(RequestError::BadRequest);
         }
-        fields.host = Some(value.to_vec());
+        fields.host = Some(value);
     } else if is("content-length") {
         add_content_length(&mut fields.content_length, value)?;
     } else if is("transfer-encoding") {
@@ -495,7 +519,7 @@ fn trim_ows(value: &[u8]) -> &[u8] {
 }
 
 fn build_request(line: RequestLine, fields: Fields, limits: &Limits) -> Result<Request, RequestError> {
-    let host = resolve_host(line.version, line.authority, fields.host.as_deref())?;
+    let host = resolve_host(line.version, line.authority, fields.host)?;
     let body = body_framing(line.version, &fields, limits)?;
     let keep_alive = match line.version {
         Version::Http11 => !fields.conn_close,
