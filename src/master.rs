@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::channel;
 use crate::config::{AccessLogTarget, Config};
+use crate::listen::Listener;
 use crate::ops::systemd;
 use crate::shm::{self, Shm};
 use crate::sys::{self, ExitKind, Forked};
@@ -40,14 +41,6 @@ const STOP_GRACE: Duration = Duration::from_millis(700);
 const SLOTS_PER_WORKER: usize = 4;
 /// Wait before retrying a spawn that failed (fork or socketpair out of resources).
 const SPAWN_RETRY: Duration = Duration::from_millis(500);
-
-pub struct Listener {
-    pub fd: OwnedFd,
-    /// How the startup line names it: `http://127.0.0.1:8080/` or `unix:/run/staticd.sock`.
-    pub name: String,
-    /// A socket file this process created, removed on exit.
-    pub unix_path: Option<std::path::PathBuf>,
-}
 
 /// A connection accepted but not yet handed to a worker, with the peer address accept4 reported.
 type Pending = (OwnedFd, Option<std::net::SocketAddr>);

@@ -10,9 +10,9 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use crate::fs::resolve::{directory_redirect, is_hidden, resolve};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::request::{parse, BodyFraming, Limits, Parsed};
+use crate::site::resolve::{directory_redirect, is_hidden, resolve};
 
 const LIMITS: Limits = Limits { max_header_bytes: 2048, max_body_bytes: 4096 };
 

@@ -22,14 +22,14 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::accesslog::AccessLog;
 use crate::channel;
 use crate::config::Config;
-use crate::conn::{Conn, Next};
-use crate::fs::cache::FileCache;
+use crate::engine::conn::{Conn, Next};
 use crate::http::date::DateCache;
 use crate::http::request::Limits;
+use crate::ops::log_file::AccessLog;
 use crate::shm::{Shm, WorkerSlot};
+use crate::site::cache::FileCache;
 use crate::sys::{self, Received};
 
 const TOKEN_CHANNEL: u64 = u64::MAX;

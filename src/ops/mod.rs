@@ -5,6 +5,7 @@
 
 pub mod access_log;
 pub mod forwarded;
+pub mod log_file;
 pub mod metrics;
 pub mod proxy_protocol;
 pub mod systemd;

@@ -20,11 +20,11 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::fs::encoding::ContentCoding;
-use crate::fs::mime;
-use crate::fs::open::{self, Opened};
 use crate::http::date::format_http_date;
 use crate::http::response;
+use crate::site::encoding::ContentCoding;
+use crate::site::mime;
+use crate::site::open::{self, Opened};
 use crate::sys::{self, FileInfo, FileKind};
 
 /// Files up to this size are kept in memory and leave in the same write as their head.

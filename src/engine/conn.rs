@@ -24,15 +24,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
+use crate::engine::output::{Flush, Output};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::request::{self, BodyFraming, Method, Parsed, RequestError, Version};
 use crate::http::response::Persist;
 use crate::ops::access_log::Record;
 use crate::ops::{forwarded, proxy_protocol};
-use crate::output::{Flush, Output};
-use crate::serve;
 use crate::shm::WorkerSlot;
-use crate::status;
+use crate::site::files as serve;
+use crate::site::status;
 use crate::sys;
 use crate::worker::Ctx;
 

@@ -9,15 +9,15 @@
 use std::os::fd::AsFd;
 use std::rc::Rc;
 
-use crate::fs::cache::{CachedFile, Known, Representation};
-use crate::fs::encoding::{self, ContentCoding};
-use crate::fs::open::{self, OpenError, Opened};
-use crate::fs::resolve::{self, ResolvedPath};
+use crate::engine::output::Output;
 use crate::http::conditional::{self, Precondition};
 use crate::http::range::{self, ByteRange, RangeOutcome};
 use crate::http::request::{Method, Request};
 use crate::http::response::{self, Persist};
-use crate::output::Output;
+use crate::site::cache::{CachedFile, Known, Representation};
+use crate::site::encoding::{self, ContentCoding};
+use crate::site::open::{self, OpenError, Opened};
+use crate::site::resolve::{self, ResolvedPath};
 use crate::sys::{self, FileKind};
 use crate::worker::Ctx;
 

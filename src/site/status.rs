@@ -7,13 +7,13 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 
+use crate::engine::output::Output;
 use crate::http::request::{Method, Request};
 use crate::http::response::{self, Persist};
 use crate::ops::forwarded::{self, Cidr};
 use crate::ops::metrics::{self, WorkerStats};
-use crate::output::Output;
-use crate::serve;
 use crate::shm;
+use crate::site::files as serve;
 use crate::worker::Ctx;
 
 /// Whether `req` asks for the status page.

@@ -1,0 +1,21 @@
+//! staticd as a library: the module tree of the server, so the binary, the tests, the fuzz targets and the
+//! benches all build on the same code.
+//!
+//! Layers, each importing only from the ones before it (docs/architecture.md has the whole tree):
+//! `sys` (the kernel) → `http`, `ops`, `shm`, `channel` (pure protocol and operations pieces) → `config` →
+//! `engine` (connections, knows nothing of files) → `site` (what a request means) → `worker`, `master`.
+
+pub mod channel;
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod listen;
+pub mod logging;
+pub mod master;
+pub mod ops;
+#[cfg(test)]
+mod proptests;
+pub mod shm;
+pub mod site;
+pub mod sys;
+pub mod worker;
