@@ -400,9 +400,12 @@ impl Conn {
         let peer = self.peer?.ip();
         let trusted = &ctx.cfg.trusted_proxies;
         match req {
-            Some(r) if !trusted.is_empty() && forwarded::is_trusted(peer, trusted) => {
-                Some(forwarded::client_addr(peer, trusted, r.x_forwarded_for.as_deref(), r.forwarded.as_deref()))
-            }
+            Some(r) if !trusted.is_empty() && forwarded::is_trusted(peer, trusted) => Some(forwarded::client_addr(
+                peer,
+                trusted,
+                r.headers.x_forwarded_for.as_deref(),
+                r.headers.forwarded.as_deref(),
+            )),
             _ => Some(peer),
         }
     }
@@ -425,8 +428,8 @@ impl Conn {
             status,
             bytes,
             duration_us: ctx.now.saturating_duration_since(started).as_micros() as u64,
-            referer: req.and_then(|r| r.referer.as_deref()),
-            user_agent: req.and_then(|r| r.user_agent.as_deref()),
+            referer: req.and_then(|r| r.headers.referer.as_deref()),
+            user_agent: req.and_then(|r| r.headers.user_agent.as_deref()),
             worker: ctx.index,
         };
         if let Some(log) = ctx.access_log.as_mut() {

@@ -89,10 +89,17 @@ pub struct Request {
     /// origin-form: path and query exactly as sent ("/a%20b?x=1"); absolute-form: its path+query
     /// ("/" when the path is empty); asterisk-form: "*".
     pub target: String,
-    /// Host header value, or the authority of an absolute-form target (which overrides Host).
-    pub host: Option<String>,
     pub keep_alive: bool,
     pub body: BodyFraming,
+    /// `Expect: 100-continue`: the client waits for an interim 100 before sending its body.
+    pub expect_continue: bool,
+    pub headers: Headers,
+}
+
+/// The header fields the server acts on, as sent (several lines of a list field joined with ", ").
+/// Host and the framing fields are not here: they are validated and consumed by the parser.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers {
     pub if_none_match: Option<String>,
     pub if_match: Option<String>,
     pub if_modified_since: Option<String>,
@@ -104,8 +111,6 @@ pub struct Request {
     pub user_agent: Option<String>,
     pub x_forwarded_for: Option<String>,
     pub forwarded: Option<String>,
-    /// `Expect: 100-continue`: the client waits for an interim 100 before sending its body.
-    pub expect_continue: bool,
 }
 
 /// Boxing the request would cost an allocation per request to save a move of a few hundred bytes
@@ -192,7 +197,6 @@ struct RequestLine {
     method_name: Cow<'static, str>,
     version: Version,
     target: String,
-    authority: Option<String>,
 }
 
 fn parse_request_line(line: &[u8]) -> Result<RequestLine, RequestError> {
@@ -216,7 +220,7 @@ fn parse_request_line(line: &[u8]) -> Result<RequestLine, RequestError> {
         return Err(RequestError::BadRequest);
     }
     let method = method_from_token(method_name);
-    let (target, authority) = classify_target(method, raw_target)?;
+    let target = classify_target(method, raw_target)?;
     Ok(RequestLine {
         method,
         method_name: match method.name() {
@@ -225,7 +229,6 @@ fn parse_request_line(line: &[u8]) -> Result<RequestLine, RequestError> {
         },
         version: version?,
         target,
-        authority,
     })
 }
 
@@ -275,18 +278,18 @@ fn method_from_token(token: &[u8]) -> Method {
     }
 }
 
-/// Splits the request-target into (path and query, authority of an absolute-form target).
-fn classify_target(method: Method, raw: &[u8]) -> Result<(String, Option<String>), RequestError> {
+/// The path and query of the request-target; an absolute-form target's authority is validated and dropped.
+fn classify_target(method: Method, raw: &[u8]) -> Result<String, RequestError> {
     // Only visible ASCII may appear; clients must percent-encode everything else. A raw '#' is
     // not part of any request-target form (RFC 9112 §3.2) and would confuse the path mapping.
     if raw.is_empty() || !raw.iter().all(|&b| (0x21..=0x7e).contains(&b) && b != b'#') {
         return Err(RequestError::BadRequest);
     }
     if raw.first() == Some(&b'/') {
-        return Ok((ascii_to_string(raw), None));
+        return Ok(ascii_to_string(raw));
     }
     if raw == b"*" {
-        return if method == Method::Options { Ok(("*".to_owned(), None)) } else { Err(RequestError::BadRequest) };
+        return if method == Method::Options { Ok("*".to_owned()) } else { Err(RequestError::BadRequest) };
     }
     let after_scheme = strip_prefix_ignore_case(raw, b"http://")
         .or_else(|| strip_prefix_ignore_case(raw, b"https://"))
@@ -302,7 +305,7 @@ fn classify_target(method: Method, raw: &[u8]) -> Result<(String, Option<String>
         Some(b'?') => format!("/{}", ascii_to_string(path)),
         Some(_) => ascii_to_string(path),
     };
-    Ok((target, Some(ascii_to_string(authority))))
+    Ok(target)
 }
 
 fn strip_prefix_ignore_case<'a>(haystack: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
@@ -383,7 +386,7 @@ fn is_reg_name(host: &[u8]) -> bool {
 /// What the header fields say, before it is combined with the request line.
 #[derive(Debug, Default)]
 struct Fields<'h> {
-    /// Borrowed from the buffer: it is validated and copied once, into the request.
+    /// Borrowed from the buffer: it is validated, never copied.
     host: Option<&'h [u8]>,
     content_length: Option<u64>,
     /// Number of transfer-coding list members seen across all Transfer-Encoding fields.
@@ -391,19 +394,9 @@ struct Fields<'h> {
     te_all_chunked: bool,
     conn_close: bool,
     conn_keep_alive: bool,
-    if_none_match: Option<String>,
-    if_match: Option<String>,
-    if_modified_since: Option<String>,
-    if_unmodified_since: Option<String>,
-    range: Option<String>,
     range_count: usize,
-    if_range: Option<String>,
-    accept_encoding: Option<String>,
-    referer: Option<String>,
-    user_agent: Option<String>,
-    x_forwarded_for: Option<String>,
-    forwarded: Option<String>,
     expect_continue: bool,
+    headers: Headers,
 }
 
 fn scan_fields<'h>(headers: &[httparse::Header<'h>]) -> Result<Fields<'h>, RequestError> {
@@ -431,32 +424,32 @@ fn scan_field<'h>(fields: &mut Fields<'h>, name: &str, value: &'h [u8]) -> Resul
             fields.conn_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
         }
     } else if is("if-none-match") {
-        join_list(&mut fields.if_none_match, value);
+        join_list(&mut fields.headers.if_none_match, value);
     } else if is("if-match") {
-        join_list(&mut fields.if_match, value);
+        join_list(&mut fields.headers.if_match, value);
     } else if is("expect") {
         fields.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
     } else if is("accept-encoding") {
-        join_list(&mut fields.accept_encoding, value);
+        join_list(&mut fields.headers.accept_encoding, value);
     } else if is("x-forwarded-for") {
         // Several lines are one list (RFC 9110 §5.3): a proxy may append its own line after the client's,
         // and the right-most entries are the ones a trusted proxy vouches for.
-        join_list(&mut fields.x_forwarded_for, value);
+        join_list(&mut fields.headers.x_forwarded_for, value);
     } else if is("forwarded") {
-        join_list(&mut fields.forwarded, value);
+        join_list(&mut fields.headers.forwarded, value);
     } else if is("range") {
         fields.range_count += 1;
-        keep_first(&mut fields.range, value);
+        keep_first(&mut fields.headers.range, value);
     } else if is("if-modified-since") {
-        keep_first(&mut fields.if_modified_since, value);
+        keep_first(&mut fields.headers.if_modified_since, value);
     } else if is("if-unmodified-since") {
-        keep_first(&mut fields.if_unmodified_since, value);
+        keep_first(&mut fields.headers.if_unmodified_since, value);
     } else if is("if-range") {
-        keep_first(&mut fields.if_range, value);
+        keep_first(&mut fields.headers.if_range, value);
     } else if is("referer") {
-        keep_first(&mut fields.referer, value);
+        keep_first(&mut fields.headers.referer, value);
     } else if is("user-agent") {
-        keep_first(&mut fields.user_agent, value);
+        keep_first(&mut fields.headers.user_agent, value);
     }
     Ok(())
 }
@@ -519,56 +512,39 @@ fn trim_ows(value: &[u8]) -> &[u8] {
 }
 
 fn build_request(line: RequestLine, fields: Fields, limits: &Limits) -> Result<Request, RequestError> {
-    let host = resolve_host(line.version, line.authority, fields.host)?;
+    check_host(line.version, fields.host)?;
     let body = body_framing(line.version, &fields, limits)?;
     let keep_alive = match line.version {
         Version::Http11 => !fields.conn_close,
         Version::Http10 => fields.conn_keep_alive && !fields.conn_close,
     };
+    let mut headers = fields.headers;
+    // Two Range fields cannot be combined meaningfully; RFC 9110 §14.2 lets us ignore Range.
+    if fields.range_count > 1 {
+        headers.range = None;
+    }
     Ok(Request {
         method: line.method,
         method_name: line.method_name,
         version: line.version,
         target: line.target,
-        host,
         keep_alive,
         body,
-        if_none_match: fields.if_none_match,
-        if_match: fields.if_match,
-        if_modified_since: fields.if_modified_since,
-        if_unmodified_since: fields.if_unmodified_since,
-        // Two Range fields cannot be combined meaningfully; RFC 9110 §14.2 lets us ignore Range.
-        range: if fields.range_count > 1 { None } else { fields.range },
-        if_range: fields.if_range,
-        accept_encoding: fields.accept_encoding,
-        referer: fields.referer,
-        user_agent: fields.user_agent,
-        x_forwarded_for: fields.x_forwarded_for,
-        forwarded: fields.forwarded,
         expect_continue: fields.expect_continue,
+        headers,
     })
 }
 
 /// HTTP/1.1 requires exactly one valid Host (RFC 9112 §3.2), even when an absolute-form target
-/// supplies the authority that then takes precedence.
-fn resolve_host(
-    version: Version,
-    authority: Option<String>,
-    header: Option<&[u8]>,
-) -> Result<Option<String>, RequestError> {
-    let header = match header {
-        Some(value) if !value.is_empty() => {
-            if !is_valid_host(value) {
-                return Err(RequestError::BadRequest);
-            }
-            Some(ascii_to_string(value))
-        }
+/// supplies the authority that then takes precedence. Nothing here routes by host, so it is only checked.
+fn check_host(version: Version, header: Option<&[u8]>) -> Result<(), RequestError> {
+    match header {
+        Some(value) if !value.is_empty() && !is_valid_host(value) => Err(RequestError::BadRequest),
         // An empty Host is valid: a client sends it when the target URI has no authority (RFC 9112 §3.2).
-        Some(_) => None,
-        None if version == Version::Http11 => return Err(RequestError::BadRequest),
-        None => None,
-    };
-    Ok(authority.or(header))
+        Some(_) => Ok(()),
+        None if version == Version::Http11 => Err(RequestError::BadRequest),
+        None => Ok(()),
+    }
 }
 
 /// RFC 9112 §6.1-6.3, erring towards refusal wherever two parsers could disagree.
@@ -690,22 +666,21 @@ mod tests {
 
     #[test]
     fn request_targets() {
-        let rows: &[(&str, &[u8], &str, Option<&str>)] = &[
-            ("origin", b"GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", "/a%20b?x=1", Some("h")),
-            ("double slash", b"GET //a HTTP/1.1\r\nHost: h\r\n\r\n", "//a", Some("h")),
-            ("absolute", b"GET http://ex.com/p?q HTTP/1.1\r\nHost: h\r\n\r\n", "/p?q", Some("ex.com")),
-            ("absolute https", b"GET https://ex.com:8443/p HTTP/1.1\r\nHost: h\r\n\r\n", "/p", Some("ex.com:8443")),
-            ("scheme case", b"GET HtTp://Ex.com/p HTTP/1.1\r\nHost: h\r\n\r\n", "/p", Some("Ex.com")),
-            ("empty path", b"GET http://ex.com HTTP/1.1\r\nHost: h\r\n\r\n", "/", Some("ex.com")),
-            ("query only", b"GET http://ex.com?a=1 HTTP/1.1\r\nHost: h\r\n\r\n", "/?a=1", Some("ex.com")),
-            ("ipv6 authority", b"GET http://[::1]:80/ HTTP/1.1\r\nHost: h\r\n\r\n", "/", Some("[::1]:80")),
-            ("absolute 1.0 no host", b"GET http://ex.com/ HTTP/1.0\r\n\r\n", "/", Some("ex.com")),
-            ("asterisk", b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", "*", Some("h")),
+        let rows: &[(&str, &[u8], &str)] = &[
+            ("origin", b"GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", "/a%20b?x=1"),
+            ("double slash", b"GET //a HTTP/1.1\r\nHost: h\r\n\r\n", "//a"),
+            ("absolute", b"GET http://ex.com/p?q HTTP/1.1\r\nHost: h\r\n\r\n", "/p?q"),
+            ("absolute https", b"GET https://ex.com:8443/p HTTP/1.1\r\nHost: h\r\n\r\n", "/p"),
+            ("scheme case", b"GET HtTp://Ex.com/p HTTP/1.1\r\nHost: h\r\n\r\n", "/p"),
+            ("empty path", b"GET http://ex.com HTTP/1.1\r\nHost: h\r\n\r\n", "/"),
+            ("query only", b"GET http://ex.com?a=1 HTTP/1.1\r\nHost: h\r\n\r\n", "/?a=1"),
+            ("ipv6 authority", b"GET http://[::1]:80/ HTTP/1.1\r\nHost: h\r\n\r\n", "/"),
+            ("absolute 1.0 no host", b"GET http://ex.com/ HTTP/1.0\r\n\r\n", "/"),
+            ("asterisk", b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", "*"),
         ];
-        for (name, input, target, host) in rows {
+        for (name, input, target) in rows {
             let (request, _) = ok(input);
             assert_eq!(request.target, *target, "row {name}");
-            assert_eq!(request.host.as_deref(), *host, "row {name}");
         }
     }
 
@@ -814,19 +789,19 @@ mod tests {
             ("1.1 missing even with absolute", b"GET http://a/ HTTP/1.1\r\n\r\n", BAD),
         ];
         check_outcomes(rows);
-        let good: &[(&[u8], Option<&str>)] = &[
-            (b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", Some("example.com")),
-            (b"GET / HTTP/1.1\r\nhOsT:  example.com:8080 \r\n\r\n", Some("example.com:8080")),
-            (b"GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n", Some("[::1]")),
-            (b"GET / HTTP/1.1\r\nHost: [::ffff:1.2.3.4]:443\r\n\r\n", Some("[::ffff:1.2.3.4]:443")),
-            (b"GET / HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n", Some("10.0.0.1")),
-            (b"GET / HTTP/1.1\r\nHost: a-b_c~d.e!$&'()*+,;=%41\r\n\r\n", Some("a-b_c~d.e!$&'()*+,;=%41")),
-            (b"GET / HTTP/1.0\r\n\r\n", None),
-            (b"GET / HTTP/1.0\r\nHost:\r\n\r\n", None),
-            (b"GET http://abs/ HTTP/1.1\r\nHost: other\r\n\r\n", Some("abs")),
+        let good: &[&[u8]] = &[
+            b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+            b"GET / HTTP/1.1\r\nhOsT:  example.com:8080 \r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: [::ffff:1.2.3.4]:443\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a-b_c~d.e!$&'()*+,;=%41\r\n\r\n",
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"GET / HTTP/1.0\r\nHost:\r\n\r\n",
+            b"GET http://abs/ HTTP/1.1\r\nHost: other\r\n\r\n",
         ];
-        for (input, host) in good {
-            assert_eq!(ok(input).0.host.as_deref(), *host, "{}", lossy(input));
+        for input in good {
+            assert_eq!(outcome(input), Complete, "{}", lossy(input));
         }
     }
 
@@ -1072,28 +1047,31 @@ mod tests {
             X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\n\
             Forwarded: for=1.2.3.4\r\n\r\n";
         let (r, _) = ok(input);
-        assert_eq!(r.if_none_match.as_deref(), Some("\"a\", W/\"b\""));
-        assert_eq!(r.if_match.as_deref(), Some("\"c\", *"));
-        assert_eq!(r.accept_encoding.as_deref(), Some("gzip, br;q=0.5"));
-        assert_eq!(r.if_modified_since.as_deref(), Some("Sun, 06 Nov 1994 08:49:37 GMT"));
-        assert_eq!(r.if_unmodified_since.as_deref(), Some("y"));
-        assert_eq!(r.range.as_deref(), Some("bytes=0-1"));
-        assert_eq!(r.if_range.as_deref(), Some("\"e\""));
-        assert_eq!(r.referer.as_deref(), Some("http://r/"));
-        assert_eq!(r.user_agent.as_deref(), Some("caf\u{fffd}/1.0"));
-        assert_eq!(r.x_forwarded_for.as_deref(), Some("1.2.3.4, 5.6.7.8"), "several lines are one list");
-        assert_eq!(r.forwarded.as_deref(), Some("for=1.2.3.4"));
+        assert_eq!(r.headers.if_none_match.as_deref(), Some("\"a\", W/\"b\""));
+        assert_eq!(r.headers.if_match.as_deref(), Some("\"c\", *"));
+        assert_eq!(r.headers.accept_encoding.as_deref(), Some("gzip, br;q=0.5"));
+        assert_eq!(r.headers.if_modified_since.as_deref(), Some("Sun, 06 Nov 1994 08:49:37 GMT"));
+        assert_eq!(r.headers.if_unmodified_since.as_deref(), Some("y"));
+        assert_eq!(r.headers.range.as_deref(), Some("bytes=0-1"));
+        assert_eq!(r.headers.if_range.as_deref(), Some("\"e\""));
+        assert_eq!(r.headers.referer.as_deref(), Some("http://r/"));
+        assert_eq!(r.headers.user_agent.as_deref(), Some("caf\u{fffd}/1.0"));
+        assert_eq!(r.headers.x_forwarded_for.as_deref(), Some("1.2.3.4, 5.6.7.8"), "several lines are one list");
+        assert_eq!(r.headers.forwarded.as_deref(), Some("for=1.2.3.4"));
         assert_eq!(r.body, BodyFraming::None);
 
         let expect = ok(b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n").0;
         assert!(expect.expect_continue);
         let bare = ok(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").0;
         assert!(!bare.expect_continue);
-        assert_eq!((bare.if_none_match, bare.range, bare.user_agent, bare.referer), (None, None, None, None));
+        assert_eq!(
+            (bare.headers.if_none_match, bare.headers.range, bare.headers.user_agent, bare.headers.referer),
+            (None, None, None, None)
+        );
         let two_ranges = b"GET / HTTP/1.1\r\nHost: h\r\nRange: bytes=0-1\r\nRange: bytes=0-1\r\n\r\n";
-        assert_eq!(ok(two_ranges).0.range, None);
+        assert_eq!(ok(two_ranges).0.headers.range, None);
         let utf8 = "GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: caf\u{e9}\r\n\r\n";
-        assert_eq!(ok(utf8.as_bytes()).0.user_agent.as_deref(), Some("caf\u{e9}"));
+        assert_eq!(ok(utf8.as_bytes()).0.headers.user_agent.as_deref(), Some("caf\u{e9}"));
     }
 
     #[test]

@@ -134,7 +134,7 @@ fn choose<'a>(req: &Request, file: &'a CachedFile) -> &'a Representation {
     if !file.has_variants() {
         return &file.identity;
     }
-    let pick = encoding::negotiate(req.accept_encoding.as_deref(), file.brotli.is_some(), file.gzip.is_some());
+    let pick = encoding::negotiate(req.headers.accept_encoding.as_deref(), file.brotli.is_some(), file.gzip.is_some());
     match pick {
         ContentCoding::Brotli => file.brotli.as_ref(),
         ContentCoding::Gzip => file.gzip.as_ref(),
@@ -151,15 +151,21 @@ fn serve_file(req: &Request, ctx: &mut Ctx, persist: Persist, out: &mut Output, 
     // Every response about a file with variants varies by Accept-Encoding, errors included.
     let vary: &[(&str, &str)] = if file.has_variants() { &[("Vary", "Accept-Encoding")] } else { &[] };
 
-    match conditional::evaluate(req, &rep.etag, mtime, true) {
+    match conditional::evaluate(&req.headers, &rep.etag, mtime, true) {
         Precondition::Proceed => {}
         Precondition::NotModified => return not_modified(ctx, out, persist, rep),
         Precondition::Failed => return simple(ctx, out, 412, persist, vary, head_only),
     }
 
-    let ranges = match req.range.as_deref() {
+    let ranges = match req.headers.range.as_deref() {
         None => RangeOutcome::Ignore,
-        Some(_) if req.if_range.as_deref().is_some_and(|ir| !conditional::if_range_matches(ir, &rep.etag, mtime)) => {
+        Some(_)
+            if req
+                .headers
+                .if_range
+                .as_deref()
+                .is_some_and(|ir| !conditional::if_range_matches(ir, &rep.etag, mtime)) =>
+        {
             RangeOutcome::Ignore
         }
         Some(header) => range::evaluate(header, size),

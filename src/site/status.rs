@@ -54,13 +54,18 @@ fn allowed(req: &Request, ctx: &Ctx, peer: Option<SocketAddr>) -> bool {
     if !local_or_trusted(peer.ip()) {
         return false;
     }
-    if req.x_forwarded_for.is_none() && req.forwarded.is_none() {
+    if req.headers.x_forwarded_for.is_none() && req.headers.forwarded.is_none() {
         return true;
     }
     // Walk the forwarding chain believing loopback hops as well as the configured proxies.
     let mut hops = trusted.clone();
     hops.extend(["127.0.0.0/8", "::1/128"].iter().filter_map(|c| c.parse::<Cidr>().ok()));
-    let client = forwarded::client_addr(peer.ip(), &hops, req.x_forwarded_for.as_deref(), req.forwarded.as_deref());
+    let client = forwarded::client_addr(
+        peer.ip(),
+        &hops,
+        req.headers.x_forwarded_for.as_deref(),
+        req.headers.forwarded.as_deref(),
+    );
     local_or_trusted(client)
 }
 
