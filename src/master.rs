@@ -22,11 +22,17 @@ use crate::config::{AccessLogTarget, Config};
 use crate::listen::Listener;
 use crate::ops::systemd;
 use crate::shm::{self, Shm};
-use crate::sys::{self, ExitKind, Forked};
+use crate::sys::{self, ExitKind, Forked, Token};
 use crate::worker::{self, WorkerArgs};
 
-const TOKEN_SIGNAL: u64 = 1 << 40;
-const TOKEN_CHANNEL: u64 = 2 << 40;
+/// What a master token's generation says the slot is: listener `slot`, worker `slot`'s channel, the signalfd.
+const KIND_LISTENER: u32 = 0;
+const KIND_CHANNEL: u32 = 1;
+const TOKEN_SIGNAL: Token = Token::new(0, 2);
+
+fn channel_token(worker: usize) -> Token {
+    Token::new(worker as u32, KIND_CHANNEL)
+}
 /// Connections taken from a listener per wake-up before the other listeners get a turn.
 const ACCEPT_BATCH: usize = 1024;
 /// How long to wait before accepting again after EMFILE/ENFILE, or before re-checking for a free worker.
@@ -96,7 +102,7 @@ impl Master {
         let sigfd =
             sys::signalfd(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1, libc::SIGCHLD])?;
         let epoll = sys::Epoll::new()?;
-        epoll.add(sigfd.as_raw_fd(), sys::EPOLLIN, TOKEN_SIGNAL)?;
+        epoll.add(sigfd.as_fd(), sys::EPOLLIN, TOKEN_SIGNAL)?;
         // Two slots per worker: a reload's new workers use the other half while the old ones finish.
         let shm = Shm::new(SLOTS_PER_WORKER * cfg.workers)?;
         let root = sys::open_dir(&cfg.root)?;
@@ -139,20 +145,20 @@ impl Master {
         }
         self.set_accepting(true)?;
         notify_service_manager(&format!("READY=1\nMAINPID={}", std::process::id()));
-        let mut events = vec![sys::empty_event(); 64];
+        let mut events = vec![sys::Event::EMPTY; 64];
         loop {
             let n = self.epoll.wait(&mut events, self.wait_timeout())?;
             for ev in &events[..n] {
-                let token = ev.u64;
+                let token = ev.token();
                 if token == TOKEN_SIGNAL {
                     if self.handle_signals()? {
                         self.remove_socket_files();
                         return Ok(());
                     }
-                } else if token & TOKEN_CHANNEL != 0 {
-                    self.on_channel_event((token & 0xffff) as usize, ev.events);
-                } else {
-                    self.accept_from(token as usize)?;
+                } else if token.generation() == KIND_CHANNEL {
+                    self.on_channel_event(token.slot(), ev.flags());
+                } else if token.generation() == KIND_LISTENER {
+                    self.accept_from(token.slot())?;
                 }
             }
             self.tick()?;
@@ -211,9 +217,9 @@ impl Master {
         }
         for (i, l) in self.listeners.iter().enumerate() {
             if on {
-                self.epoll.add(l.fd.as_raw_fd(), sys::EPOLLIN, i as u64)?;
+                self.epoll.add(l.fd.as_fd(), sys::EPOLLIN, Token::new(i as u32, KIND_LISTENER))?;
             } else {
-                self.epoll.delete(l.fd.as_raw_fd())?;
+                self.epoll.delete(l.fd.as_fd())?;
             }
         }
         self.accepting = on;
@@ -309,8 +315,7 @@ impl Master {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if !w.want_write {
                         w.want_write = true;
-                        let token = TOKEN_CHANNEL | i as u64;
-                        let _ = self.epoll.modify(chan.as_raw_fd(), sys::EPOLLIN | sys::EPOLLOUT, token);
+                        let _ = self.epoll.modify(chan.as_fd(), sys::EPOLLIN | sys::EPOLLOUT, channel_token(i));
                     }
                     return;
                 }
@@ -324,8 +329,7 @@ impl Master {
         }
         if w.want_write {
             w.want_write = false;
-            let token = TOKEN_CHANNEL | i as u64;
-            let _ = self.epoll.modify(chan.as_raw_fd(), sys::EPOLLIN, token);
+            let _ = self.epoll.modify(chan.as_fd(), sys::EPOLLIN, channel_token(i));
         }
     }
 
@@ -339,7 +343,7 @@ impl Master {
         if events & (sys::EPOLLHUP | sys::EPOLLERR) != 0 {
             // The worker end closed: it is exiting. Stop watching; SIGCHLD does the rest.
             if let Some(chan) = self.workers[i].chan.as_ref() {
-                let _ = self.epoll.delete(chan.as_raw_fd());
+                let _ = self.epoll.delete(chan.as_fd());
             }
         }
     }
@@ -430,7 +434,7 @@ impl Master {
             let w = &mut self.workers[i];
             w.pid = None;
             if let Some(chan) = w.chan.take() {
-                let _ = self.epoll.delete(chan.as_raw_fd());
+                let _ = self.epoll.delete(chan.as_fd());
             }
             w.want_write = false;
             w.sent = 0;
@@ -498,7 +502,7 @@ impl Master {
                 drop(log);
                 self.shm.slot(slot).reset(pid);
                 self.shm.slot(slot).accepted.store(0, Relaxed);
-                self.epoll.add(ours.as_raw_fd(), sys::EPOLLIN, TOKEN_CHANNEL | i as u64)?;
+                self.epoll.add(ours.as_fd(), sys::EPOLLIN, channel_token(i))?;
                 let w = &mut self.workers[i];
                 w.pid = Some(pid);
                 w.chan = Some(ours);
@@ -536,7 +540,7 @@ impl Master {
             let queued: Vec<Pending> = w.queue.drain(..).collect();
             if let Some(pid) = w.pid.take() {
                 if let Some(chan) = w.chan.take() {
-                    let _ = self.epoll.delete(chan.as_raw_fd());
+                    let _ = self.epoll.delete(chan.as_fd());
                 }
                 self.retiring.push((pid, old_slot));
                 let _ = sys::kill(pid, libc::SIGQUIT);

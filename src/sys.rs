@@ -360,10 +360,39 @@ pub const EPOLLET: u32 = libc::EPOLLET as u32;
 pub const EPOLLERR: u32 = libc::EPOLLERR as u32;
 pub const EPOLLHUP: u32 = libc::EPOLLHUP as u32;
 
-pub type Event = libc::epoll_event;
+/// What an epoll registration reports back: a slot index and a generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Token(u64);
 
-pub fn empty_event() -> Event {
-    libc::epoll_event { events: 0, u64: 0 }
+impl Token {
+    pub const fn new(slot: u32, generation: u32) -> Token {
+        Token(((generation as u64) << 32) | slot as u64)
+    }
+
+    pub const fn slot(self) -> usize {
+        (self.0 & 0xffff_ffff) as usize
+    }
+
+    pub const fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
+
+/// One reported event.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct Event(libc::epoll_event);
+
+impl Event {
+    pub const EMPTY: Event = Event(libc::epoll_event { events: 0, u64: 0 });
+
+    pub fn token(&self) -> Token {
+        Token(self.0.u64)
+    }
+
+    pub fn flags(&self) -> u32 {
+        self.0.events
+    }
 }
 
 pub struct Epoll {
@@ -375,16 +404,16 @@ impl Epoll {
         Ok(Epoll { fd: owned(syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?) })
     }
 
-    pub fn add(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_ADD, fd, events, token)
+    pub fn add(&self, fd: BorrowedFd<'_>, events: u32, token: Token) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd.as_raw_fd(), events, token.0)
     }
 
-    pub fn modify(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_MOD, fd, events, token)
+    pub fn modify(&self, fd: BorrowedFd<'_>, events: u32, token: Token) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd.as_raw_fd(), events, token.0)
     }
 
-    pub fn delete(&self, fd: RawFd) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
+    pub fn delete(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd.as_raw_fd(), 0, 0)
     }
 
     fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
@@ -395,7 +424,12 @@ impl Epoll {
 
     /// Waits for events; EINTR counts as "no events".
     pub fn wait(&self, events: &mut [Event], timeout_ms: i32) -> io::Result<usize> {
-        match syscall!(epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), events.len() as libc::c_int, timeout_ms)) {
+        match syscall!(epoll_wait(
+            self.fd.as_raw_fd(),
+            events.as_mut_ptr() as *mut libc::epoll_event,
+            events.len() as libc::c_int,
+            timeout_ms
+        )) {
             Ok(n) => Ok(n as usize),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
             Err(e) => Err(e),

@@ -131,6 +131,10 @@ fn stalled_reader_is_abandoned_after_send_timeout() {
     let mut s = server.connect();
     let port = s.local_addr().expect("local addr").port();
     s.write_all(b"GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
+    // The connection waits in the listen queue until the master accepts it, and is in flight to a worker
+    // after that: only once the worker holds it does "no longer established" mean the server let it go.
+    let held = wait_until(LONG, || server_side_state(&server, port) == Some("ESTABLISHED"));
+    assert!(held, "the server never took the connection");
     // Never read: the buffers fill and the response stops making progress.
     let gone = wait_until(Duration::from_secs(30), || !matches!(server_side_state(&server, port), Some("ESTABLISHED")));
     assert!(

@@ -1,62 +1,82 @@
 //! One client connection: an explicit state machine driven by readiness events.
 //!
 //! ```text
-//!  Active ── read/parse ──► respond (queue into Output) ── flush ──► Active (keep-alive, next pipelined request)
-//!    │                                        │
-//!    │ error, Connection: close, limit, EOF   │ deadline passed
-//!    ▼                                        ▼
-//!  Closing: shutdown(SHUT_WR), discard input until the client's FIN or the linger deadline, then close
+//!  Proxy ──► Head ──complete head──► answer ──► Head (keep-alive; the next pipelined request may be buffered)
+//!              │  └─ with a body ──► Body (framed, discarded) ──► answer ──► Head
+//!              │ error, Connection: close, limit, deadline
+//!              ▼
+//!            Done: parse nothing more; flush what is queued ──► Lingering: shutdown(SHUT_WR), discard input
+//!                                                               until the client's FIN or the linger deadline
 //! ```
 //!
-//! The socket is registered once, edge-triggered, for input and output. `readable`/`writable` remember whether
-//! the last read/write could have more to do (no EAGAIN yet); `drive` keeps making progress until it cannot,
-//! so every state falls straight into the next without waiting for another epoll round. A read that returns
-//! less than the buffer can hold counts as EAGAIN: with edge triggering, more data raises a fresh event, so the
-//! extra read that would only say EAGAIN is never made.
+//! The reading side is one enum whose variants hold what each state needs (the request waiting for its body
+//! lives in `Body`), so no combination of flags can contradict another. The socket is registered once,
+//! edge-triggered, for input and output; [`Readiness`] remembers whether the last read/write could have more
+//! to do, and `drive` keeps making progress until it cannot, so every state falls straight into the next.
+//! A read shorter than the free buffer counts as EAGAIN: with edge triggering, more data raises a fresh event.
 //!
 //! Input is parsed in order and responses are queued in order: any number of pipelined requests are answered
 //! in one flush. Request bodies are framed exactly (Content-Length or strict chunked) and discarded, so body
-//! bytes can never be taken for a request. The read buffer comes from the worker's pool and goes back whenever
-//! no request is in progress, so an idle keep-alive connection holds no buffer.
+//! bytes can never be taken for a request; a request with a body is answered only once its body is framed, so
+//! a malformed or oversized body gets 400/413 instead of the request's answer.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
+use crate::engine::input::ReadBuf;
 use crate::engine::output::{Flush, Output};
+use crate::engine::{Ctx, Handler, Reply};
 use crate::http::chunked::ChunkedDecoder;
-use crate::http::request::{self, BodyFraming, Method, Parsed, RequestError, Version};
-use crate::http::response::Persist;
+use crate::http::request::{self, BodyFraming, Method, Parsed, Request, RequestError, Version};
+use crate::http::response::{self, Persist};
 use crate::ops::access_log::Record;
 use crate::ops::{forwarded, proxy_protocol};
 use crate::shm::WorkerSlot;
-use crate::site::files as serve;
-use crate::site::status;
 use crate::sys;
-use crate::worker::Ctx;
 
 /// Bytes one connection may send per turn of the event loop before yielding to the others: it bounds how long
 /// one download holds the worker. On the 10 MiB benchmark 256 KiB turns (lighttpd's size) were as fast as or
 /// faster than 2 MiB turns; the runs were too noisy to claim more.
-const WRITE_BUDGET: u64 = 256 * 1024;
+pub const WRITE_BUDGET: u64 = 256 * 1024;
 /// Stop parsing pipelined requests while this much output is waiting: the client must read some first.
 const OUTPUT_HIGH_WATER: u64 = 256 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Reading requests and writing responses.
-    Active,
-    /// Our write side is shut; discarding input until the client's FIN or `until`.
-    Closing { until: Instant },
+/// What the input stream holds next, and what the connection is waiting for.
+enum Reading {
+    /// A PROXY protocol header must come before anything else; the header deadline runs from `since`.
+    Proxy { since: Instant },
+    /// A request head: `started` is when its first byte arrived (or the connection did), None while idle
+    /// between keep-alive requests.
+    Head { started: Option<Instant> },
+    /// The body of `request` is being framed and discarded; the request is answered when it ends. The
+    /// deadline is fixed, so a client dribbling a byte at a time cannot hold the connection.
+    Body { request: Box<Request>, started: Instant, deadline: Instant, body: Body },
+    /// Nothing more is parsed: the queued output is flushed, then the connection closes.
+    Done,
+    /// Our write side is shut; input is discarded until the client's FIN or `until`.
+    Lingering { until: Instant },
 }
 
-/// What the input stream holds next.
-enum Input {
-    Head,
-    /// Discarding a Content-Length body: bytes still to skip.
+/// How the body being discarded is framed.
+enum Body {
+    /// Bytes still to skip.
     Fixed(u64),
     Chunked(Box<ChunkedDecoder>),
+}
+
+/// Edge-triggered bookkeeping: what the events and the last syscalls say may still be possible.
+struct Readiness {
+    /// A read could return something (no EAGAIN or short read since the last event).
+    readable: bool,
+    /// A write could be accepted.
+    writable: bool,
+    /// epoll reported the client's FIN (EPOLLRDHUP): keep reading until read returns 0, even after a short
+    /// read, because no further edge will announce it.
+    fin_pending: bool,
+    /// Read returned 0: the client will send nothing more.
+    eof: bool,
 }
 
 /// What the worker should do with the connection after `drive`.
@@ -70,110 +90,70 @@ pub enum Next {
     Close,
 }
 
+/// The byte stream can no longer be trusted (a bad PROXY header): close without answering.
+struct Broken;
+
 pub struct Conn {
     fd: OwnedFd,
     /// The client's address: from accept, or from the PROXY header. None on a Unix socket.
     peer: Option<SocketAddr>,
-    /// A PROXY protocol header must come before anything else.
-    awaiting_proxy: bool,
-    /// The byte stream can no longer be trusted (a bad PROXY header): close without answering.
-    broken: bool,
-    phase: Phase,
-    input: Input,
-    /// Read buffer, taken from the worker's pool only while a request is in progress.
-    rbuf: Option<Box<[u8]>>,
-    /// Unparsed bytes are `rbuf[rpos..rend]`.
-    rpos: usize,
-    rend: usize,
+    reading: Reading,
+    input: ReadBuf,
     out: Output,
-    readable: bool,
-    writable: bool,
-    /// The client sent its FIN (read returned 0).
-    peer_eof: bool,
-    /// epoll reported the client's FIN (EPOLLRDHUP): keep reading until read returns 0, even after a short
-    /// read, because no further edge will come to announce it.
-    fin_pending: bool,
-    /// A request whose body is still being framed; it is answered once the body has been read (so a body
-    /// that turns out malformed or too large is refused instead).
-    awaiting_body: Option<(Box<request::Request>, Instant)>,
-    /// When the body being read must be complete: a fixed deadline, so a client dribbling a byte at a time
-    /// cannot hold the connection open (progress does not extend it).
-    body_deadline: Option<Instant>,
-    /// Close once the queued output is flushed; parse nothing more.
-    close_after: bool,
+    ready: Readiness,
     served: u64,
-    /// When the first byte of the request head in progress arrived (or when the connection arrived).
-    head_started: Option<Instant>,
     /// Last time bytes moved in either direction.
     last_progress: Instant,
-    /// The deadline currently queued in the worker's timer heap for this connection, if any.
-    pub queued_deadline: Option<Instant>,
 }
 
 impl Conn {
     pub fn new(fd: OwnedFd, peer: Option<SocketAddr>, proxy_protocol: bool, now: Instant) -> Conn {
+        // A client that connects and says nothing gets the header deadline, not the keep-alive one.
+        let reading = if proxy_protocol { Reading::Proxy { since: now } } else { Reading::Head { started: Some(now) } };
         Conn {
             fd,
             peer,
-            awaiting_proxy: proxy_protocol,
-            broken: false,
-            phase: Phase::Active,
-            input: Input::Head,
-            rbuf: None,
-            rpos: 0,
-            rend: 0,
+            reading,
+            input: ReadBuf::default(),
             out: Output::default(),
-            readable: true,
-            writable: true,
-            peer_eof: false,
-            fin_pending: false,
-            awaiting_body: None,
-            body_deadline: None,
-            close_after: false,
+            ready: Readiness { readable: true, writable: true, fin_pending: false, eof: false },
             served: 0,
-            // A client that connects and says nothing gets the header deadline, not the keep-alive one.
-            head_started: Some(now),
             last_progress: now,
-            queued_deadline: None,
         }
     }
 
     pub fn on_event(&mut self, events: u32) {
         if events & (sys::EPOLLIN | sys::EPOLLRDHUP | sys::EPOLLHUP | sys::EPOLLERR) != 0 {
-            self.readable = true;
+            self.ready.readable = true;
         }
         if events & (sys::EPOLLRDHUP | sys::EPOLLHUP) != 0 {
-            self.fin_pending = true;
+            self.ready.fin_pending = true;
         }
         if events & (sys::EPOLLOUT | sys::EPOLLHUP | sys::EPOLLERR) != 0 {
-            self.writable = true;
+            self.ready.writable = true;
         }
-    }
-
-    fn unparsed(&self) -> usize {
-        self.rend - self.rpos
     }
 
     /// The instant at which this connection's current deadline passes.
-    pub fn deadline(&self, ctx: &Ctx) -> Instant {
-        let cfg = &ctx.cfg;
-        match self.phase {
-            Phase::Closing { until } => until,
-            Phase::Active if !self.out.is_empty() => self.last_progress + cfg.send_timeout,
-            Phase::Active => match (&self.input, self.head_started) {
-                (Input::Head, Some(started)) => started + cfg.header_timeout,
-                (Input::Head, None) => self.last_progress + cfg.keepalive_timeout,
-                _ => self.body_deadline.unwrap_or(self.last_progress + cfg.header_timeout),
-            },
+    pub fn deadline<H: Handler>(&self, ctx: &Ctx<H>) -> Instant {
+        let s = &ctx.settings;
+        match &self.reading {
+            Reading::Lingering { until } => *until,
+            _ if !self.out.is_empty() => self.last_progress + s.send_timeout,
+            Reading::Proxy { since: started } | Reading::Head { started: Some(started) } => *started + s.header_timeout,
+            Reading::Head { started: None } => self.last_progress + s.keepalive_timeout,
+            Reading::Body { deadline, .. } => *deadline,
+            // `drive` starts closing as soon as the output is flushed, so this only bounds a stray wait.
+            Reading::Done => self.last_progress + s.send_timeout,
         }
     }
 
     /// Makes all the progress possible now. Errors on the socket end the connection, never anything else.
-    pub fn drive(&mut self, ctx: &mut Ctx) -> Next {
+    pub fn drive<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> Next {
         match self.try_drive(ctx) {
             Ok(next) => {
                 if next != Next::Close {
-                    self.release_idle_buffer(ctx);
+                    self.input.release_if_idle(&mut ctx.pools);
                 }
                 next
             }
@@ -184,29 +164,28 @@ impl Conn {
         }
     }
 
-    fn try_drive(&mut self, ctx: &mut Ctx) -> io::Result<Next> {
-        if let Phase::Closing { .. } = self.phase {
-            return self.drain_closing();
+    fn try_drive<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> io::Result<Next> {
+        if let Reading::Lingering { .. } = self.reading {
+            return self.drain_lingering();
         }
         loop {
-            let mut progress = self.process_input(ctx);
-            if self.broken {
+            let Ok(mut progress) = self.process_input(ctx) else {
                 return Ok(Next::Close);
-            }
-            if !self.out.is_empty() && self.writable {
-                let (sent, why) = self.out.flush(self.fd.as_fd(), WRITE_BUDGET, &mut ctx.pool)?;
+            };
+            if !self.out.is_empty() && self.ready.writable {
+                let (sent, why) = self.out.flush(self.fd.as_fd(), WRITE_BUDGET, &mut ctx.pools.out)?;
                 if sent > 0 {
-                    WorkerSlot::bump(&ctx.slot.bytes_sent, sent);
-                    self.last_progress = ctx.now;
+                    WorkerSlot::bump(&ctx.counters.bytes_sent, sent);
+                    self.last_progress = ctx.clock.now();
                     progress = true;
                 }
                 match why {
                     Flush::Done => {}
-                    Flush::WouldBlock => self.writable = false,
+                    Flush::WouldBlock => self.ready.writable = false,
                     Flush::Budget => return Ok(Next::Again),
                 }
             }
-            if self.wants_input() && self.readable {
+            if self.wants_input() && self.ready.readable {
                 progress |= self.read_some(ctx)?;
             }
             if !progress {
@@ -214,54 +193,51 @@ impl Conn {
             }
         }
         // After the client's FIN every complete request has been answered; what is left can never complete.
-        if self.out.is_empty() && (self.close_after || self.peer_eof) {
-            return self.begin_closing(ctx);
+        if self.out.is_empty() && (matches!(self.reading, Reading::Done) || self.ready.eof) {
+            return self.begin_lingering(ctx);
         }
         Ok(Next::Wait)
     }
 
-    /// Whether reading more could help: not when closing after this output, and not while enough output is
-    /// waiting that the client has to read first (bounded memory for pipelining floods).
+    /// Whether parsing more requests could help: not once closing, and not while enough output is waiting
+    /// that the client has to read first (bounded memory for pipelining floods).
+    fn accepts_requests(&self) -> bool {
+        !matches!(self.reading, Reading::Done) && self.out.pending() < OUTPUT_HIGH_WATER
+    }
+
+    /// Whether reading more could help.
     fn wants_input(&self) -> bool {
-        !self.peer_eof && !self.close_after && self.out.pending() < OUTPUT_HIGH_WATER
+        !self.ready.eof && self.accepts_requests()
     }
 
     /// Reads once into the buffer. Returns whether bytes arrived (or EOF was seen).
-    fn read_some(&mut self, ctx: &mut Ctx) -> io::Result<bool> {
-        let size = ctx.read_buf_size;
-        let buf = self.rbuf.get_or_insert_with(|| ctx.rpool.pop().unwrap_or_else(|| vec![0; size].into_boxed_slice()));
-        if self.rpos == self.rend {
-            self.rpos = 0;
-            self.rend = 0;
-        } else if self.rend == buf.len() && self.rpos > 0 {
-            buf.copy_within(self.rpos..self.rend, 0);
-            self.rend -= self.rpos;
-            self.rpos = 0;
-        }
-        let free = buf.len() - self.rend;
+    fn read_some<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> io::Result<bool> {
+        let space = self.input.space(&mut ctx.pools);
+        let free = space.len();
         if free == 0 {
             // Full of unparsed bytes: the parser refuses a head this long, so this only waits for output.
             return Ok(false);
         }
-        match sys::read(self.fd.as_fd(), &mut buf[self.rend..]) {
+        match sys::read(self.fd.as_fd(), space) {
             Ok(0) => {
-                self.peer_eof = true;
-                self.readable = false;
+                self.ready.eof = true;
+                self.ready.readable = false;
                 Ok(true)
             }
             Ok(n) => {
-                self.rend += n;
-                if n < free && !self.fin_pending {
-                    self.readable = false;
+                self.input.filled(n);
+                if n < free && !self.ready.fin_pending {
+                    self.ready.readable = false;
                 }
-                self.last_progress = ctx.now;
-                if self.head_started.is_none() && matches!(self.input, Input::Head) {
-                    self.head_started = Some(ctx.now);
+                let now = ctx.clock.now();
+                self.last_progress = now;
+                if let Reading::Head { started: started @ None } = &mut self.reading {
+                    *started = Some(now);
                 }
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.readable = false;
+                self.ready.readable = false;
                 Ok(false)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
@@ -270,44 +246,41 @@ impl Conn {
     }
 
     /// Parses and answers every complete request buffered, in order. Returns whether anything was consumed.
-    fn process_input(&mut self, ctx: &mut Ctx) -> bool {
+    fn process_input<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> Result<bool, Broken> {
         let mut progress = false;
-        while !self.close_after && self.out.pending() < OUTPUT_HIGH_WATER && !self.out.has_file() {
-            let Some(buf) = self.rbuf.as_ref() else { break };
-            let avail = &buf[self.rpos..self.rend];
+        // A queued file body goes first: the responses after it would wait behind it anyway.
+        while self.accepts_requests() && !self.out.has_file() {
+            let avail = self.input.unparsed();
             if avail.is_empty() {
                 break;
             }
-            if self.awaiting_proxy {
-                match proxy_protocol::parse(avail) {
+            let now = ctx.clock.now();
+            match &mut self.reading {
+                Reading::Proxy { since } => match proxy_protocol::parse(avail) {
                     Ok(proxy_protocol::ProxyHeader::Done { consumed, source }) => {
-                        self.rpos += consumed;
+                        self.input.consume(consumed);
                         self.peer = source.or(self.peer);
-                        self.awaiting_proxy = false;
+                        self.reading = Reading::Head { started: Some(*since) };
                         progress = true;
-                        continue;
                     }
                     Ok(proxy_protocol::ProxyHeader::Incomplete) => break,
                     Err(proxy_protocol::Malformed) => {
                         log::debug!("malformed PROXY protocol header; closing");
-                        self.broken = true;
-                        break;
+                        return Err(Broken);
                     }
-                }
-            }
-            match &mut self.input {
-                Input::Fixed(left) => {
+                },
+                Reading::Body { body: Body::Fixed(left), .. } => {
                     let take = (*left).min(avail.len() as u64);
                     *left -= take;
-                    self.rpos += take as usize;
+                    self.input.consume(take as usize);
                     progress = true;
                     if *left == 0 {
                         self.body_done(ctx);
                     }
                 }
-                Input::Chunked(decoder) => match decoder.feed(avail) {
+                Reading::Body { body: Body::Chunked(decoder), .. } => match decoder.feed(avail) {
                     Ok((used, done)) => {
-                        self.rpos += used;
+                        self.input.consume(used);
                         progress |= used > 0;
                         if !done {
                             // The decoder takes every byte it is given until the body ends.
@@ -317,58 +290,64 @@ impl Conn {
                     }
                     Err(e) => {
                         // The body cannot be framed: refuse the request it belongs to, and close.
-                        self.awaiting_body = None;
                         self.refuse(e, ctx);
                         progress = true;
-                        break;
                     }
                 },
-                Input::Head => match request::parse(avail, &ctx.limits) {
+                Reading::Head { started } => match request::parse(avail, &ctx.settings.limits) {
                     Ok(Parsed::Partial) => {
-                        if self.head_started.is_none() {
-                            self.head_started = Some(ctx.now);
-                        }
+                        started.get_or_insert(now);
                         break;
                     }
                     Ok(Parsed::Complete { request, head_len }) => {
-                        self.rpos += head_len;
-                        let started = self.head_started.take().unwrap_or(ctx.now);
+                        self.input.consume(head_len);
+                        let started = started.unwrap_or(now);
                         progress = true;
-                        self.input = match request.body {
-                            BodyFraming::None | BodyFraming::Length(0) => Input::Head,
-                            BodyFraming::Length(n) => Input::Fixed(n),
-                            BodyFraming::Chunked => {
-                                Input::Chunked(Box::new(ChunkedDecoder::new(ctx.cfg.max_body_bytes)))
-                            }
-                        };
-                        match self.input {
-                            Input::Head => self.answer(&request, ctx, started),
-                            _ => {
-                                if request.expect_continue && request.version == Version::Http11 {
-                                    // The client holds its body back until told to go on (RFC 9110 §10.1.1).
-                                    let out = self.out.mem_tail(&mut ctx.pool);
-                                    out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-                                    self.out.commit_mem(25);
-                                }
-                                self.awaiting_body = Some((Box::new(request), started));
-                                self.body_deadline = Some(ctx.now + ctx.cfg.header_timeout);
-                            }
-                        }
+                        self.start_request(request, started, ctx);
                     }
                     Err(e) => {
                         self.refuse(e, ctx);
                         progress = true;
                     }
                 },
+                Reading::Done | Reading::Lingering { .. } => break,
             }
         }
-        progress
+        Ok(progress)
     }
 
-    /// Queues the response to one parsed request.
-    fn answer(&mut self, req: &request::Request, ctx: &mut Ctx, started: Instant) {
+    /// A head is complete: answer it now, or frame its body first.
+    fn start_request<H: Handler>(&mut self, request: Request, started: Instant, ctx: &mut Ctx<H>) {
+        let body = match request.body {
+            BodyFraming::None | BodyFraming::Length(0) => {
+                self.reading = Reading::Head { started: None };
+                self.answer(&request, started, ctx);
+                return;
+            }
+            BodyFraming::Length(n) => Body::Fixed(n),
+            BodyFraming::Chunked => Body::Chunked(Box::new(ChunkedDecoder::new(ctx.settings.limits.max_body_bytes))),
+        };
+        if request.expect_continue && request.version == Version::Http11 {
+            // The client holds its body back until told to go on (RFC 9110 §10.1.1).
+            self.out.append(&mut ctx.pools.out, |buf| buf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        }
+        let deadline = ctx.clock.now() + ctx.settings.header_timeout;
+        self.reading = Reading::Body { request: Box::new(request), started, deadline, body };
+    }
+
+    /// The body of the request in `Body` has been read and discarded: answer the request.
+    fn body_done<H: Handler>(&mut self, ctx: &mut Ctx<H>) {
+        let state = std::mem::replace(&mut self.reading, Reading::Head { started: None });
+        if let Reading::Body { request, started, .. } = state {
+            self.answer(&request, started, ctx);
+        }
+    }
+
+    /// Has the site queue the response to one complete request.
+    fn answer<H: Handler>(&mut self, req: &Request, started: Instant, ctx: &mut Ctx<H>) {
         self.served += 1;
-        let limit_reached = ctx.cfg.keepalive_requests != 0 && self.served >= ctx.cfg.keepalive_requests;
+        let limit = ctx.settings.keepalive_requests;
+        let limit_reached = limit != 0 && self.served >= limit;
         let persist = if !req.keep_alive || limit_reached || ctx.draining {
             Persist::Close
         } else if req.version == Version::Http10 {
@@ -377,28 +356,41 @@ impl Conn {
             Persist::KeepAlive11
         };
         let queued_before = self.out.pending();
-        let status = match req.method {
-            Method::Get | Method::Head if status::is_status_request(req, ctx) => {
-                status::respond(req, ctx, persist, &mut self.out, self.peer)
-            }
-            Method::Get | Method::Head => serve::respond(req, ctx, persist, &mut self.out),
-            Method::Options => serve::simple(ctx, &mut self.out, 204, persist, &[("Allow", serve::ALLOW)], false),
-            Method::Post | Method::Put | Method::Delete | Method::Patch | Method::Trace | Method::Connect => {
-                serve::simple(ctx, &mut self.out, 405, persist, &[("Allow", serve::ALLOW)], false)
-            }
-            Method::Other => serve::simple(ctx, &mut self.out, 501, persist, &[], false),
-        };
-        ctx.slot.count_response(status);
+        let mut reply = Reply::new(&mut self.out, &mut ctx.pools.out, &ctx.clock, persist, self.peer);
+        let status = ctx.site.respond(req, &mut reply);
+        ctx.counters.count_response(status);
         self.log(ctx, Some(req), status, self.out.pending() - queued_before, started);
         if persist.closes() {
-            self.close_after = true;
+            self.reading = Reading::Done;
         }
     }
 
+    /// Answers a request that could not be parsed or framed, closes after it, and forgets the buffered input:
+    /// none of it may be interpreted.
+    fn refuse<H: Handler>(&mut self, err: RequestError, ctx: &mut Ctx<H>) {
+        let status = err.status();
+        let now = ctx.clock.now();
+        // A HEAD request gets no body even when it is refused (RFC 9110 §9.3.2).
+        let (started, head_only) = match &self.reading {
+            Reading::Body { request, started, .. } => (*started, request.method == Method::Head),
+            Reading::Head { started } => (started.unwrap_or(now), self.input.unparsed().starts_with(b"HEAD ")),
+            Reading::Proxy { since } => (*since, false),
+            Reading::Done | Reading::Lingering { .. } => (now, false),
+        };
+        let queued_before = self.out.pending();
+        let date = ctx.clock.date();
+        self.out.append(&mut ctx.pools.out, |buf| {
+            response::simple(buf, status, date, Persist::Close, &[], head_only);
+        });
+        ctx.counters.count_response(status);
+        self.log(ctx, None, status, self.out.pending() - queued_before, started);
+        self.reading = Reading::Done;
+        self.input.discard();
+    }
+
     /// The address to log for a request: the peer, or behind a trusted proxy the client it names.
-    fn client_ip(&self, req: Option<&request::Request>, ctx: &Ctx) -> Option<IpAddr> {
+    fn client_ip(&self, req: Option<&Request>, trusted: &[forwarded::Cidr]) -> Option<IpAddr> {
         let peer = self.peer?.ip();
-        let trusted = &ctx.cfg.trusted_proxies;
         match req {
             Some(r) if !trusted.is_empty() && forwarded::is_trusted(peer, trusted) => Some(forwarded::client_addr(
                 peer,
@@ -411,13 +403,11 @@ impl Conn {
     }
 
     /// Appends the access-log line for one response (a refused request has no method or target).
-    fn log(&self, ctx: &mut Ctx, req: Option<&request::Request>, status: u16, bytes: u64, started: Instant) {
-        if ctx.access_log.is_none() {
-            return;
-        }
+    fn log<H: Handler>(&self, ctx: &mut Ctx<H>, req: Option<&Request>, status: u16, bytes: u64, started: Instant) {
+        let Some(log) = ctx.access_log.as_mut() else { return };
         let record = Record {
-            client: self.client_ip(req, ctx),
-            time_unix: ctx.unix_now,
+            client: self.client_ip(req, &ctx.settings.trusted_proxies),
+            time_unix: ctx.clock.unix_now(),
             method: req.map_or("", |r| &r.method_name),
             target: req.map_or("", |r| r.target.as_str()),
             version: match req.map(|r| r.version) {
@@ -427,84 +417,40 @@ impl Conn {
             },
             status,
             bytes,
-            duration_us: ctx.now.saturating_duration_since(started).as_micros() as u64,
+            duration_us: ctx.clock.now().saturating_duration_since(started).as_micros() as u64,
             referer: req.and_then(|r| r.headers.referer.as_deref()),
             user_agent: req.and_then(|r| r.headers.user_agent.as_deref()),
-            worker: ctx.index,
+            worker: ctx.worker_index,
         };
-        if let Some(log) = ctx.access_log.as_mut() {
-            log.record(&record);
-        }
-    }
-
-    /// The body of the request in `awaiting_body` has been read and discarded: answer the request.
-    fn body_done(&mut self, ctx: &mut Ctx) {
-        self.input = Input::Head;
-        self.body_deadline = None;
-        if let Some((request, started)) = self.awaiting_body.take() {
-            self.answer(&request, ctx, started);
-        }
-    }
-
-    /// Answers a request that could not be parsed or framed, and closes after it.
-    fn refuse(&mut self, err: RequestError, ctx: &mut Ctx) {
-        let status = err.status();
-        let started = self.head_started.unwrap_or(ctx.now);
-        let queued_before = self.out.pending();
-        // A HEAD request gets no body even when it is refused (RFC 9110 §9.3.2).
-        let head_only = match (&self.awaiting_body, self.rbuf.as_deref()) {
-            (Some((req, _)), _) => req.method == Method::Head,
-            (None, Some(buf)) => buf[self.rpos..self.rend].starts_with(b"HEAD "),
-            (None, None) => false,
-        };
-        self.awaiting_body = None;
-        serve::simple(ctx, &mut self.out, status, Persist::Close, &[], head_only);
-        ctx.slot.count_response(status);
-        self.log(ctx, None, status, self.out.pending() - queued_before, started);
-        self.close_after = true;
-        self.discard_input();
-    }
-
-    /// Forgets buffered input: after a refusal none of it may be interpreted.
-    fn discard_input(&mut self) {
-        self.rpos = 0;
-        self.rend = 0;
-        self.input = Input::Head;
-        self.head_started = None;
-        self.awaiting_body = None;
-        self.body_deadline = None;
+        log.record(&record);
     }
 
     /// A deadline passed. Returns what the worker should do.
-    pub fn on_timeout(&mut self, ctx: &mut Ctx) -> Next {
-        match self.phase {
-            Phase::Closing { .. } => Next::Close,
-            Phase::Active if !self.out.is_empty() => {
+    pub fn on_timeout<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> Next {
+        match self.reading {
+            Reading::Lingering { .. } => return Next::Close,
+            _ if !self.out.is_empty() => {
                 // The client stopped reading: abandon the response and free the socket at once.
                 let _ = sys::set_linger_zero(self.fd.as_fd());
-                Next::Close
+                return Next::Close;
             }
-            Phase::Active => {
-                let sent_something = self.unparsed() > 0 || !matches!(self.input, Input::Head);
-                if sent_something {
-                    self.refuse(RequestError::RequestTimeout, ctx);
-                } else {
-                    self.close_after = true;
-                }
-                self.readable = false;
-                self.drive(ctx)
-            }
+            Reading::Body { .. } => self.refuse(RequestError::RequestTimeout, ctx),
+            _ if !self.input.unparsed().is_empty() => self.refuse(RequestError::RequestTimeout, ctx),
+            // Nothing was sent: close quietly.
+            _ => self.reading = Reading::Done,
         }
+        self.ready.readable = false;
+        self.drive(ctx)
     }
 
     /// The worker is shutting down gracefully: close at once if idle, else after the response in progress.
-    pub fn begin_drain(&mut self, ctx: &mut Ctx) -> Next {
-        if self.phase != Phase::Active {
+    pub fn begin_drain<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> Next {
+        if let Reading::Lingering { .. } = self.reading {
             return Next::Wait;
         }
         // A request may have arrived without its event being handled yet: answer it (with Connection: close,
         // as ctx.draining is set) rather than close under it.
-        self.readable = true;
+        self.ready.readable = true;
         if self.drive(ctx) == Next::Close {
             return Next::Close;
         }
@@ -512,7 +458,9 @@ impl Conn {
         // that has not sent its first request yet is new: its request is on the way, and is answered with
         // Connection: close (or the header deadline ends it).
         if self.served > 0 {
-            self.close_after = true;
+            if !matches!(self.reading, Reading::Lingering { .. }) {
+                self.reading = Reading::Done;
+            }
             return self.drive(ctx);
         }
         Next::Wait
@@ -520,24 +468,24 @@ impl Conn {
 
     /// Shuts our write side so the client sees a clean end, and waits for its FIN before closing, so unread
     /// request bytes can never turn our close into an RST that destroys the response (RFC 9112 §9.6).
-    fn begin_closing(&mut self, ctx: &mut Ctx) -> io::Result<Next> {
-        if self.peer_eof {
+    fn begin_lingering<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> io::Result<Next> {
+        if self.ready.eof {
             return Ok(Next::Close);
         }
         sys::shutdown_write(self.fd.as_fd())?;
-        self.phase = Phase::Closing { until: ctx.now + ctx.cfg.linger_timeout };
-        self.discard_input();
-        self.drain_closing()
+        self.reading = Reading::Lingering { until: ctx.clock.now() + ctx.settings.linger_timeout };
+        self.input.discard();
+        self.drain_lingering()
     }
 
-    fn drain_closing(&mut self) -> io::Result<Next> {
+    fn drain_lingering(&mut self) -> io::Result<Next> {
         let mut scratch = [0u8; 4096];
-        while self.readable {
+        while self.ready.readable {
             match sys::read(self.fd.as_fd(), &mut scratch) {
                 Ok(0) => return Ok(Next::Close),
-                Ok(n) if n < scratch.len() && !self.fin_pending => self.readable = false,
+                Ok(n) if n < scratch.len() && !self.ready.fin_pending => self.ready.readable = false,
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ready.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -545,22 +493,9 @@ impl Conn {
         Ok(Next::Wait)
     }
 
-    /// Returns the read buffer to the pool when no request is in progress.
-    fn release_idle_buffer(&mut self, ctx: &mut Ctx) {
-        if self.unparsed() == 0 {
-            if let Some(buf) = self.rbuf.take() {
-                self.rpos = 0;
-                self.rend = 0;
-                ctx.recycle_read_buf(buf);
-            }
-        }
-    }
-
-    /// Releases queued output before the connection is dropped.
-    pub fn finish(&mut self, ctx: &mut Ctx) {
-        self.out.clear(&mut ctx.pool);
-        if let Some(buf) = self.rbuf.take() {
-            ctx.recycle_read_buf(buf);
-        }
+    /// Releases queued output and the read buffer before the connection is dropped.
+    pub fn finish<H: Handler>(&mut self, ctx: &mut Ctx<H>) {
+        self.out.clear(&mut ctx.pools.out);
+        self.input.release(&mut ctx.pools);
     }
 }

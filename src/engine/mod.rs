@@ -1,5 +1,65 @@
 //! The HTTP/1.1 connection engine: reading, framing, keep-alive, pipelining, half-close, deadlines and the
-//! output queue. It knows nothing of files.
+//! output queue, driven by one epoll loop per worker.
+//!
+//! It knows nothing of files, caches or the status page: each complete request goes to the one [`Handler`]
+//! the worker gives it (the site layer), which queues the answer through a [`Reply`]. Nothing in here imports
+//! from `crate::site`.
 
+pub mod clock;
 pub mod conn;
+mod ctx;
+pub mod event_loop;
+mod input;
 pub mod output;
+pub mod pools;
+pub mod reply;
+mod timers;
+
+use std::os::fd::BorrowedFd;
+use std::time::Duration;
+
+use crate::http::request::{Limits, Request};
+use crate::ops::forwarded::Cidr;
+
+pub use ctx::Ctx;
+pub use reply::Reply;
+
+/// What a request means: implemented by the site layer, called by the engine once per complete request.
+pub trait Handler {
+    /// Queues the response to `req` (whose body, if any, has been framed and discarded) and returns its
+    /// status. Persistence is the engine's: `reply` already knows whether the connection stays open.
+    fn respond(&mut self, req: &Request, reply: &mut Reply<'_>) -> u16;
+
+    /// A descriptor with news for the handler (file changes), watched by the event loop.
+    fn watch_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
+    /// `watch_fd` is readable. Called before the connections of the same epoll batch are served, so a change
+    /// that completed before a request was sent is seen by that request.
+    fn on_watch(&mut self) {}
+}
+
+/// The engine's share of the configuration: limits and deadlines of connections.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub limits: Limits,
+    pub header_timeout: Duration,
+    pub keepalive_timeout: Duration,
+    pub send_timeout: Duration,
+    pub linger_timeout: Duration,
+    /// Requests per connection before it is closed; 0 = unlimited.
+    pub keepalive_requests: u64,
+    /// Every connection starts with a PROXY protocol header.
+    pub proxy_protocol: bool,
+    /// Peers whose X-Forwarded-For / Forwarded headers name the client in the access log.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+impl Settings {
+    /// Room for the longest acceptable head plus its leading empty line, so a full buffer always means the
+    /// parser has already refused the head.
+    pub fn read_buf_size(&self) -> usize {
+        self.limits.max_header_bytes.max(crate::http::request::MAX_REQUEST_LINE) + 1024
+    }
+}

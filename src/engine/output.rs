@@ -56,9 +56,18 @@ impl Output {
         self.files > 0
     }
 
-    /// The memory buffer at the tail, to append response bytes to (a head, a small body, a boundary).
-    /// Call `commit_mem` with the number of bytes added.
-    pub fn mem_tail(&mut self, pool: &mut Vec<Vec<u8>>) -> &mut Vec<u8> {
+    /// Appends to the memory tail whatever `write` adds (a head, a small body, a boundary) and counts it, so
+    /// no caller has to measure what it wrote.
+    pub fn append(&mut self, pool: &mut Vec<Vec<u8>>, write: impl FnOnce(&mut Vec<u8>)) {
+        let buf = self.mem_tail(pool);
+        let before = buf.len();
+        write(buf);
+        let added = buf.len() - before;
+        self.pending += added as u64;
+    }
+
+    /// The memory buffer at the tail, started (from the pool) when the tail is a file or a full buffer.
+    fn mem_tail(&mut self, pool: &mut Vec<Vec<u8>>) -> &mut Vec<u8> {
         let reuse = matches!(self.segments.back(), Some(Segment::Mem { buf, .. }) if buf.len() < COALESCE_LIMIT);
         if !reuse {
             let buf = pool.pop().unwrap_or_else(|| Vec::with_capacity(4096));
@@ -68,11 +77,6 @@ impl Output {
             Some(Segment::Mem { buf, .. }) => buf,
             _ => unreachable!("a memory segment was just ensured at the tail"),
         }
-    }
-
-    /// Records bytes appended through `mem_tail`.
-    pub fn commit_mem(&mut self, added: usize) {
-        self.pending += added as u64;
     }
 
     pub fn push_file(&mut self, file: Rc<OwnedFd>, offset: u64, len: u64) {
@@ -191,13 +195,10 @@ mod tests {
         let (path, file) = temp_file("order", b"0123456789");
         let mut pool = Vec::new();
         let mut out = Output::default();
-        out.mem_tail(&mut pool).extend_from_slice(b"head1;");
-        out.commit_mem(6);
-        out.mem_tail(&mut pool).extend_from_slice(b"head2;");
-        out.commit_mem(6);
+        out.append(&mut pool, |b| b.extend_from_slice(b"head1;"));
+        out.append(&mut pool, |b| b.extend_from_slice(b"head2;"));
         out.push_file(Rc::clone(&file), 2, 5);
-        out.mem_tail(&mut pool).extend_from_slice(b";tail");
-        out.commit_mem(5);
+        out.append(&mut pool, |b| b.extend_from_slice(b";tail"));
         assert_eq!(out.pending(), 22);
         assert!(out.has_file());
         let (sent, why) = out.flush(ours.as_fd(), u64::MAX, &mut pool).unwrap();
@@ -248,8 +249,7 @@ mod tests {
         let mut pool = Vec::new();
         let mut out = Output::default();
         let big = vec![1u8; 8 * 1024 * 1024];
-        out.mem_tail(&mut pool).extend_from_slice(&big);
-        out.commit_mem(big.len());
+        out.append(&mut pool, |b| b.extend_from_slice(&big));
         let (sent, why) = out.flush(ours.as_fd(), u64::MAX, &mut pool).unwrap();
         assert_eq!(why, Flush::WouldBlock);
         assert_eq!(out.pending(), big.len() as u64 - sent);

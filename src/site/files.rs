@@ -9,62 +9,56 @@
 use std::os::fd::AsFd;
 use std::rc::Rc;
 
-use crate::engine::output::Output;
+use crate::engine::Reply;
 use crate::http::conditional::{self, Precondition};
 use crate::http::range::{self, ByteRange, RangeOutcome};
-use crate::http::request::{Method, Request};
-use crate::http::response::{self, Persist};
+use crate::http::request::Request;
+use crate::http::response;
 use crate::site::cache::{CachedFile, Known, Representation};
 use crate::site::encoding::{self, ContentCoding};
 use crate::site::open::{self, OpenError, Opened};
 use crate::site::resolve::{self, ResolvedPath};
+use crate::site::{is_head, Site};
 use crate::sys::{self, FileKind};
-use crate::worker::Ctx;
-
-/// The methods this read-only server allows.
-pub const ALLOW: &str = "GET, HEAD, OPTIONS";
 
 /// Queues the response to a GET or HEAD and returns its status.
-pub fn respond(req: &Request, ctx: &mut Ctx, persist: Persist, out: &mut Output) -> u16 {
+pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> u16 {
     let (key, query) = match req.target.split_once('?') {
         Some((path, query)) => (path.as_bytes(), Some(query)),
         None => (req.target.as_bytes(), None),
     };
-    if let Some(file) = ctx.files.get(key, ctx.now) {
-        return serve_file(req, ctx, persist, out, &file);
+    let now = reply.now();
+    if let Some(file) = site.files.get(key, now) {
+        return serve_file(req, reply, &file);
     }
-    match ctx.files.get_known(key, ctx.now) {
-        Some(Known::Status(status)) => return simple(ctx, out, status, persist, &[], is_head(req)),
+    match site.files.get_known(key, now) {
+        Some(Known::Status(status)) => return reply.simple(status, &[], is_head(req)),
         // A cached Location has no query; a request with one is redirected the long way, keeping it.
         Some(Known::Redirect(location)) if query.is_none() => {
-            return simple(ctx, out, 301, persist, &[("Location", &location)], is_head(req));
+            return reply.simple(301, &[("Location", &location)], is_head(req));
         }
         _ => {}
     }
-    let (found, cacheable) = lookup(req, ctx);
+    let (found, cacheable) = lookup(site, req);
     match found {
         Lookup::File { rel, opened } => {
-            let file = Rc::new(CachedFile::build(ctx.root.as_fd(), &ctx.cfg, &rel, opened, ctx.now));
-            ctx.files.insert(key, Rc::clone(&file));
-            serve_file(req, ctx, persist, out, &file)
+            let file = Rc::new(CachedFile::build(site.root.as_fd(), &site.cfg, &rel, opened, now));
+            site.files.insert(key, Rc::clone(&file));
+            serve_file(req, reply, &file)
         }
         Lookup::Status(status) => {
             if cacheable && status != 500 {
-                ctx.files.insert_known(key, Known::Status(status), ctx.now);
+                site.files.insert_known(key, Known::Status(status), now);
             }
-            simple(ctx, out, status, persist, &[], is_head(req))
+            reply.simple(status, &[], is_head(req))
         }
         Lookup::Redirect { location, bare } => {
             if cacheable && query.is_none() {
-                ctx.files.insert_known(key, Known::Redirect(bare.into()), ctx.now);
+                site.files.insert_known(key, Known::Redirect(bare.into()), now);
             }
-            simple(ctx, out, 301, persist, &[("Location", &location)], is_head(req))
+            reply.simple(301, &[("Location", &location)], is_head(req))
         }
     }
-}
-
-fn is_head(req: &Request) -> bool {
-    req.method == Method::Head
 }
 
 /// What a request path leads to, before any request header other than the target is considered.
@@ -83,44 +77,44 @@ enum Lookup {
 
 /// The uncached path: resolution, hidden names, openat2 beneath the root, directories. Also says whether a
 /// non-file answer may be remembered: it depends on the path alone, or every directory involved is watched.
-fn lookup(req: &Request, ctx: &mut Ctx) -> (Lookup, bool) {
+fn lookup(site: &mut Site, req: &Request) -> (Lookup, bool) {
     let resolved = match resolve::resolve(&req.target) {
         Ok(r) => r,
         Err(_) => return (Lookup::Status(400), true),
     };
-    if !ctx.cfg.dotfiles && resolve::is_hidden(&resolved.rel) {
+    if !site.cfg.dotfiles && resolve::is_hidden(&resolved.rel) {
         return (Lookup::Status(404), true);
     }
     // Watch before opening, so no edit can fall between what we read and what we are told about.
     let parent = memchr::memrchr(b'/', &resolved.rel).map_or(&b""[..], |i| &resolved.rel[..i]);
-    let mut watched = ctx.files.watch_dir(parent);
+    let mut watched = site.files.watch_dir(parent);
     if resolved.trailing_slash {
-        watched &= ctx.files.watch_dir(&resolved.rel);
+        watched &= site.files.watch_dir(&resolved.rel);
     }
-    let opened = match open::open(ctx.root.as_fd(), &resolved.rel, ctx.cfg.no_symlinks) {
+    let opened = match open::open(site.root.as_fd(), &resolved.rel, site.cfg.no_symlinks) {
         Ok(o) => o,
         Err(e) => return (Lookup::Status(e.status()), watched),
     };
     let found = match opened.info.kind {
-        FileKind::Directory => lookup_index(ctx, &resolved),
+        FileKind::Directory => lookup_index(site, &resolved),
         _ if resolved.trailing_slash => Lookup::Status(404),
         _ => Lookup::File { rel: resolved.rel, opened },
     };
     (found, watched)
 }
 
-fn lookup_index(ctx: &Ctx, resolved: &ResolvedPath) -> Lookup {
+fn lookup_index(site: &Site, resolved: &ResolvedPath) -> Lookup {
     if !resolved.trailing_slash {
         let bare = resolve::directory_redirect(&ResolvedPath { query: None, ..resolved.clone() });
         return Lookup::Redirect { location: resolve::directory_redirect(resolved), bare };
     }
-    for name in &ctx.cfg.index {
+    for name in &site.cfg.index {
         let mut path = resolved.rel.clone();
         if !path.is_empty() {
             path.push(b'/');
         }
         path.extend_from_slice(name.as_bytes());
-        match open::open(ctx.root.as_fd(), &path, ctx.cfg.no_symlinks) {
+        match open::open(site.root.as_fd(), &path, site.cfg.no_symlinks) {
             Ok(o) if o.info.kind == FileKind::Regular => return Lookup::File { rel: path, opened: o },
             Ok(_) | Err(OpenError::NotFound) => continue,
             Err(e) => return Lookup::Status(e.status()),
@@ -143,7 +137,7 @@ fn choose<'a>(req: &Request, file: &'a CachedFile) -> &'a Representation {
     .unwrap_or(&file.identity)
 }
 
-fn serve_file(req: &Request, ctx: &mut Ctx, persist: Persist, out: &mut Output, file: &CachedFile) -> u16 {
+fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile) -> u16 {
     let head_only = is_head(req);
     let rep = choose(req, file);
     let size = rep.info.size;
@@ -153,8 +147,8 @@ fn serve_file(req: &Request, ctx: &mut Ctx, persist: Persist, out: &mut Output, 
 
     match conditional::evaluate(&req.headers, &rep.etag, mtime, true) {
         Precondition::Proceed => {}
-        Precondition::NotModified => return not_modified(ctx, out, persist, rep),
-        Precondition::Failed => return simple(ctx, out, 412, persist, vary, head_only),
+        Precondition::NotModified => return not_modified(reply, rep),
+        Precondition::Failed => return reply.simple(412, vary, head_only),
     }
 
     let ranges = match req.headers.range.as_deref() {
@@ -172,70 +166,59 @@ fn serve_file(req: &Request, ctx: &mut Ctx, persist: Persist, out: &mut Output, 
     };
     match ranges {
         RangeOutcome::Ignore => {
-            let buf = out.mem_tail(&mut ctx.pool);
-            let before = buf.len();
-            response::start(buf, 200, &ctx.date, persist);
-            buf.extend_from_slice(&rep.head_200);
             let body_in_memory = rep.body.as_deref().filter(|_| !head_only);
-            if let Some(body) = body_in_memory {
-                buf.extend_from_slice(body);
-            }
-            let added = buf.len() - before;
-            out.commit_mem(added);
+            reply.head(200, |buf| {
+                buf.extend_from_slice(&rep.head_200);
+                if let Some(body) = body_in_memory {
+                    buf.extend_from_slice(body);
+                }
+            });
             if !head_only && body_in_memory.is_none() {
-                out.push_file(Rc::clone(&rep.fd), 0, size);
+                reply.file(Rc::clone(&rep.fd), 0, size);
             }
             200
         }
         RangeOutcome::Single(r) => {
-            let buf = out.mem_tail(&mut ctx.pool);
-            let before = buf.len();
-            response::start(buf, 206, &ctx.date, persist);
-            buf.extend_from_slice(&rep.validator_lines);
-            buf.extend_from_slice(&rep.entity_lines);
-            response::header(buf, "Content-Type", &file.content_type);
-            response::header(buf, "Content-Range", &range::content_range(r, size));
-            response::content_length(buf, r.len());
-            response::end(buf);
             let in_memory = rep.body.as_deref().and_then(|b| b.get(r.start as usize..=r.end as usize));
-            match in_memory {
-                Some(part) if !head_only => buf.extend_from_slice(part),
-                _ => {}
-            }
-            let added = buf.len() - before;
-            out.commit_mem(added);
+            reply.head(206, |buf| {
+                buf.extend_from_slice(&rep.validator_lines);
+                buf.extend_from_slice(&rep.entity_lines);
+                response::header(buf, "Content-Type", &file.content_type);
+                response::header(buf, "Content-Range", &range::content_range(r, size));
+                response::content_length(buf, r.len());
+                response::end(buf);
+                match in_memory {
+                    Some(part) if !head_only => buf.extend_from_slice(part),
+                    _ => {}
+                }
+            });
             if !head_only && in_memory.is_none() {
-                out.push_file(Rc::clone(&rep.fd), r.start, r.len());
+                reply.file(Rc::clone(&rep.fd), r.start, r.len());
             }
             206
         }
-        RangeOutcome::Multi(parts) => send_multipart(ctx, out, persist, rep, &file.content_type, &parts, head_only),
+        RangeOutcome::Multi(parts) => send_multipart(reply, rep, &file.content_type, &parts, head_only),
         RangeOutcome::Unsatisfiable => {
             let cr = format!("bytes */{size}");
             let mut extra = vec![("Content-Range", cr.as_str())];
             extra.extend_from_slice(vary);
-            simple(ctx, out, 416, persist, &extra, head_only)
+            reply.simple(416, &extra, head_only)
         }
     }
 }
 
 /// 304: the validators and caching headers the 200 would carry, no body.
-fn not_modified(ctx: &mut Ctx, out: &mut Output, persist: Persist, rep: &Representation) -> u16 {
-    let buf = out.mem_tail(&mut ctx.pool);
-    let before = buf.len();
-    response::start(buf, 304, &ctx.date, persist);
-    buf.extend_from_slice(&rep.validator_lines);
-    response::end(buf);
-    let added = buf.len() - before;
-    out.commit_mem(added);
+fn not_modified(reply: &mut Reply<'_>, rep: &Representation) -> u16 {
+    reply.head(304, |buf| {
+        buf.extend_from_slice(&rep.validator_lines);
+        response::end(buf);
+    });
     304
 }
 
 /// 206 multipart/byteranges: each part is a small header from memory and its range through sendfile.
 fn send_multipart(
-    ctx: &mut Ctx,
-    out: &mut Output,
-    persist: Persist,
+    reply: &mut Reply<'_>,
     rep: &Representation,
     content_type: &str,
     parts: &[ByteRange],
@@ -257,30 +240,22 @@ fn send_multipart(
         + parts.iter().map(|r| r.len()).sum::<u64>()
         + closing.len() as u64;
 
-    let buf = out.mem_tail(&mut ctx.pool);
-    let before = buf.len();
-    response::start(buf, 206, &ctx.date, persist);
-    buf.extend_from_slice(&rep.validator_lines);
-    buf.extend_from_slice(&rep.entity_lines);
-    response::header(buf, "Content-Type", &format!("multipart/byteranges; boundary={boundary}"));
-    response::content_length(buf, total);
-    response::end(buf);
-    let added = buf.len() - before;
-    out.commit_mem(added);
+    reply.head(206, |buf| {
+        buf.extend_from_slice(&rep.validator_lines);
+        buf.extend_from_slice(&rep.entity_lines);
+        response::header(buf, "Content-Type", &format!("multipart/byteranges; boundary={boundary}"));
+        response::content_length(buf, total);
+        response::end(buf);
+    });
     if head_only {
         return 206;
     }
     for (r, head) in parts.iter().zip(&part_heads) {
-        append(ctx, out, head.as_bytes());
-        out.push_file(Rc::clone(&rep.fd), r.start, r.len());
+        reply.write(|buf| buf.extend_from_slice(head.as_bytes()));
+        reply.file(Rc::clone(&rep.fd), r.start, r.len());
     }
-    append(ctx, out, closing.as_bytes());
+    reply.write(|buf| buf.extend_from_slice(closing.as_bytes()));
     206
-}
-
-fn append(ctx: &mut Ctx, out: &mut Output, bytes: &[u8]) {
-    out.mem_tail(&mut ctx.pool).extend_from_slice(bytes);
-    out.commit_mem(bytes.len());
 }
 
 /// A random multipart boundary, so file content cannot be made to collide with it.
@@ -292,21 +267,4 @@ fn boundary() -> String {
         raw.copy_from_slice(&t.to_le_bytes()[..12]);
     }
     raw.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Queues a body-less status (an error, a redirect, 204) with its short text body.
-pub fn simple(
-    ctx: &mut Ctx,
-    out: &mut Output,
-    status: u16,
-    persist: Persist,
-    extra: &[(&str, &str)],
-    head_only: bool,
-) -> u16 {
-    let buf = out.mem_tail(&mut ctx.pool);
-    let before = buf.len();
-    response::simple(buf, status, &ctx.date, persist, extra, head_only);
-    let added = buf.len() - before;
-    out.commit_mem(added);
-    status
 }

@@ -7,48 +7,44 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::engine::output::Output;
-use crate::http::request::{Method, Request};
-use crate::http::response::{self, Persist};
+use crate::config::Config;
+use crate::engine::Reply;
+use crate::http::request::Request;
+use crate::http::response;
 use crate::ops::forwarded::{self, Cidr};
 use crate::ops::metrics::{self, WorkerStats};
-use crate::shm;
-use crate::site::files as serve;
-use crate::worker::Ctx;
+use crate::shm::{self, Shm};
+use crate::site::{is_head, Site};
 
 /// Whether `req` asks for the status page.
-pub fn is_status_request(req: &Request, ctx: &Ctx) -> bool {
-    let Some(path) = ctx.cfg.status_path.as_deref() else { return false };
+pub fn is_status_request(req: &Request, cfg: &Config) -> bool {
+    let Some(path) = cfg.status_path.as_deref() else { return false };
     req.target.split('?').next() == Some(path)
 }
 
-pub fn respond(req: &Request, ctx: &mut Ctx, persist: Persist, out: &mut Output, peer: Option<SocketAddr>) -> u16 {
-    let head_only = req.method == Method::Head;
-    if !allowed(req, ctx, peer) {
-        return serve::simple(ctx, out, 404, persist, &[], head_only);
+pub fn respond(site: &Site, req: &Request, reply: &mut Reply<'_>) -> u16 {
+    let head_only = is_head(req);
+    if !allowed(req, &site.cfg.trusted_proxies, reply.peer()) {
+        return reply.simple(404, &[], head_only);
     }
     let mut body = String::new();
-    metrics::render(&mut body, &snapshot(ctx), shm::now_secs().saturating_sub(ctx.shm.started_at()));
-    let buf = out.mem_tail(&mut ctx.pool);
-    let before = buf.len();
-    response::start(buf, 200, &ctx.date, persist);
-    response::header(buf, "Content-Type", metrics::CONTENT_TYPE);
-    response::header(buf, "Cache-Control", "no-store");
-    response::content_length(buf, body.len() as u64);
-    response::end(buf);
-    if !head_only {
-        buf.extend_from_slice(body.as_bytes());
-    }
-    let added = buf.len() - before;
-    out.commit_mem(added);
+    metrics::render(&mut body, &snapshot(&site.shm), shm::now_secs().saturating_sub(site.shm.started_at()));
+    reply.head(200, |buf| {
+        response::header(buf, "Content-Type", metrics::CONTENT_TYPE);
+        response::header(buf, "Cache-Control", "no-store");
+        response::content_length(buf, body.len() as u64);
+        response::end(buf);
+        if !head_only {
+            buf.extend_from_slice(body.as_bytes());
+        }
+    });
     200
 }
 
 /// Whether the client may see the page. The connection must come from loopback, a Unix socket or a trusted
 /// proxy; and when the request was forwarded (X-Forwarded-For / Forwarded), the client the proxies name must
 /// be local or trusted too — otherwise a reverse proxy on the same host would show the page to everyone.
-fn allowed(req: &Request, ctx: &Ctx, peer: Option<SocketAddr>) -> bool {
-    let trusted = &ctx.cfg.trusted_proxies;
+fn allowed(req: &Request, trusted: &[Cidr], peer: Option<SocketAddr>) -> bool {
     let local_or_trusted = |ip: IpAddr| ip.to_canonical().is_loopback() || forwarded::is_trusted(ip, trusted);
     let Some(peer) = peer else { return true };
     if !local_or_trusted(peer.ip()) {
@@ -58,7 +54,7 @@ fn allowed(req: &Request, ctx: &Ctx, peer: Option<SocketAddr>) -> bool {
         return true;
     }
     // Walk the forwarding chain believing loopback hops as well as the configured proxies.
-    let mut hops = trusted.clone();
+    let mut hops = trusted.to_vec();
     hops.extend(["127.0.0.0/8", "::1/128"].iter().filter_map(|c| c.parse::<Cidr>().ok()));
     let client = forwarded::client_addr(
         peer.ip(),
@@ -70,10 +66,10 @@ fn allowed(req: &Request, ctx: &Ctx, peer: Option<SocketAddr>) -> bool {
 }
 
 /// Every live worker's counters (slots whose process is gone have pid 0).
-fn snapshot(ctx: &Ctx) -> Vec<WorkerStats> {
-    (0..ctx.shm.slots())
+fn snapshot(shm: &Shm) -> Vec<WorkerStats> {
+    (0..shm.slots())
         .filter_map(|i| {
-            let s = ctx.shm.slot(i);
+            let s = shm.slot(i);
             let pid = s.pid.load(Relaxed);
             (pid != 0).then(|| WorkerStats {
                 index: i,

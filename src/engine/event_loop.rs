@@ -1,0 +1,331 @@
+//! A worker's single-threaded epoll loop over its connections, its channel from the master and its signals.
+//!
+//! Event-loop contract: client sockets are registered once, edge-triggered, for EPOLLIN|EPOLLOUT|EPOLLRDHUP.
+//! An event only says "something may have changed"; the connection's `drive` works until a syscall says EAGAIN
+//! (or a short read implies it), so spurious wake-ups are harmless and no edge is lost. A connection that used
+//! its write budget is put on the `again` list and driven once more after the others had their turn.
+//!
+//! Per turn: epoll_wait (timeout = nearest deadline, at most 1 s so the heartbeat moves), refresh the clock,
+//! let the site apply file changes before anything else in the batch, handle events, re-drive connections
+//! that used up their write budget, fire deadlines, flush the access log once a second.
+//!
+//! The master hands over new connections as SCM_RIGHTS messages on the channel; TERM stops at once, QUIT (or
+//! the master going away) stops taking connections, lets the ones in flight finish, and exits.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use crate::channel;
+use crate::engine::conn::{Conn, Next};
+use crate::engine::timers::Timers;
+use crate::engine::{Ctx, Handler};
+use crate::shm::WorkerSlot;
+use crate::sys::{self, Received, Token};
+
+const TOKEN_CHANNEL: Token = Token::new(u32::MAX, 0);
+const TOKEN_SIGNAL: Token = Token::new(u32::MAX - 1, 0);
+const TOKEN_WATCH: Token = Token::new(u32::MAX - 2, 0);
+/// The heartbeat is refreshed at least this often, so the master can tell a stuck worker from an idle one.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+/// Events taken per epoll_wait.
+const EVENT_BATCH: usize = 512;
+
+/// What one look at the master's channel found.
+#[derive(Debug, PartialEq, Eq)]
+enum ChannelRead {
+    Took,
+    Empty,
+    Closed,
+}
+
+/// A connection slot; the generation makes tokens of closed connections harmless.
+struct Entry {
+    generation: u32,
+    conn: Option<Conn>,
+    /// The deadline this connection has queued in the timer heap, if any.
+    queued_deadline: Option<Instant>,
+}
+
+pub struct EventLoop<H: Handler> {
+    ctx: Ctx<H>,
+    epoll: sys::Epoll,
+    chan: Option<OwnedFd>,
+    sigfd: OwnedFd,
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    live: usize,
+    timers: Timers,
+    again: Vec<Token>,
+}
+
+impl<H: Handler> EventLoop<H> {
+    /// `sigfd` reports TERM/INT (exit now) and QUIT (drain); `chan` is the master's end of the channel.
+    pub fn new(ctx: Ctx<H>, chan: OwnedFd, sigfd: OwnedFd) -> io::Result<EventLoop<H>> {
+        let epoll = sys::Epoll::new()?;
+        epoll.add(chan.as_fd(), sys::EPOLLIN, TOKEN_CHANNEL)?;
+        epoll.add(sigfd.as_fd(), sys::EPOLLIN, TOKEN_SIGNAL)?;
+        if let Some(fd) = ctx.site.watch_fd() {
+            epoll.add(fd, sys::EPOLLIN, TOKEN_WATCH)?;
+        }
+        Ok(EventLoop {
+            ctx,
+            epoll,
+            chan: Some(chan),
+            sigfd,
+            entries: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            timers: Timers::default(),
+            again: Vec::new(),
+        })
+    }
+
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = vec![sys::Event::EMPTY; EVENT_BATCH];
+        loop {
+            if self.ctx.draining && self.live == 0 {
+                return Ok(());
+            }
+            let timeout = self.wait_timeout();
+            let n = self.epoll.wait(&mut events, timeout)?;
+            self.ctx.clock.refresh();
+            self.ctx.counters.heartbeat.store(self.ctx.clock.unix_now() as u64, Relaxed);
+            // File changes first: an edit that finished before a request was sent must be seen by it.
+            if events[..n].iter().any(|ev| ev.token() == TOKEN_WATCH) {
+                self.ctx.site.on_watch();
+            }
+            for ev in &events[..n] {
+                match ev.token() {
+                    TOKEN_CHANNEL => {
+                        if self.receive_connections()? == ChannelRead::Closed {
+                            // The master retired us (reload) or is gone: finish what is in flight and leave.
+                            log::info!("channel to the master closed; finishing in-flight requests");
+                            self.start_drain();
+                        }
+                    }
+                    TOKEN_SIGNAL => {
+                        if self.handle_signals()? {
+                            return Ok(());
+                        }
+                    }
+                    TOKEN_WATCH => {}
+                    token => self.on_conn_event(token, ev.flags()),
+                }
+            }
+            self.run_again_list();
+            self.fire_timers();
+            let entries = &self.entries;
+            self.timers.compact(self.live, |at, token| {
+                Self::entry(entries, token).is_some_and(|e| e.conn.is_some() && e.queued_deadline == Some(at))
+            });
+            let now = self.ctx.clock.now();
+            if let Some(log) = self.ctx.access_log.as_mut() {
+                log.tick(now);
+            }
+        }
+    }
+
+    fn wait_timeout(&self) -> i32 {
+        if !self.again.is_empty() {
+            return 0;
+        }
+        let wait = self.timers.until_next(Instant::now()).map_or(MAX_WAIT, |d| d.min(MAX_WAIT));
+        // Round up so we never wake just before a deadline and spin.
+        wait.as_millis() as i32 + 1
+    }
+
+    /// Takes one message off the channel. Only one: the channel is level-triggered, so the next epoll round
+    /// reports any further message, together with any file change that happened meanwhile, which must be
+    /// applied before the new connections' requests are answered from the cache.
+    fn receive_connections(&mut self) -> io::Result<ChannelRead> {
+        loop {
+            let Some(chan) = self.chan.as_ref() else {
+                return Ok(ChannelRead::Closed);
+            };
+            let mut payload = [0u8; channel::MAX_PAYLOAD];
+            match sys::recv_with_fds(chan.as_fd(), &mut payload) {
+                Ok(Received::Msg { len, fds }) => {
+                    let payload = &payload[..len];
+                    match payload.first() {
+                        Some(&channel::KIND_CONNECTIONS) => {
+                            WorkerSlot::bump(&self.ctx.counters.accepted, fds.len() as u64);
+                            for (i, fd) in fds.into_iter().enumerate() {
+                                self.add_conn(fd, channel::decode_addr(payload, i));
+                            }
+                        }
+                        Some(&channel::KIND_LOG) => {
+                            if let (Some(log), Some(fd)) = (self.ctx.access_log.as_mut(), fds.into_iter().next()) {
+                                log.replace(fd);
+                            }
+                        }
+                        _ => log::error!("unknown message on the master channel"),
+                    }
+                    return Ok(ChannelRead::Took);
+                }
+                Ok(Received::Truncated { len }) => {
+                    // Out of descriptors: those connections are lost (closed), but must still be counted as
+                    // received or the master would think them in flight here forever.
+                    let lost = channel::connection_count(len);
+                    WorkerSlot::bump(&self.ctx.counters.accepted, lost as u64);
+                    log::error!("lost {lost} connection(s) passed by the master: descriptor message truncated (out of descriptors?)");
+                    return Ok(ChannelRead::Took);
+                }
+                Ok(Received::Closed) => return Ok(ChannelRead::Closed),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ChannelRead::Empty),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn add_conn(&mut self, fd: OwnedFd, peer: Option<SocketAddr>) {
+        if self.ctx.draining {
+            return;
+        }
+        let index = match self.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                self.entries.push(Entry { generation: 0, conn: None, queued_deadline: None });
+                self.entries.len() - 1
+            }
+        };
+        let entry = &mut self.entries[index];
+        entry.generation = entry.generation.wrapping_add(1);
+        entry.queued_deadline = None;
+        let token = Token::new(index as u32, entry.generation);
+        let events = sys::EPOLLIN | sys::EPOLLOUT | sys::EPOLLRDHUP | sys::EPOLLET;
+        if let Err(e) = self.epoll.add(fd.as_fd(), events, token) {
+            log::error!("epoll_ctl add: {e}");
+            self.free.push(index as u32);
+            return;
+        }
+        entry.conn = Some(Conn::new(fd, peer, self.ctx.settings.proxy_protocol, self.ctx.clock.now()));
+        self.live += 1;
+        WorkerSlot::bump(&self.ctx.counters.live, 1);
+        // The socket may already hold a request: edge-triggered registration reports it, but driving now
+        // saves a loop turn.
+        self.drive(token);
+    }
+
+    /// The entry `token` names, if it is still the same connection.
+    fn entry(entries: &[Entry], token: Token) -> Option<&Entry> {
+        entries.get(token.slot()).filter(|e| e.generation == token.generation())
+    }
+
+    /// The live connection `token` names, with the context (they live in different fields).
+    fn conn_mut(&mut self, token: Token) -> Option<(&mut Entry, &mut Ctx<H>)> {
+        let entry = self.entries.get_mut(token.slot()).filter(|e| e.generation == token.generation())?;
+        entry.conn.as_ref()?;
+        Some((entry, &mut self.ctx))
+    }
+
+    fn on_conn_event(&mut self, token: Token, flags: u32) {
+        if let Some((entry, _)) = self.conn_mut(token) {
+            if let Some(conn) = entry.conn.as_mut() {
+                conn.on_event(flags);
+            }
+            self.drive(token);
+        }
+    }
+
+    fn drive(&mut self, token: Token) {
+        let Some((entry, ctx)) = self.conn_mut(token) else { return };
+        let Some(conn) = entry.conn.as_mut() else { return };
+        let next = conn.drive(ctx);
+        self.after(token, next);
+    }
+
+    /// Applies a connection's verdict: close it, schedule it again, or (re)arm its deadline.
+    fn after(&mut self, token: Token, next: Next) {
+        match next {
+            Next::Close => self.close(token),
+            Next::Again => self.again.push(token),
+            Next::Wait => {
+                let Some((entry, ctx)) = self.conn_mut(token) else { return };
+                let Some(conn) = entry.conn.as_ref() else { return };
+                let deadline = conn.deadline(ctx);
+                if entry.queued_deadline.is_none_or(|q| deadline < q) {
+                    entry.queued_deadline = Some(deadline);
+                    self.timers.push(deadline, token);
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, token: Token) {
+        let Some((entry, ctx)) = self.conn_mut(token) else { return };
+        if let Some(mut conn) = entry.conn.take() {
+            entry.queued_deadline = None;
+            conn.finish(ctx);
+            // Closing the descriptor removes it from the epoll set.
+            drop(conn);
+            self.free.push(token.slot() as u32);
+            self.live -= 1;
+            let live = &self.ctx.counters.live;
+            live.store(live.load(Relaxed).saturating_sub(1), Relaxed);
+        }
+    }
+
+    fn run_again_list(&mut self) {
+        let tokens = std::mem::take(&mut self.again);
+        for token in tokens {
+            self.drive(token);
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.ctx.clock.now();
+        while let Some((at, token)) = self.timers.pop_due(now) {
+            let Some((entry, ctx)) = self.conn_mut(token) else { continue };
+            if entry.queued_deadline != Some(at) {
+                // A stale entry: an earlier deadline was queued after this one and is handled on its own.
+                continue;
+            }
+            entry.queued_deadline = None;
+            let Some(conn) = entry.conn.as_mut() else { continue };
+            let next = if conn.deadline(ctx) <= now { conn.on_timeout(ctx) } else { Next::Wait };
+            self.after(token, next);
+        }
+    }
+
+    /// Returns true when the worker must exit now.
+    fn handle_signals(&mut self) -> io::Result<bool> {
+        while let Some(sig) = sys::read_signal(self.sigfd.as_fd())? {
+            match sig {
+                libc::SIGTERM | libc::SIGINT => return Ok(true),
+                libc::SIGQUIT => self.start_drain(),
+                _ => {}
+            }
+        }
+        Ok(false)
+    }
+
+    /// Stops taking connections, closes idle ones, and lets the rest finish with `Connection: close`.
+    fn start_drain(&mut self) {
+        if self.ctx.draining {
+            return;
+        }
+        // Connections the master already sent are ours to answer: take every one still in the channel.
+        while let Ok(ChannelRead::Took) = self.receive_connections() {}
+        self.ctx.draining = true;
+        if let Some(chan) = self.chan.take() {
+            let _ = self.epoll.delete(chan.as_fd());
+        }
+        let tokens: Vec<Token> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.conn.is_some())
+            .map(|(i, e)| Token::new(i as u32, e.generation))
+            .collect();
+        for token in tokens {
+            let Some((entry, ctx)) = self.conn_mut(token) else { continue };
+            let Some(conn) = entry.conn.as_mut() else { continue };
+            let next = conn.begin_drain(ctx);
+            self.after(token, next);
+        }
+    }
+}
