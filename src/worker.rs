@@ -17,7 +17,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,11 +30,12 @@ use crate::http::request::Limits;
 use crate::ops::log_file::AccessLog;
 use crate::shm::{Shm, WorkerSlot};
 use crate::site::cache::FileCache;
-use crate::sys::{self, Received};
+use crate::sys::{self, Received, Token};
 
-const TOKEN_CHANNEL: u64 = u64::MAX;
-const TOKEN_SIGNAL: u64 = u64::MAX - 1;
-const TOKEN_INOTIFY: u64 = u64::MAX - 2;
+/// Tokens of the worker's own descriptors: slots no connection can reach.
+const TOKEN_CHANNEL: Token = Token::new(u32::MAX, u32::MAX);
+const TOKEN_SIGNAL: Token = Token::new(u32::MAX - 1, u32::MAX);
+const TOKEN_INOTIFY: Token = Token::new(u32::MAX - 2, u32::MAX);
 /// The heartbeat is refreshed at least this often, so the master can tell a stuck worker from an idle one.
 const MAX_WAIT: Duration = Duration::from_secs(1);
 
@@ -126,8 +127,8 @@ struct Worker {
     entries: Vec<Entry>,
     free: Vec<u32>,
     live: usize,
-    timers: BinaryHeap<Reverse<(Instant, u64)>>,
-    again: Vec<u64>,
+    timers: BinaryHeap<Reverse<(Instant, Token)>>,
+    again: Vec<Token>,
 }
 
 impl Worker {
@@ -145,8 +146,8 @@ impl Worker {
         }
         let sigfd = sys::signalfd(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1])?;
         let epoll = sys::Epoll::new()?;
-        epoll.add(args.chan.as_raw_fd(), sys::EPOLLIN, TOKEN_CHANNEL)?;
-        epoll.add(sigfd.as_raw_fd(), sys::EPOLLIN, TOKEN_SIGNAL)?;
+        epoll.add(args.chan.as_fd(), sys::EPOLLIN, TOKEN_CHANNEL)?;
+        epoll.add(sigfd.as_fd(), sys::EPOLLIN, TOKEN_SIGNAL)?;
         let slot: &'static WorkerSlot = {
             let shm: &'static Shm = Box::leak(Box::new(args.shm));
             shm.slot(args.slot)
@@ -193,7 +194,7 @@ impl Worker {
     }
 
     fn run(&mut self) -> io::Result<()> {
-        let mut events = vec![sys::empty_event(); 512];
+        let mut events = vec![sys::Event::EMPTY; 512];
         loop {
             if self.ctx.draining && self.live == 0 {
                 return Ok(());
@@ -203,11 +204,11 @@ impl Worker {
             self.ctx.refresh_clock();
             self.ctx.slot.heartbeat.store(self.ctx.unix_now as u64, Relaxed);
             // File changes first: an edit that finished before a request was sent must be seen by it.
-            if events[..n].iter().any(|ev| ev.u64 == TOKEN_INOTIFY) {
+            if events[..n].iter().any(|ev| ev.token() == TOKEN_INOTIFY) {
                 self.ctx.files.on_change();
             }
             for ev in &events[..n] {
-                let (token, bits) = (ev.u64, ev.events);
+                let (token, bits) = (ev.token(), ev.flags());
                 match token {
                     TOKEN_CHANNEL => {
                         if self.receive_connections()? == ChannelRead::Closed {
@@ -303,9 +304,9 @@ impl Worker {
         };
         let entry = &mut self.entries[index];
         entry.generation = entry.generation.wrapping_add(1);
-        let token = (u64::from(entry.generation) << 32) | index as u64;
+        let token = Token::new(index as u32, entry.generation);
         let events = sys::EPOLLIN | sys::EPOLLOUT | sys::EPOLLRDHUP | sys::EPOLLET;
-        if let Err(e) = self.epoll.add(fd.as_raw_fd(), events, token) {
+        if let Err(e) = self.epoll.add(fd.as_fd(), events, token) {
             log::error!("epoll_ctl add: {e}");
             self.free.push(index as u32);
             return;
@@ -318,24 +319,22 @@ impl Worker {
         self.drive(token);
     }
 
-    fn conn_mut(&mut self, token: u64) -> Option<&mut Conn> {
-        let index = (token & 0xffff_ffff) as usize;
-        let generation = (token >> 32) as u32;
-        let entry = self.entries.get_mut(index)?;
-        if entry.generation != generation {
+    fn conn_mut(&mut self, token: Token) -> Option<&mut Conn> {
+        let entry = self.entries.get_mut(token.slot())?;
+        if entry.generation != token.generation() {
             return None;
         }
         entry.conn.as_mut()
     }
 
-    fn on_conn_event(&mut self, token: u64, bits: u32) {
+    fn on_conn_event(&mut self, token: Token, bits: u32) {
         if let Some(conn) = self.conn_mut(token) {
             conn.on_event(bits);
             self.drive(token);
         }
     }
 
-    fn drive(&mut self, token: u64) {
+    fn drive(&mut self, token: Token) {
         let Some(conn) = self.conn_mut_split(token) else {
             return;
         };
@@ -345,18 +344,16 @@ impl Worker {
     }
 
     /// Borrows a connection and the context at once (they live in different fields).
-    fn conn_mut_split(&mut self, token: u64) -> Option<(&mut Conn, &mut Ctx)> {
-        let index = (token & 0xffff_ffff) as usize;
-        let generation = (token >> 32) as u32;
-        let entry = self.entries.get_mut(index)?;
-        if entry.generation != generation {
+    fn conn_mut_split(&mut self, token: Token) -> Option<(&mut Conn, &mut Ctx)> {
+        let entry = self.entries.get_mut(token.slot())?;
+        if entry.generation != token.generation() {
             return None;
         }
         Some((entry.conn.as_mut()?, &mut self.ctx))
     }
 
     /// Applies a connection's verdict: close it, schedule it again, or (re)arm its deadline.
-    fn after(&mut self, token: u64, next: Next) {
+    fn after(&mut self, token: Token, next: Next) {
         match next {
             Next::Close => self.close(token),
             Next::Again => self.again.push(token),
@@ -373,12 +370,12 @@ impl Worker {
         }
     }
 
-    fn close(&mut self, token: u64) {
-        let index = (token & 0xffff_ffff) as usize;
+    fn close(&mut self, token: Token) {
+        let index = token.slot();
         let Some(entry) = self.entries.get_mut(index) else {
             return;
         };
-        if entry.generation != (token >> 32) as u32 {
+        if entry.generation != token.generation() {
             return;
         }
         if let Some(mut conn) = entry.conn.take() {
@@ -407,9 +404,8 @@ impl Worker {
         }
         let entries = &self.entries;
         self.timers.retain(|&Reverse((at, token))| {
-            let index = (token & 0xffff_ffff) as usize;
-            entries.get(index).is_some_and(|e| {
-                e.generation == (token >> 32) as u32 && e.conn.as_ref().is_some_and(|c| c.queued_deadline == Some(at))
+            entries.get(token.slot()).is_some_and(|e| {
+                e.generation == token.generation() && e.conn.as_ref().is_some_and(|c| c.queued_deadline == Some(at))
             })
         });
     }
@@ -455,14 +451,14 @@ impl Worker {
         while let Ok(ChannelRead::Took) = self.receive_connections() {}
         self.ctx.draining = true;
         if let Some(chan) = self.chan.take() {
-            let _ = self.epoll.delete(chan.as_raw_fd());
+            let _ = self.epoll.delete(chan.as_fd());
         }
-        let tokens: Vec<u64> = self
+        let tokens: Vec<Token> = self
             .entries
             .iter()
             .enumerate()
             .filter(|(_, e)| e.conn.is_some())
-            .map(|(i, e)| (u64::from(e.generation) << 32) | i as u64)
+            .map(|(i, e)| Token::new(i as u32, e.generation))
             .collect();
         for token in tokens {
             let Some((conn, ctx)) = self.conn_mut_split(token) else {

@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -184,8 +184,8 @@ impl FileCache {
         }
     }
 
-    pub fn inotify_fd(&self) -> Option<RawFd> {
-        self.inotify.as_ref().map(|fd| fd.as_raw_fd())
+    pub fn inotify_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.inotify.as_ref().map(|fd| fd.as_fd())
     }
 
     /// A fresh entry for `key`, if there is one.
