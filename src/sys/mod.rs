@@ -1,12 +1,13 @@
-//! The system layer: the only place that talks to the kernel.
+//! The system layer: the only place that makes system calls of its own.
 //!
-//! Every system call the server makes goes through a small wrapper here, so the rest of the code deals in
-//! `OwnedFd`, `io::Result` and plain Rust types, and a reviewer looking for `unsafe` or raw descriptors has one
-//! folder to read. One file per kernel facility:
+//! Every system call the server makes beyond std's safe I/O (files, Unix sockets, processes) goes through a
+//! small wrapper here, so the rest of the code deals in `OwnedFd`, `io::Result` and plain Rust types, and a
+//! reviewer looking for `unsafe` or raw descriptors has one folder to read. One file per kernel facility:
 //!
 //! - `socket`: sockets, their addresses and options, sending, and descriptor passing (SCM_RIGHTS);
 //! - `epoll`: the event loop's readiness queue and the [`Token`] that says what an event is about;
-//! - `process`: fork, signals (signalfd, kill), reaping, the process name, inherited descriptors, limits;
+//! - `process`: fork, signals (signalfd, kill), reaping, the process name, inherited descriptors, limits,
+//!   the CPU count;
 //! - `privileges`: user lookup, chroot and giving up root;
 //! - `files`: opening (openat2 beneath a root), fstat, reads and writes;
 //! - `inotify`: watching directories for changes;

@@ -294,6 +294,16 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_listener_is_v6_only() {
+        // Hosts without IPv6 cannot bind ::1; there is nothing to check then.
+        let Ok(l) = tcp_listener(&"[::1]:0".parse().unwrap(), 16) else { return };
+        let bound = local_addr(l.as_fd()).unwrap();
+        assert!(bound.is_ipv6() && bound.port() != 0);
+        assert_eq!(nix_socket::getsockopt(&l, sockopt::Ipv6V6Only), Ok(true));
+        assert_eq!(nix_socket::getsockopt(&l, sockopt::TcpNoDelay), Ok(true));
+    }
+
+    #[test]
     fn backlog_above_the_libc_constant_is_capped_by_the_kernel() {
         assert_eq!(i32::from(listen_backlog(16).unwrap()), 16);
         assert_eq!(i32::from(listen_backlog(i32::MAX).unwrap()), -1);
