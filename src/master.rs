@@ -25,14 +25,41 @@ use crate::shm::{self, Shm};
 use crate::sys::{self, ExitKind, Forked, Token};
 use crate::worker::{self, WorkerArgs};
 
-/// What a master token's generation says the slot is: listener `slot`, worker `slot`'s channel, the signalfd.
-const KIND_LISTENER: u32 = 0;
-const KIND_CHANNEL: u32 = 1;
-const TOKEN_SIGNAL: Token = Token::new(0, 2);
-
-fn channel_token(worker: usize) -> Token {
-    Token::new(worker as u32, KIND_CHANNEL)
+/// What a master epoll event is about, packed into its token: the kind as the generation, the index as the
+/// slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `listeners[i]` is readable.
+    Listener(usize),
+    /// The signalfd is readable.
+    Signal,
+    /// Worker `i`'s channel is writable again or closed.
+    Channel(usize),
 }
+
+impl Source {
+    const LISTENER: u32 = 0;
+    const SIGNAL: u32 = 1;
+    const CHANNEL: u32 = 2;
+
+    fn token(self) -> Token {
+        match self {
+            Source::Listener(i) => Token::new(i as u32, Self::LISTENER),
+            Source::Signal => Token::new(0, Self::SIGNAL),
+            Source::Channel(i) => Token::new(i as u32, Self::CHANNEL),
+        }
+    }
+
+    fn of(token: Token) -> Option<Source> {
+        match token.generation() {
+            Self::LISTENER => Some(Source::Listener(token.slot())),
+            Self::SIGNAL => Some(Source::Signal),
+            Self::CHANNEL => Some(Source::Channel(token.slot())),
+            _ => None,
+        }
+    }
+}
+
 /// Connections taken from a listener per wake-up before the other listeners get a turn.
 const ACCEPT_BATCH: usize = 1024;
 /// How long to wait before accepting again after EMFILE/ENFILE, or before re-checking for a free worker.
@@ -102,7 +129,7 @@ impl Master {
         let sigfd =
             sys::signalfd(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1, libc::SIGCHLD])?;
         let epoll = sys::Epoll::new()?;
-        epoll.add(sigfd.as_fd(), sys::EPOLLIN, TOKEN_SIGNAL)?;
+        epoll.add(sigfd.as_fd(), sys::EPOLLIN, Source::Signal.token())?;
         // Two slots per worker: a reload's new workers use the other half while the old ones finish.
         let shm = Shm::new(SLOTS_PER_WORKER * cfg.workers)?;
         let root = sys::open_dir(&cfg.root)?;
@@ -145,20 +172,19 @@ impl Master {
         }
         self.set_accepting(true)?;
         notify_service_manager(&format!("READY=1\nMAINPID={}", std::process::id()));
-        let mut events = vec![sys::Event::EMPTY; 64];
+        let mut events = [sys::Event::EMPTY; 64];
         loop {
             let n = self.epoll.wait(&mut events, self.wait_timeout())?;
             for ev in &events[..n] {
-                let token = ev.token();
-                if token == TOKEN_SIGNAL {
-                    if self.handle_signals()? {
+                match Source::of(ev.token()) {
+                    Some(Source::Signal) if self.handle_signals()? => {
                         self.remove_socket_files();
                         return Ok(());
                     }
-                } else if token.generation() == KIND_CHANNEL {
-                    self.on_channel_event(token.slot(), ev.flags());
-                } else if token.generation() == KIND_LISTENER {
-                    self.accept_from(token.slot())?;
+                    Some(Source::Channel(i)) => self.on_channel_event(i, ev.flags()),
+                    Some(Source::Listener(i)) => self.accept_from(i)?,
+                    // Signals that do not stop the master (already handled by the guard), or a foreign token.
+                    Some(Source::Signal) | None => {}
                 }
             }
             self.tick()?;
@@ -217,7 +243,7 @@ impl Master {
         }
         for (i, l) in self.listeners.iter().enumerate() {
             if on {
-                self.epoll.add(l.fd.as_fd(), sys::EPOLLIN, Token::new(i as u32, KIND_LISTENER))?;
+                self.epoll.add(l.fd.as_fd(), sys::EPOLLIN, Source::Listener(i).token())?;
             } else {
                 self.epoll.delete(l.fd.as_fd())?;
             }
@@ -315,7 +341,8 @@ impl Master {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if !w.want_write {
                         w.want_write = true;
-                        let _ = self.epoll.modify(chan.as_fd(), sys::EPOLLIN | sys::EPOLLOUT, channel_token(i));
+                        let token = Source::Channel(i).token();
+                        let _ = self.epoll.modify(chan.as_fd(), sys::EPOLLIN | sys::EPOLLOUT, token);
                     }
                     return;
                 }
@@ -329,7 +356,7 @@ impl Master {
         }
         if w.want_write {
             w.want_write = false;
-            let _ = self.epoll.modify(chan.as_fd(), sys::EPOLLIN, channel_token(i));
+            let _ = self.epoll.modify(chan.as_fd(), sys::EPOLLIN, Source::Channel(i).token());
         }
     }
 
@@ -502,7 +529,7 @@ impl Master {
                 drop(log);
                 self.shm.slot(slot).reset(pid);
                 self.shm.slot(slot).accepted.store(0, Relaxed);
-                self.epoll.add(ours.as_fd(), sys::EPOLLIN, channel_token(i))?;
+                self.epoll.add(ours.as_fd(), sys::EPOLLIN, Source::Channel(i).token())?;
                 let w = &mut self.workers[i];
                 w.pid = Some(pid);
                 w.chan = Some(ours);
@@ -640,4 +667,20 @@ fn is_transient(e: &io::Error) -> bool {
                 | libc::EPERM
         )
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_survive_their_tokens() {
+        for source in
+            [Source::Listener(0), Source::Listener(7), Source::Signal, Source::Channel(0), Source::Channel(1023)]
+        {
+            assert_eq!(Source::of(source.token()), Some(source));
+        }
+        assert_ne!(Source::Listener(1).token(), Source::Channel(1).token());
+        assert_eq!(Source::of(Token::new(0, 3)), None);
+    }
 }

@@ -13,7 +13,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 
-use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use crate::sys;
 
 /// First descriptor passed by the service manager (after stdin, stdout, stderr).
 const LISTEN_FDS_START: RawFd = 3;
@@ -58,9 +58,9 @@ fn adopt_fds(first: RawFd, count: usize) -> io::Result<Vec<OwnedFd>> {
     let mut owned = Vec::with_capacity(count);
     let mut fd = first;
     for _ in 0..count {
-        fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(io::Error::from)?;
+        sys::set_cloexec(fd)?;
         // SAFETY: the service manager passed this descriptor to us (LISTEN_PID matched our pid) and
-        // fcntl just confirmed it is open; nothing else in the process owns it, so it is ours to close.
+        // set_cloexec just confirmed it is open; nothing else in the process owns it, so it is ours to close.
         owned.push(unsafe { OwnedFd::from_raw_fd(fd) });
         fd = fd.checked_add(1).ok_or(io::ErrorKind::InvalidInput)?;
     }
@@ -100,7 +100,8 @@ fn notify_addr(target: &str) -> io::Result<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    use std::os::fd::{AsRawFd, IntoRawFd};
     use std::os::unix::net::UnixListener;
     use std::path::PathBuf;
 
@@ -130,7 +131,7 @@ mod tests {
     }
 
     fn is_open(fd: RawFd) -> bool {
-        fcntl(fd, FcntlArg::F_GETFD).is_ok()
+        std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok()
     }
 
     /// Two sockets moved to free descriptors far above anything the test harness uses, so adopting them
@@ -143,7 +144,9 @@ mod tests {
                 &SocketAddr::from_abstract_name(format!("staticd-test-{}-{fd}", std::process::id())).unwrap(),
             )
             .unwrap();
-            nix::unistd::dup2(listener.as_raw_fd(), fd).unwrap();
+            // SAFETY: `fd` was just checked not to be open, so the duplicate replaces no descriptor anyone owns;
+            // its ownership goes straight back to the bare number, which the test's adopt_fds takes over.
+            let _ = unsafe { nix::unistd::dup2_raw(&listener, fd) }.unwrap().into_raw_fd();
         }
         first
     }
@@ -154,8 +157,8 @@ mod tests {
         let fds = adopt_fds(first, 2).unwrap();
         let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
         assert_eq!(raw, vec![first, first + 1]);
-        for fd in &raw {
-            let flags = FdFlag::from_bits_truncate(fcntl(*fd, FcntlArg::F_GETFD).unwrap());
+        for fd in &fds {
+            let flags = FdFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFD).unwrap());
             assert!(flags.contains(FdFlag::FD_CLOEXEC));
         }
         drop(fds);

@@ -1,0 +1,142 @@
+//! Files and plain descriptor I/O: opening (the site beneath its root with openat2, the root itself, log
+//! files), fstat, positional reads, and read/write on any descriptor (client sockets and inotify included).
+//!
+//! `open_beneath` runs on every cache miss and `read` on every request, so neither allocates: nix copies a
+//! path shorter than 1 KiB into a stack buffer to NUL-terminate it.
+
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{self, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{self, Mode, SFlag};
+
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    Ok(nix::unistd::read(fd, buf)?)
+}
+
+pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    Ok(nix::unistd::write(fd, buf)?)
+}
+
+/// Reads from `file` at `offset` without moving a file position (the fd is shared by many requests).
+pub fn pread(file: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    Ok(nix::sys::uio::pread(file, buf, offset as libc::off_t)?)
+}
+
+/// Opens (creating) a log file for appending: whole-line writes from several processes never interleave.
+pub fn open_append(path: &Path) -> io::Result<OwnedFd> {
+    let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+    Ok(fcntl::open(path, flags, Mode::from_bits_truncate(0o640))?)
+}
+
+/// Opens a directory as an O_PATH handle to resolve files beneath it.
+pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    Ok(fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?)
+}
+
+/// `openat2(dir, path, O_RDONLY|O_NONBLOCK|O_CLOEXEC, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS[|RESOLVE_NO_SYMLINKS])`:
+/// the kernel refuses any path that would leave `dir`, whatever the string looks like.
+pub fn open_beneath(dir: BorrowedFd<'_>, path: &[u8], no_symlinks: bool) -> io::Result<OwnedFd> {
+    // No file has a NUL in its name: that is "not found" (nix would call it EINVAL).
+    if path.contains(&0) {
+        return Err(Errno::ENOENT.into());
+    }
+    let mut resolve = ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS;
+    if no_symlinks {
+        resolve |= ResolveFlag::RESOLVE_NO_SYMLINKS;
+    }
+    let how =
+        OpenHow::new().flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY).resolve(resolve);
+    Ok(fcntl::openat2(dir, path, how)?)
+}
+
+/// What the server needs from fstat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileInfo {
+    pub kind: FileKind,
+    pub size: u64,
+    pub inode: u64,
+    pub dev: u64,
+    pub mtime_sec: i64,
+    pub mtime_nsec: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Regular,
+    Directory,
+    Other,
+}
+
+pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileInfo> {
+    let st = stat::fstat(fd)?;
+    let format = st.st_mode & SFlag::S_IFMT.bits();
+    let kind = if format == SFlag::S_IFREG.bits() {
+        FileKind::Regular
+    } else if format == SFlag::S_IFDIR.bits() {
+        FileKind::Directory
+    } else {
+        FileKind::Other
+    };
+    Ok(FileInfo {
+        kind,
+        size: st.st_size as u64,
+        inode: st.st_ino,
+        dev: st.st_dev,
+        mtime_sec: st.st_mtime,
+        mtime_nsec: st.st_mtime_nsec,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    fn scratch_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("staticd-sys-files-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/f.txt"), b"hello world").unwrap();
+        dir
+    }
+
+    #[test]
+    fn opens_beneath_and_refuses_to_leave() {
+        let dir = scratch_dir("beneath");
+        let root = open_dir(&dir).unwrap();
+        let f = open_beneath(root.as_fd(), b"sub/f.txt", false).unwrap();
+        let info = fstat(f.as_fd()).unwrap();
+        assert_eq!((info.kind, info.size), (FileKind::Regular, 11));
+        let mut buf = [0u8; 5];
+        assert_eq!(pread(f.as_fd(), &mut buf, 6).unwrap(), 5);
+        assert_eq!(&buf, b"world");
+        assert_eq!(
+            fstat(open_beneath(root.as_fd(), b"sub", false).unwrap().as_fd()).unwrap().kind,
+            FileKind::Directory
+        );
+        let errno = |p: &[u8]| open_beneath(root.as_fd(), p, false).unwrap_err().raw_os_error();
+        assert_eq!(errno(b"../x"), Some(libc::EXDEV));
+        assert_eq!(errno(b"/etc/passwd"), Some(libc::EXDEV));
+        assert_eq!(errno(b"missing"), Some(libc::ENOENT));
+        assert_eq!(errno(b"sub/f\0.txt"), Some(libc::ENOENT));
+        std::os::unix::fs::symlink("sub/f.txt", dir.join("link")).unwrap();
+        assert!(open_beneath(root.as_fd(), b"link", false).is_ok());
+        assert_eq!(open_beneath(root.as_fd(), b"link", true).unwrap_err().raw_os_error(), Some(libc::ELOOP));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn appends() {
+        let dir = scratch_dir("append");
+        let path = dir.join("log");
+        for line in [&b"one\n"[..], b"two\n"] {
+            let fd = open_append(&path).unwrap();
+            assert_eq!(write(fd.as_fd(), line).unwrap(), 4);
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), b"one\ntwo\n");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,44 @@
+//! The system layer: the only place that makes system calls of its own.
+//!
+//! Every system call the server makes beyond std's safe I/O (files, Unix sockets, processes) goes through a
+//! small wrapper here, so the rest of the code deals in `OwnedFd`, `io::Result` and plain Rust types, and a
+//! reviewer looking for `unsafe` or raw descriptors has one folder to read. One file per kernel facility:
+//!
+//! - `socket`: sockets, their addresses and options, sending, and descriptor passing (SCM_RIGHTS);
+//! - `epoll`: the event loop's readiness queue and the [`Token`] that says what an event is about;
+//! - `process`: fork, signals (signalfd, kill), reaping, the process name, inherited descriptors, limits,
+//!   the CPU count;
+//! - `privileges`: user lookup, chroot and giving up root;
+//! - `files`: opening (openat2 beneath a root), fstat, reads and writes;
+//! - `inotify`: watching directories for changes;
+//! - `memory`: the anonymous shared mapping the statistics live in;
+//! - `random`: random bytes from the kernel.
+//!
+//! Calls go through `nix`'s safe wrappers wherever nix has them; raw `libc` is used only where nix lacks the
+//! call or its wrapper would change behaviour, and nowhere outside this folder. Each `unsafe` block carries its
+//! own `// SAFETY:` note. Everything that can fail returns `io::Error` (nix's `Errno` converts into it).
+
+mod epoll;
+mod files;
+mod inotify;
+mod memory;
+mod privileges;
+mod process;
+mod random;
+mod socket;
+
+pub use epoll::{Epoll, Event, Token, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
+pub use files::{fstat, open_append, open_beneath, open_dir, pread, read, write, FileInfo, FileKind};
+pub use inotify::{inotify, inotify_drain, inotify_watch_dir};
+pub use memory::map_shared_anonymous;
+pub use privileges::{drop_privileges, lookup_user, UserIds};
+pub use process::{
+    close_fds_except, cpus_online, fork, geteuid, getppid, ignore_sigpipe, kill, raise_nofile_limit, read_signal,
+    reap_child, set_cloexec, set_parent_death_signal, set_process_name, signalfd, unblock_all_signals, ExitKind,
+    Forked,
+};
+pub use random::random_bytes;
+pub use socket::{
+    accept, is_unix_socket, local_addr, recv_with_fds, send, send_with_fds, sendfile, seqpacket_pair, set_linger_zero,
+    set_nodelay, set_nonblocking, shutdown_write, tcp_listener, unix_listener, Received, MAX_FDS_PER_MSG,
+};
