@@ -499,3 +499,6 @@ impl Conn {
         self.input.release(&mut ctx.pools);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,328 @@
+//! The connection state machine over a socketpair, with a stub site: what the engine does on its own —
+//! pipelining, body framing, half-close, every deadline and the write budget — without forking a server.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::{Conn, Next, WRITE_BUDGET};
+use crate::engine::{Ctx, Handler, Reply, Settings};
+use crate::http::request::{Limits, Request};
+use crate::http::response;
+use crate::shm::WorkerSlot;
+use crate::sys;
+
+/// Answers every request with 200 and its target as the body; `/big` gets `big` through sendfile.
+#[derive(Default)]
+struct Stub {
+    seen: Vec<String>,
+    big: Option<Rc<OwnedFd>>,
+    big_len: u64,
+}
+
+impl Handler for Stub {
+    fn respond(&mut self, req: &Request, reply: &mut Reply<'_>) -> u16 {
+        self.seen.push(req.target.clone());
+        if let (Some(file), "/big") = (self.big.as_ref(), req.target.as_str()) {
+            let len = self.big_len;
+            reply.head(200, |buf| {
+                response::content_length(buf, len);
+                response::end(buf);
+            });
+            reply.file(Rc::clone(file), 0, len);
+            return 200;
+        }
+        let body = req.target.clone();
+        reply.head(200, |buf| {
+            response::content_length(buf, body.len() as u64);
+            response::end(buf);
+            buf.extend_from_slice(body.as_bytes());
+        });
+        200
+    }
+}
+
+fn settings() -> Settings {
+    Settings {
+        limits: Limits { max_header_bytes: 4096, max_body_bytes: 1000 },
+        header_timeout: Duration::from_secs(10),
+        keepalive_timeout: Duration::from_secs(60),
+        send_timeout: Duration::from_secs(30),
+        linger_timeout: Duration::from_secs(5),
+        keepalive_requests: 0,
+        proxy_protocol: false,
+        trusted_proxies: Vec::new(),
+    }
+}
+
+struct Harness {
+    conn: Conn,
+    ctx: Ctx<Stub>,
+    client: UnixStream,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness::with(settings(), Stub::default())
+    }
+
+    fn with(settings: Settings, site: Stub) -> Harness {
+        let (ours, client) = UnixStream::pair().expect("socketpair");
+        ours.set_nonblocking(true).expect("nonblocking");
+        client.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let counters: &'static WorkerSlot = Box::leak(Box::default());
+        let ctx = Ctx::new(settings, site, counters, None, 0);
+        let conn = Conn::new(OwnedFd::from(ours), None, false, ctx.clock.now());
+        Harness { conn, ctx, client }
+    }
+
+    /// The client sends `bytes`; the connection gets the readiness event and runs.
+    fn send(&mut self, bytes: &[u8]) -> Next {
+        self.client.write_all(bytes).expect("client write");
+        self.conn.on_event(sys::EPOLLIN);
+        self.conn.drive(&mut self.ctx)
+    }
+
+    /// Everything the server has sent so far (without waiting for more).
+    fn received(&mut self) -> String {
+        self.client.set_nonblocking(true).expect("nonblocking");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = self.client.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        self.client.set_nonblocking(false).expect("blocking");
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    /// Whether the server has closed (or shut down) its write side: a read says EOF.
+    fn server_write_side_closed(&mut self) -> bool {
+        self.client.set_nonblocking(true).expect("nonblocking");
+        let mut buf = [0u8; 1];
+        let eof = matches!(self.client.read(&mut buf), Ok(0));
+        self.client.set_nonblocking(false).expect("blocking");
+        eof
+    }
+
+    /// Moves the clock past the connection's deadline and fires it.
+    fn expire(&mut self) -> Next {
+        let deadline = self.conn.deadline(&self.ctx);
+        let wait = deadline.saturating_duration_since(self.ctx.clock.now()) + Duration::from_millis(1);
+        self.ctx.clock.advance(wait);
+        self.conn.on_timeout(&mut self.ctx)
+    }
+
+    fn deadline_in(&self) -> Duration {
+        self.conn.deadline(&self.ctx).saturating_duration_since(self.ctx.clock.now())
+    }
+}
+
+/// The status lines in a transcript (a body is not followed by a line break, so search, not split).
+fn statuses(transcript: &str) -> Vec<&str> {
+    transcript.match_indices("HTTP/1.1 ").map(|(at, _)| &transcript[at..at + 12]).collect()
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order_in_one_drive() {
+    let mut h = Harness::new();
+    let next = h.send(
+        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(next, Next::Wait);
+    assert_eq!(h.ctx.site.seen, ["/a", "/b", "/c"]);
+    let got = h.received();
+    assert_eq!(statuses(&got).len(), 3, "{got}");
+    let bodies: Vec<usize> =
+        ["/a", "/b", "/c"].iter().map(|b| got.find(&format!("\r\n\r\n{b}")).unwrap_or(usize::MAX)).collect();
+    assert!(bodies.windows(2).all(|w| w[0] < w[1]), "responses out of order: {got}");
+    assert_eq!(h.ctx.counters.requests.load(std::sync::atomic::Ordering::Relaxed), 3);
+}
+
+#[test]
+fn a_request_split_across_reads_is_answered_once_complete() {
+    let mut h = Harness::new();
+    assert_eq!(h.send(b"GET /split HT"), Next::Wait);
+    assert!(h.ctx.site.seen.is_empty());
+    assert_eq!(h.send(b"TP/1.1\r\nHost: x\r\n\r\n"), Next::Wait);
+    assert_eq!(h.ctx.site.seen, ["/split"]);
+}
+
+#[test]
+fn a_body_is_framed_and_discarded_before_the_request_is_answered() {
+    let mut h = Harness::new();
+    h.send(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234");
+    assert!(h.ctx.site.seen.is_empty(), "answered before its body was read");
+    // The rest of the body, then a pipelined request that must not be mistaken for body bytes.
+    h.send(b"56789GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(h.ctx.site.seen, ["/p", "/next"]);
+    assert_eq!(statuses(&h.received()).len(), 2);
+}
+
+#[test]
+fn a_chunked_body_that_cannot_be_framed_refuses_its_request_and_closes() {
+    let mut h = Harness::new();
+    let next = h.send(b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabc\r\nzz\r\n");
+    assert!(h.ctx.site.seen.is_empty(), "the request of a malformed body was answered");
+    let got = h.received();
+    assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
+    assert!(got.contains("Connection: close\r\n"), "{got}");
+    assert_eq!(next, Next::Wait, "lingering for the client's FIN");
+    assert!(h.server_write_side_closed());
+    drop(h.client);
+}
+
+#[test]
+fn a_body_over_the_limit_is_refused_with_413() {
+    let mut h = Harness::new();
+    h.send(b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n");
+    assert!(h.received().starts_with("HTTP/1.1 413 "));
+    assert!(h.ctx.site.seen.is_empty());
+}
+
+#[test]
+fn half_close_answers_the_requests_already_received_then_closes() {
+    let mut h = Harness::new();
+    h.client.write_all(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    h.client.shutdown(std::net::Shutdown::Write).expect("half-close");
+    h.conn.on_event(sys::EPOLLIN | sys::EPOLLRDHUP);
+    let next = h.conn.drive(&mut h.ctx);
+    assert_eq!(h.ctx.site.seen, ["/1", "/2"]);
+    assert_eq!(statuses(&h.received()).len(), 2);
+    // The client's FIN was seen and everything is answered: close at once, no lingering.
+    assert_eq!(next, Next::Close);
+}
+
+#[test]
+fn half_close_in_the_middle_of_a_head_closes_without_an_answer() {
+    let mut h = Harness::new();
+    h.client.write_all(b"GET /partial HTTP/1.1\r\nHo").expect("write");
+    h.client.shutdown(std::net::Shutdown::Write).expect("half-close");
+    h.conn.on_event(sys::EPOLLIN | sys::EPOLLRDHUP);
+    assert_eq!(h.conn.drive(&mut h.ctx), Next::Close);
+    assert!(h.ctx.site.seen.is_empty());
+    assert_eq!(h.received(), "");
+}
+
+#[test]
+fn connection_close_flushes_then_lingers_until_the_clients_fin() {
+    let mut h = Harness::new();
+    let next =
+        h.send(b"GET /bye HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /ignored HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(h.ctx.site.seen, ["/bye"], "nothing after Connection: close is answered");
+    assert_eq!(next, Next::Wait);
+    assert!(h.received().contains("Connection: close\r\n"));
+    assert!(h.server_write_side_closed(), "write side shut");
+    h.client.shutdown(std::net::Shutdown::Write).expect("client FIN");
+    h.conn.on_event(sys::EPOLLIN | sys::EPOLLRDHUP);
+    assert_eq!(h.conn.drive(&mut h.ctx), Next::Close, "the client's FIN ends the linger");
+}
+
+#[test]
+fn the_keepalive_request_limit_closes_after_the_last_allowed_request() {
+    let mut h = Harness::with(Settings { keepalive_requests: 2, ..settings() }, Stub::default());
+    h.send(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(h.ctx.site.seen, ["/1", "/2"]);
+    let got = h.received();
+    assert_eq!(got.matches("Connection: close\r\n").count(), 1, "{got}");
+}
+
+#[test]
+fn header_deadline_gives_408_to_a_partial_head() {
+    let mut h = Harness::new();
+    h.send(b"GET /slow HTTP/1.1\r\n");
+    assert_eq!(h.deadline_in(), Duration::from_secs(10));
+    h.expire();
+    let got = h.received();
+    assert!(got.starts_with("HTTP/1.1 408 "), "{got}");
+    assert!(h.ctx.site.seen.is_empty());
+}
+
+#[test]
+fn a_silent_new_connection_is_closed_quietly_at_the_header_deadline() {
+    let mut h = Harness::new();
+    assert_eq!(h.deadline_in(), Duration::from_secs(10), "a new connection has the header deadline");
+    assert_eq!(h.expire(), Next::Wait, "lingering");
+    assert_eq!(h.received(), "", "no response to a client that sent nothing");
+    assert!(h.server_write_side_closed());
+}
+
+#[test]
+fn an_idle_keepalive_connection_has_the_keepalive_deadline_and_closes_quietly() {
+    let mut h = Harness::new();
+    h.send(b"GET /once HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.received();
+    assert_eq!(h.deadline_in(), Duration::from_secs(60));
+    h.expire();
+    assert_eq!(h.received(), "");
+    assert!(h.server_write_side_closed());
+}
+
+#[test]
+fn the_body_deadline_is_fixed_and_not_extended_by_progress() {
+    let mut h = Harness::new();
+    h.send(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+    let first = h.conn.deadline(&h.ctx);
+    h.ctx.clock.advance(Duration::from_secs(3));
+    h.send(b"some body bytes");
+    assert_eq!(h.conn.deadline(&h.ctx), first, "dribbled body bytes moved the deadline");
+    h.expire();
+    assert!(h.received().starts_with("HTTP/1.1 408 "));
+    assert!(h.ctx.site.seen.is_empty());
+}
+
+#[test]
+fn the_linger_deadline_closes_a_client_that_never_sends_its_fin() {
+    let mut h = Harness::new();
+    h.send(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(h.deadline_in(), Duration::from_secs(5), "linger timeout");
+    assert_eq!(h.expire(), Next::Close);
+}
+
+/// A file of `len` bytes for sendfile, removed when the test ends.
+fn big_file(name: &str, len: usize) -> (std::path::PathBuf, Rc<OwnedFd>) {
+    let path = std::env::temp_dir().join(format!("staticd-conn-{}-{name}", std::process::id()));
+    std::fs::write(&path, vec![b'x'; len]).expect("write fixture");
+    let file = std::fs::File::open(&path).expect("open fixture");
+    (path, Rc::new(OwnedFd::from(file)))
+}
+
+#[test]
+fn a_stalled_reader_is_abandoned_at_the_send_deadline() {
+    let (path, file) = big_file("stall", 8 << 20);
+    let mut h = Harness::with(settings(), Stub { big: Some(file), big_len: 8 << 20, ..Stub::default() });
+    let mut next = h.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+    while next == Next::Again {
+        next = h.conn.drive(&mut h.ctx);
+    }
+    assert_eq!(next, Next::Wait, "the socket buffer is full");
+    assert_eq!(h.deadline_in(), Duration::from_secs(30), "send timeout while output waits");
+    assert_eq!(h.expire(), Next::Close);
+    std::fs::remove_file(path).expect("remove fixture");
+}
+
+#[test]
+fn one_drive_sends_at_most_the_write_budget() {
+    let (path, file) = big_file("budget", 4 << 20);
+    let mut h = Harness::with(settings(), Stub { big: Some(file), big_len: 4 << 20, ..Stub::default() });
+    // Room for more than one budget, so the budget and not the socket buffer stops the first drive.
+    nix::sys::socket::setsockopt(&h.conn.fd.as_fd(), nix::sys::socket::sockopt::SndBuf, &(4 << 20)).expect("SO_SNDBUF");
+    let next = h.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+    let first = h.received().len() as u64;
+    assert_eq!(next, Next::Again, "sent {first} bytes");
+    assert!(first > WRITE_BUDGET / 2 && first <= WRITE_BUDGET + 1024, "first turn sent {first} bytes");
+    let mut total = first;
+    loop {
+        let next = h.conn.drive(&mut h.ctx);
+        total += h.received().len() as u64;
+        if next == Next::Wait && h.conn.out.is_empty() {
+            break;
+        }
+    }
+    assert!(total > 4 << 20, "the whole body arrives over later turns: {total}");
+    std::fs::remove_file(path).expect("remove fixture");
+}
