@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load benchmark: staticd against nginx, lighttpd and h2o, side by side on this machine (issue 6).
+# Load benchmark: staticd against nginx, lighttpd and h2o, side by side on this machine.
 #
 # Why it exists: staticd's only reason to exist is speed, and a number means something only next to the
 # fastest C servers measured in the same run, on the same fixtures, with the same CPU layout. Every server
@@ -206,7 +206,7 @@ http {
     open_file_cache_valid 60s;
     keepalive_requests 1000000;
     access_log off;
-    # Not in the issue's list, but without it nginx writes an error-log line for every 404 request.
+    # Not part of the nginx configuration the other servers are matched against, but without it nginx writes an error-log line for every 404 request.
     log_not_found off;
     client_body_temp_path $dir/body;
     proxy_temp_path $dir/proxy;

@@ -9,6 +9,8 @@ pub mod channel;
 pub mod config;
 pub mod engine;
 pub mod http;
+#[cfg(test)]
+mod layering;
 pub mod listen;
 pub mod logging;
 pub mod master;

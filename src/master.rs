@@ -80,8 +80,8 @@ type Pending = (OwnedFd, Option<std::net::SocketAddr>);
 
 struct WorkerHandle {
     pid: Option<i32>,
-    /// Its slot in shared memory: `i` or `i + workers`, alternating on each reload so an old worker finishing
-    /// and its replacement never share counters.
+    /// Its slot in shared memory: `i` at start; a reload gives the replacement a free slot (see `free_slots`),
+    /// so an old worker finishing and its replacement never share counters.
     slot: usize,
     chan: Option<OwnedFd>,
     /// Connections waiting to be sent to this worker.
@@ -130,7 +130,7 @@ impl Master {
             sys::signalfd(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1, libc::SIGCHLD])?;
         let epoll = sys::Epoll::new()?;
         epoll.add(sigfd.as_fd(), sys::EPOLLIN, Source::Signal.token())?;
-        // Two slots per worker: a reload's new workers use the other half while the old ones finish.
+        // Spare slots: a reload's new workers take free ones while the old workers finish in theirs.
         let shm = Shm::new(SLOTS_PER_WORKER * cfg.workers)?;
         let root = sys::open_dir(&cfg.root)?;
         let access_log = open_access_log(&cfg.access_log)?;

@@ -1,9 +1,12 @@
 //! The shared statistics region: one slot of counters per worker, visible to every process.
 //!
 //! It is a single anonymous `MAP_SHARED` mapping made by the master before the first fork, so it has no name and
-//! nothing can outlive the server (unlike the seed's named semaphore). Each worker is the only writer of its own
-//! slot, so it updates counters with plain relaxed load+store instead of locked read-modify-write; the master
-//! only reads, to balance connections, to notice a silent worker, and to report status.
+//! nothing can outlive the server (unlike the seed's named semaphore). While a worker runs it is the only writer
+//! of its counters, so it updates them with plain relaxed load+store instead of locked read-modify-write. The
+//! master writes a slot only when no worker is using it or to reset the heartbeat of a worker it kills: when it
+//! hands the slot to a new worker (pid, live, accepted, heartbeat), when it reaps a retired worker (pid back to
+//! 0) and when it kills a hung one. Otherwise it reads, to balance connections, to notice a silent worker, and to
+//! report status.
 
 use std::io;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};

@@ -1,4 +1,4 @@
-//! Building blocks for operating staticd in production (issue 7): access-log lines, PROXY protocol
+//! Building blocks for operating staticd in production: access-log lines, PROXY protocol
 //! headers, client addresses behind trusted proxies, Prometheus metrics and systemd integration.
 //!
 //! Each module is pure or nearly so, and unit-tested on its own; the server wires them in.
