@@ -326,3 +326,12 @@ fn one_drive_sends_at_most_the_write_budget() {
     assert!(total > 4 << 20, "the whole body arrives over later turns: {total}");
     std::fs::remove_file(path).expect("remove fixture");
 }
+
+#[test]
+fn a_refused_head_request_gets_no_body_even_when_its_body_is_malformed() {
+    let mut h = Harness::new();
+    h.send(b"HEAD /h HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    let got = h.received();
+    assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
+    assert!(got.ends_with("\r\n\r\n"), "a HEAD answer carried a body: {got:?}");
+}
