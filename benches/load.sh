@@ -40,6 +40,8 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 KEEP_TMP=${KEEP_TMP:-0}
 STATICD_BIN=${STATICD_BIN:-}
+# A second staticd binary to measure beside this one (a before/after comparison): add `staticd_before` to SERVERS.
+STATICD_BEFORE_BIN=${STATICD_BEFORE_BIN:-}
 
 # Headroom for the 10,000-connection test, the same for every server; set by raise_nofile.
 MAX_CONNS=20000
@@ -77,7 +79,7 @@ install_missing() {
     local -a want=(wrk curl python3 taskset) missing=()
     local server cmd
     for server in $SERVERS; do
-        [[ $server == staticd ]] || want+=("$server")
+        [[ $server == staticd || $server == staticd_before ]] || want+=("$server")
     done
     [[ $SKIP_STRACE == 1 ]] || want+=(strace)
     for cmd in "${want[@]}"; do
@@ -182,6 +184,13 @@ launch_staticd() {
     taskset -c "$SERVER_CPU" "$STATICD_BIN" --listen "127.0.0.1:$1" --workers 1 --max-conns "$MAX_CONNS" \
         "$TMP/www" >>"$TMP/staticd.log" 2>&1 &
     PID[staticd]=$!
+}
+
+launch_staticd_before() {
+    [[ -x $STATICD_BEFORE_BIN ]] || die "staticd_before needs STATICD_BEFORE_BIN (an executable), got '$STATICD_BEFORE_BIN'"
+    taskset -c "$SERVER_CPU" "$STATICD_BEFORE_BIN" --listen "127.0.0.1:$1" --workers 1 --max-conns "$MAX_CONNS" \
+        "$TMP/www" >>"$TMP/staticd_before.log" 2>&1 &
+    PID[staticd_before]=$!
 }
 
 launch_nginx() {

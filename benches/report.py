@@ -73,7 +73,8 @@ def throughput_section(servers, scenarios, runs):
         wall[key] += float(dur_s)
         errors[key] += int(sockerr) + (0 if scen == "notfound" else int(non2xx))
 
-    others = [s for s in servers if s != "staticd"]
+    # A baseline build of staticd is a reference for before/after runs, not a competitor.
+    others = [s for s in servers if s not in ("staticd", "staticd_before")]
     rows, cpu_rows, notes = [], [], []
     for scen, label in scenarios:
         med = {s: statistics.median(rps[(scen, s)]) for s in servers if rps[(scen, s)]}
@@ -83,6 +84,9 @@ def throughput_section(servers, scenarios, runs):
             row.append(f"{med['staticd'] / best:.2f}")
         else:
             row.append("n/a")
+        if "staticd_before" in servers:
+            before = med.get("staticd_before")
+            row.append(f"{med['staticd'] / before:.2f}" if before and "staticd" in med else "n/a")
         rows.append(row)
 
         cpu_row = [label]
@@ -99,7 +103,8 @@ def throughput_section(servers, scenarios, runs):
                 notes.append(f"{label} / {s}: {errors[key]} socket errors or unexpected non-2xx responses")
         cpu_rows.append(cpu_row)
 
-    text = ["### Median requests/s", "", table(["scenario"] + servers + ["staticd / best other"], rows), ""]
+    ratios = ["staticd / best other"] + (["staticd / staticd_before"] if "staticd_before" in servers else [])
+    text = ["### Median requests/s", "", table(["scenario"] + servers + ratios, rows), ""]
     text += [
         "### Requests per server CPU-second (server CPU use during the run)",
         "",
