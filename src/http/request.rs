@@ -11,6 +11,8 @@
 use memchr::{memchr, memrchr};
 use std::borrow::Cow;
 
+use crate::http::syntax::{hex_pair, is_token, is_vchar, list_members, trim_ows};
+
 /// A request line that has no LF within this many bytes is refused with 414.
 pub const MAX_REQUEST_LINE: usize = 8192;
 /// A head with more header fields than this is refused with 431.
@@ -216,7 +218,7 @@ fn parse_request_line(line: &[u8]) -> Result<RequestLine, RequestError> {
     if matches!(version, Err(RequestError::BadRequest)) {
         return Err(RequestError::BadRequest);
     }
-    if method_name.is_empty() || !method_name.iter().all(|&b| is_tchar(b)) {
+    if !is_token(method_name) {
         return Err(RequestError::BadRequest);
     }
     let method = method_from_token(method_name);
@@ -282,7 +284,7 @@ fn method_from_token(token: &[u8]) -> Method {
 fn classify_target(method: Method, raw: &[u8]) -> Result<String, RequestError> {
     // Only visible ASCII may appear; clients must percent-encode everything else. A raw '#' is
     // not part of any request-target form (RFC 9112 §3.2) and would confuse the path mapping.
-    if raw.is_empty() || !raw.iter().all(|&b| (0x21..=0x7e).contains(&b) && b != b'#') {
+    if raw.is_empty() || !raw.iter().all(|&b| is_vchar(b) && b != b'#') {
         return Err(RequestError::BadRequest);
     }
     if raw.first() == Some(&b'/') {
@@ -320,11 +322,6 @@ fn strip_prefix_ignore_case<'a>(haystack: &'a [u8], prefix: &[u8]) -> Option<&'a
 /// Callers have checked the bytes are ASCII, so this never actually loses anything.
 fn ascii_to_string(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// tchar from RFC 9110 §5.6.2.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// `uri-host [ ":" port ]` (RFC 9110 §7.2): a reg-name or an IP literal, with a non-empty port.
@@ -369,8 +366,10 @@ fn is_reg_name(host: &[u8]) -> bool {
     let mut i = 0;
     while let Some(&b) = host.get(i) {
         if b == b'%' {
-            let hex = host.get(i + 1..i + 3);
-            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+            let (Some(&hi), Some(&lo)) = (host.get(i + 1), host.get(i + 2)) else {
+                return false;
+            };
+            if hex_pair(hi, lo).is_none() {
                 return false;
             }
             i += 3;
@@ -419,7 +418,7 @@ fn scan_field<'h>(fields: &mut Fields<'h>, name: &str, value: &'h [u8]) -> Resul
     } else if is("transfer-encoding") {
         add_transfer_coding(fields, value)?;
     } else if is("connection") {
-        for token in value.split(|&b| b == b',').map(trim_ows) {
+        for token in list_members(value) {
             fields.conn_close |= token.eq_ignore_ascii_case(b"close");
             fields.conn_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
         }
@@ -457,7 +456,7 @@ fn scan_field<'h>(fields: &mut Fields<'h>, name: &str, value: &'h [u8]) -> Resul
 /// Several Content-Length fields, or a comma list, are tolerated only when every member is the
 /// same length (RFC 9112 §6.3 item 5); anything else could be read two ways by two parsers.
 fn add_content_length(seen: &mut Option<u64>, value: &[u8]) -> Result<(), RequestError> {
-    for member in value.split(|&b| b == b',').map(trim_ows) {
+    for member in list_members(value) {
         let length = parse_length_digits(member).ok_or(RequestError::BadRequest)?;
         match seen {
             Some(previous) if *previous != length => return Err(RequestError::BadRequest),
@@ -477,8 +476,8 @@ fn parse_length_digits(digits: &[u8]) -> Option<u64> {
 /// Every member must be a bare token: an empty member, a quoted string or a parameter
 /// (`chunked;q=1`) is refused as malformed rather than guessed at.
 fn add_transfer_coding(fields: &mut Fields, value: &[u8]) -> Result<(), RequestError> {
-    for member in value.split(|&b| b == b',').map(trim_ows) {
-        if member.is_empty() || !member.iter().all(|&b| is_tchar(b)) {
+    for member in list_members(value) {
+        if !is_token(member) {
             return Err(RequestError::BadRequest);
         }
         fields.te_members += 1;
@@ -502,13 +501,6 @@ fn keep_first(slot: &mut Option<String>, value: &[u8]) {
     if slot.is_none() {
         *slot = Some(String::from_utf8_lossy(value).into_owned());
     }
-}
-
-fn trim_ows(value: &[u8]) -> &[u8] {
-    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
-    let end = value.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
-    value.get(start..end).unwrap_or_default()
 }
 
 fn build_request(line: RequestLine, fields: Fields, limits: &Limits) -> Result<Request, RequestError> {
