@@ -6,6 +6,7 @@
 //! smuggling hole. So this decoder is deliberately strict (RFC 9112 §7.1): anything the grammar does
 //! not allow, and anything unbounded, is refused. It is a byte-level state machine so that a body
 //! can arrive in pieces of any size, and it never buffers: chunk data is skipped, not copied.
+//! (httparse's `parse_chunk_size` is not used: it allows whitespace, empty sizes and any bytes in extensions.)
 
 use crate::http::request::RequestError;
 use crate::http::syntax::{hex_value, is_field_byte, is_qdtext, is_tchar};
