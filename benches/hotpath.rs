@@ -37,23 +37,6 @@ If-Modified-Since: Tue, 15 Oct 2024 08:12:31 GMT\r\n\
 If-None-Match: \"5f1c-61a2b3c4\"\r\n\
 Priority: u=2\r\n\r\n";
 
-/// The same head with Referer and User-Agent renamed to fields nobody keeps: the difference to BROWSER_GET
-/// is what copying those two values costs.
-const BROWSER_GET_UNKEPT: &[u8] = b"GET /assets/app.css?v=3 HTTP/1.1\r\n\
-Host: www.example.com\r\n\
-X-Ser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n\
-Accept: text/css,*/*;q=0.1\r\n\
-Accept-Language: en-US,en;q=0.5\r\n\
-Accept-Encoding: gzip, deflate, br, zstd\r\n\
-X-Refer: https://www.example.com/\r\n\
-Connection: keep-alive\r\n\
-Sec-Fetch-Dest: style\r\n\
-Sec-Fetch-Mode: no-cors\r\n\
-Sec-Fetch-Site: same-origin\r\n\
-If-Modified-Since: Tue, 15 Oct 2024 08:12:31 GMT\r\n\
-If-None-Match: \"5f1c-61a2b3c4\"\r\n\
-Priority: u=2\r\n\r\n";
-
 const CHUNKED_BODY: &[u8] =
     b"1a;name=value\r\nabcdefghijklmnopqrstuvwxyz\r\n10\r\n0123456789abcdef\r\n0\r\nExpires: never\r\n\r\n";
 
@@ -73,7 +56,12 @@ fn main() {
     };
 
     run("request/browser_get", &mut || request(BROWSER_GET));
-    run("request/browser_get_unkept", &mut || request(BROWSER_GET_UNKEPT));
+    // The same head with Referer and User-Agent renamed (same length) to fields nobody keeps: the difference to
+    // browser_get is what copying those two values costs.
+    let unkept = String::from_utf8_lossy(BROWSER_GET)
+        .replace("\nUser-Agent:", "\nX-Ser-Agent:")
+        .replace("\nReferer:", "\nX-Refer:");
+    run("request/browser_get_unkept", &mut || request(unkept.as_bytes()));
 
     let mut secs = 1_729_000_000;
     run("date/format", &mut || {
