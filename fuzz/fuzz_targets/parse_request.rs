@@ -1,28 +1,10 @@
 //! Fuzzes the request-head parser and the chunked body decoder, the two places where staticd decides
 //! where one request ends and the next begins (the request-smuggling surface).
-//!
-//! staticd is a binary crate, so the pure modules are compiled in here by path, inside a module tree that
-//! mirrors `crate::http::…` so their own `use crate::http::…` lines resolve unchanged.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-
-// The path is given at the crate root: inside an inline `mod http { … }` it would be taken relative to a
-// `fuzz_targets/http/` directory that does not exist.
-#[allow(dead_code)]
-#[path = "../../src/http/chunked.rs"]
-mod chunked;
-#[allow(dead_code)]
-#[path = "../../src/http/request.rs"]
-mod request;
-
-/// Mirrors staticd's `crate::http` so `use crate::http::request::…` inside the modules resolves.
-mod http {
-    pub(crate) use super::{chunked, request};
-}
-
-use http::chunked::ChunkedDecoder;
-use http::request::{parse, BodyFraming, Limits, Parsed};
+use staticd::http::chunked::ChunkedDecoder;
+use staticd::http::request::{parse, BodyFraming, Limits, Parsed};
 
 /// Small limits so the fuzzer reaches the "too large" branches with short inputs.
 const LIMITS: Limits = Limits { max_header_bytes: 1024, max_body_bytes: 4096 };

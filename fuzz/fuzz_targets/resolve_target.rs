@@ -1,17 +1,10 @@
 //! Fuzzes request-target resolution: whatever the bytes, a resolved path never climbs above the root, never
 //! carries an empty, "." or ".." segment, and a directory redirect built from it can never be read as a
 //! scheme-relative URL (`//evil.example/`).
-//!
-//! The module is compiled in by path; it needs nothing from the rest of staticd (no `use crate::…`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-
-#[allow(dead_code)]
-#[path = "../../src/fs/resolve.rs"]
-mod resolve;
-
-use resolve::{directory_redirect, is_hidden, resolve};
+use staticd::site::resolve::{directory_redirect, is_hidden, resolve};
 
 fuzz_target!(|data: &[u8]| {
     // The parser only lets visible ASCII through, but resolve must hold up on any string.

@@ -6,8 +6,10 @@
 //! smuggling hole. So this decoder is deliberately strict (RFC 9112 §7.1): anything the grammar does
 //! not allow, and anything unbounded, is refused. It is a byte-level state machine so that a body
 //! can arrive in pieces of any size, and it never buffers: chunk data is skipped, not copied.
+//! (httparse's `parse_chunk_size` is not used: it allows whitespace, empty sizes and any bytes in extensions.)
 
 use crate::http::request::RequestError;
+use crate::http::syntax::{hex_value, is_field_byte, is_qdtext, is_tchar};
 
 /// The size line (digits, extensions and CRLF) may not be longer than this.
 const MAX_SIZE_LINE: usize = 4096;
@@ -167,7 +169,7 @@ impl ChunkedDecoder {
     }
 
     fn on_size_byte(&mut self, digits: u8, size: u64, byte: u8) -> Result<State, RequestError> {
-        if let Some(value) = hex_value(byte) {
+        if let Some(value) = hex_value(byte).map(u64::from) {
             if digits >= MAX_SIZE_DIGITS {
                 return Err(RequestError::BadRequest);
             }
@@ -227,7 +229,7 @@ fn on_ext_byte(ext: Ext, byte: u8) -> Result<State, RequestError> {
         (Ext::Quoted, b'"') => Ext::AfterQuoted,
         (Ext::Quoted, b'\\') => Ext::QuotedEscape,
         (Ext::Quoted, b) if is_qdtext(b) => Ext::Quoted,
-        (Ext::QuotedEscape, b) if b == b'\t' || b == b' ' || is_vchar_or_obs(b) => Ext::Quoted,
+        (Ext::QuotedEscape, b) if is_field_byte(b) => Ext::Quoted,
         (Ext::Name | Ext::Token | Ext::AfterQuoted, b';') => Ext::NameStart,
         (Ext::Name | Ext::Token | Ext::AfterQuoted, b'\r') => return Ok(State::SizeLf),
         _ => return Err(RequestError::BadRequest),
@@ -241,7 +243,7 @@ fn on_trailer_byte(state: State, byte: u8) -> Result<State, RequestError> {
         (State::TrailerStart | State::TrailerName, b) if is_tchar(b) => Ok(State::TrailerName),
         (State::TrailerName, b':') => Ok(State::TrailerValue),
         (State::TrailerValue, b'\r') => Ok(State::TrailerLf),
-        (State::TrailerValue, b) if b == b'\t' || b == b' ' || is_vchar_or_obs(b) => Ok(State::TrailerValue),
+        (State::TrailerValue, b) if is_field_byte(b) => Ok(State::TrailerValue),
         (State::TrailerLf, b'\n') => Ok(State::TrailerStart),
         _ => Err(RequestError::BadRequest),
     }
@@ -253,23 +255,6 @@ fn expect(byte: u8, wanted: u8) -> Result<(), RequestError> {
     } else {
         Err(RequestError::BadRequest)
     }
-}
-
-fn hex_value(byte: u8) -> Option<u64> {
-    char::from(byte).to_digit(16).map(u64::from)
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-fn is_vchar_or_obs(b: u8) -> bool {
-    (0x21..=0x7e).contains(&b) || b >= 0x80
-}
-
-/// qdtext from RFC 9110 §5.6.4.
-fn is_qdtext(b: u8) -> bool {
-    b == b'\t' || b == b' ' || (is_vchar_or_obs(b) && b != b'"' && b != b'\\')
 }
 
 #[cfg(test)]

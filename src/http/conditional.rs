@@ -8,6 +8,7 @@
 
 use crate::http::date::parse_http_date;
 use crate::http::request::Headers;
+use crate::http::syntax::{is_field_vchar, is_ows, trim_ows_str};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precondition {
@@ -46,7 +47,7 @@ pub fn evaluate(headers: &Headers, etag: &str, mtime: i64, is_get_or_head: bool)
 /// If-Range: true when the range may be honoured: a strong etag equal to `etag` (weak tags never match), or
 /// an HTTP date exactly equal to `mtime`.
 pub fn if_range_matches(if_range: &str, etag: &str, mtime: i64) -> bool {
-    let value = if_range.trim_matches(|c| c == ' ' || c == '\t');
+    let value = trim_ows_str(if_range);
     if value.starts_with('"') || value.starts_with("W/") {
         let mut tags = EntityTags::new(value);
         return match (tags.next(), tags.next()) {
@@ -92,7 +93,7 @@ impl EntityTag<'_> {
 /// `"*" / #entity-tag`: true when any tag matches, `*` matches any current representation, and a
 /// malformed list matches nothing.
 fn list_matches(value: &str, etag: &str, comparison: Comparison) -> bool {
-    if value.trim_matches(|c| c == ' ' || c == '\t') == "*" {
+    if trim_ows_str(value) == "*" {
         return true;
     }
     let mut matched = false;
@@ -138,8 +139,7 @@ impl<'a> EntityTags<'a> {
         if rest.first() != Some(&b'"') {
             return None;
         }
-        let body_len =
-            rest.iter().skip(1).take_while(|&&b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80).count();
+        let body_len = rest.iter().skip(1).take_while(|&&b| is_field_vchar(b) && b != b'"').count();
         if rest.get(1 + body_len) != Some(&b'"') {
             return None;
         }
@@ -160,7 +160,7 @@ impl<'a> Iterator for EntityTags<'a> {
         loop {
             match self.rest().first() {
                 None => return None,
-                Some(b' ' | b'\t') => self.pos += 1,
+                Some(&b) if is_ows(b) => self.pos += 1,
                 Some(b',') => {
                     self.pos += 1;
                     self.need_separator = false;

@@ -1,8 +1,10 @@
 //! HTTP dates (RFC 9110 §5.6.7): the `Date` and `Last-Modified` values we send and the
 //! `If-Modified-Since` / `If-Unmodified-Since` / `If-Range` values clients send back.
 //!
-//! The calendar arithmetic is Howard Hinnant's days-from-civil / civil-from-days, done here so
-//! the crate needs no date library and every conversion is exact for any year 0000-9999.
+//! The calendar arithmetic is Howard Hinnant's days-from-civil / civil-from-days, exact for any year
+//! 0000-9999, and the access log uses it too. Not the httpdate crate: it refuses dates before 1970, leap
+//! seconds and wrong weekdays, uses a fixed RFC 850 century, and panics formatting a pre-1970 mtime
+//! (README, Dependencies).
 
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};

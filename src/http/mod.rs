@@ -7,3 +7,4 @@ pub mod date;
 pub mod range;
 pub mod request;
 pub mod response;
+pub mod syntax;

@@ -7,6 +7,8 @@
 //! `Ignore` is always a correct answer; `Unsatisfiable` is only given for a well-formed set that misses the
 //! file entirely.
 
+use crate::http::syntax::{list_elements, trim_ows_str};
+
 /// An inclusive byte range within a file: `start <= end < file_len`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteRange {
@@ -94,13 +96,13 @@ impl RangeSpec {
 
 /// Parses `bytes=range-set`; None means "ignore the header" (other unit, syntax error, too many ranges).
 fn parse(header: &str) -> Option<Vec<RangeSpec>> {
-    let (unit, set) = header.trim_matches(is_ows).split_once('=')?;
+    let (unit, set) = trim_ows_str(header).split_once('=')?;
     if !unit.eq_ignore_ascii_case("bytes") {
         return None;
     }
     let mut specs = Vec::new();
     // RFC 9110 §5.6.1: empty list elements are tolerated and do not count.
-    for element in set.split(',').map(|e| e.trim_matches(is_ows)).filter(|e| !e.is_empty()) {
+    for element in list_elements(set) {
         if specs.len() == MAX_RANGES {
             return None;
         }
@@ -141,10 +143,6 @@ fn merge(mut ranges: Vec<ByteRange>) -> Vec<ByteRange> {
         }
     }
     merged
-}
-
-fn is_ows(c: char) -> bool {
-    c == ' ' || c == '\t'
 }
 
 #[cfg(test)]

@@ -5,6 +5,9 @@
 //! parser is incremental (`Incomplete` until the whole header is buffered) and refuses anything that can
 //! no longer become a valid header as early as possible, so a client that is not a proxy is cut off
 //! without the server waiting for more bytes. Reference: haproxy.org/download/2.9/doc/proxy-protocol.txt.
+//!
+//! Not the ppp crate: it waits on v1 lines a bare LF has already ruled out, takes `+1` as a port, and refuses
+//! v2 LOCAL headers with an unknown family, which the spec says to accept (README, Dependencies).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 

@@ -4,6 +4,8 @@
 //! pure function of the header and of which variants are present. A malformed element is skipped rather
 //! than failing the request, and every doubt resolves to identity, which every client accepts.
 
+use crate::http::syntax::{is_token, list_elements, trim_ows_str};
+
 /// A content coding staticd can serve from a precompressed file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContentCoding {
@@ -75,7 +77,7 @@ struct Preferences {
 impl Preferences {
     fn parse(header: &str) -> Preferences {
         let mut prefs = Preferences::default();
-        for (coding, weight) in header.split(',').filter_map(parse_element) {
+        for (coding, weight) in list_elements(header).filter_map(parse_element) {
             let slot = match coding {
                 Listed::Gzip => &mut prefs.gzip,
                 Listed::Brotli => &mut prefs.br,
@@ -102,13 +104,13 @@ impl Preferences {
 /// `coding [ OWS ";" OWS "q=" qvalue ]`; None for an empty or malformed element, which is then skipped.
 fn parse_element(element: &str) -> Option<(Listed, Weight)> {
     let mut parts = element.split(';');
-    let coding = parts.next()?.trim_matches(is_ows);
-    if coding.is_empty() || !coding.bytes().all(is_tchar) {
+    let coding = trim_ows_str(parts.next()?);
+    if !is_token(coding.as_bytes()) {
         return None;
     }
     let weight = match (parts.next(), parts.next()) {
         (None, _) => FULL_WEIGHT,
-        (Some(param), None) => parse_q_param(param.trim_matches(is_ows))?,
+        (Some(param), None) => parse_q_param(trim_ows_str(param))?,
         // Accept-Encoding has exactly one parameter, the weight.
         (Some(_), Some(_)) => return None,
     };
@@ -152,15 +154,6 @@ fn parse_qvalue(value: &str) -> Option<Weight> {
         "1" if thousandths == 0 => Some(FULL_WEIGHT),
         _ => None,
     }
-}
-
-fn is_ows(c: char) -> bool {
-    c == ' ' || c == '\t'
-}
-
-/// RFC 9110 §5.6.2 token characters.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]

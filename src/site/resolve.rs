@@ -9,6 +9,8 @@
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use crate::http::syntax::{hex_pair, is_vchar};
+
 /// A request-target after decoding and normalisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedPath {
@@ -119,19 +121,6 @@ fn percent_decode_strict(path: &[u8]) -> Result<Vec<u8>, ResolveError> {
     Ok(out)
 }
 
-fn hex_pair(hi: u8, lo: u8) -> Option<u8> {
-    Some((hex_value(hi)? << 4) | hex_value(lo)?)
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Applies "." and ".." to the decoded path, returning the relative path and whether it named a directory.
 /// A ".." with nothing left to pop would climb above the root: refused, never clamped.
 fn normalise(decoded: &[u8]) -> Result<(Vec<u8>, bool), ResolveError> {
@@ -163,7 +152,7 @@ fn push_encoded(out: &mut String, bytes: &[u8]) {
 /// The parser already limits a query to visible ASCII; re-checking here keeps a header injection impossible
 /// even if this function is ever fed a query from somewhere else.
 fn is_safe_query(query: &str) -> bool {
-    query.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    query.bytes().all(is_vchar)
 }
 
 #[cfg(test)]
