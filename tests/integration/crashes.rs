@@ -18,11 +18,7 @@ fn site(tag: &str) -> TempRoot {
 
 /// Opens a keep-alive connection and makes one request on it; returns it with the time the answer came.
 fn served_connection(server: &Server) -> (std::net::TcpStream, Instant) {
-    let mut s = server.connect();
-    s.write_all(b"GET /a.bin HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
-    let mut buf = Vec::new();
-    let r = read_response(&mut s, &mut buf, false).expect("response");
-    assert_eq!(r.status, 200);
+    let (s, _) = server.served_keepalive("/a.bin");
     (s, Instant::now())
 }
 
@@ -42,15 +38,8 @@ fn killed_worker_is_replaced_at_once_and_service_goes_on() {
 
     let victim = before[0];
     let killed_at = Instant::now();
-    // SAFETY: kill has no memory-safety preconditions; victim is a worker of our server.
-    unsafe {
-        libc::kill(victim, libc::SIGKILL);
-    }
-    let mut now = Vec::new();
-    let replaced = wait_until(LONG, || {
-        now = server.worker_pids();
-        now.len() == 2 && !now.contains(&victim)
-    });
+    kill(victim, libc::SIGKILL);
+    let (replaced, now) = server.wait_for_workers_without(victim, 2, LONG);
     let replaced_after = killed_at.elapsed();
     assert!(replaced, "no replacement for worker {victim}: workers now {now:?}");
     let replacement = now.iter().copied().find(|p| !before.contains(p)).expect("a new worker pid");

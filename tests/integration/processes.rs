@@ -116,21 +116,11 @@ fn a_killed_worker_is_replaced_and_service_continues() {
     let before = server.wait_for_workers(2, LONG);
     let victim = before[0];
     // A keep-alive connection, possibly on the surviving worker, must live through the respawn.
-    let mut kept = server.connect();
-    kept.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
-    let mut kept_buf = Vec::new();
-    read_response(&mut kept, &mut kept_buf, false).expect("first response");
+    let (mut kept, mut kept_buf) = server.served_keepalive("/a.txt");
     let kept_on_victim = tcp_states_of(victim).contains_key("ESTABLISHED");
 
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe {
-        libc::kill(victim, libc::SIGKILL);
-    }
-    let mut after = Vec::new();
-    let replaced = wait_until(LONG, || {
-        after = server.worker_pids();
-        after.len() == 2 && !after.contains(&victim)
-    });
+    kill(victim, libc::SIGKILL);
+    let (replaced, after) = server.wait_for_workers_without(victim, 2, LONG);
     assert!(replaced, "worker {victim} was not replaced: workers {after:?}; stderr:\n{}", server.stderr_text());
     let died = server.wait_for_stderr(|l| l.contains("died"), LONG);
     assert!(died.is_some(), "no `died` log line; stderr:\n{}", server.stderr_text());
@@ -153,15 +143,10 @@ fn a_worker_that_keeps_dying_keeps_being_replaced() {
     let mut workers = server.wait_for_workers(2, LONG);
     for round in 0..4 {
         let victim = workers[0];
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe {
-            libc::kill(victim, libc::SIGKILL);
-        }
+        kill(victim, libc::SIGKILL);
         // Back-off may delay the replacement, but it must come.
-        let ok = wait_until(Duration::from_secs(40), || {
-            workers = server.worker_pids();
-            workers.len() == 2 && !workers.contains(&victim)
-        });
+        let (ok, now) = server.wait_for_workers_without(victim, 2, Duration::from_secs(40));
+        workers = now;
         assert!(
             ok,
             "round {round}: worker {victim} not replaced, workers {workers:?}; stderr:\n{}",
@@ -192,10 +177,7 @@ fn term_and_int_stop_every_process() {
         let mut server = root.serve(&[]);
         let workers = server.wait_for_workers(2, LONG);
         // An idle keep-alive connection must not hold the shutdown up.
-        let mut idle = server.connect();
-        idle.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
-        let mut buf = Vec::new();
-        read_response(&mut idle, &mut buf, false).expect("response");
+        let _idle = server.served_keepalive("/a.txt");
         server.signal(sig);
         // "Within a second", plus slack for a loaded two-core CI machine.
         assert_all_gone(&mut server, &workers, Duration::from_secs(3), name);
@@ -212,19 +194,13 @@ fn quit_lets_a_running_download_finish() {
     let mut stream = server.connect();
     stream.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
     // Read the head and a little body, so the download is provably in flight when QUIT lands.
-    let mut buf = Vec::new();
-    let mut chunk = vec![0u8; 65536];
-    while find(&buf, b"\r\n\r\n").is_none() || buf.len() < 256 * 1024 {
-        let n = stream.read(&mut chunk).expect("read start of download");
-        assert!(n > 0, "EOF at the start of the download");
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    let (head, mut started) = read_head(&mut stream);
+    read_at_least(&mut stream, &mut started, 256 * 1024);
     server.signal(libc::SIGQUIT);
     thread::sleep(Duration::from_millis(300));
-    let head_end = find(&buf, b"\r\n\r\n").expect("head") + 4;
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let mut body = buf.len() - head_end;
+    assert_eq!((head.version.as_str(), head.status), ("HTTP/1.1", 200), "{head:?}");
+    let mut body = started.len();
+    let mut chunk = vec![0u8; 65536];
     while body < size {
         match stream.read(&mut chunk) {
             Ok(0) => panic!("download cut short by QUIT: EOF after {body} of {size} bytes"),
@@ -243,10 +219,7 @@ fn quit_closes_idle_connections_and_exits() {
     let root = small_site("quit-idle");
     let mut server = root.serve(&[]);
     let workers = server.wait_for_workers(2, LONG);
-    let mut idle = server.connect();
-    idle.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
-    let mut buf = Vec::new();
-    read_response(&mut idle, &mut buf, false).expect("response");
+    let (mut idle, buf) = server.served_keepalive("/a.txt");
     server.signal(libc::SIGQUIT);
     // The default keep-alive timeout is 60 s: only QUIT handling can close this within 10 s.
     expect_clean_close(&mut idle, buf, "an idle keep-alive connection on QUIT");
@@ -358,15 +331,8 @@ fn a_full_worker_gets_no_more_connections_until_one_closes() {
     let root = small_site("max-conns");
     let server = root.serve(&["--workers", "1", "--max-conns", "3"]);
     let workers = server.wait_for_workers(1, LONG);
-    let mut held = Vec::new();
-    for i in 0..3 {
-        let mut s = server.connect();
-        s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
-        let mut buf = Vec::new();
-        let r = read_response(&mut s, &mut buf, false).unwrap_or_else(|e| panic!("connection {i}: {e}"));
-        assert_eq!(r.status, 200, "connection {i} within --max-conns");
-        held.push(s);
-    }
+    // Within --max-conns: each is served.
+    let mut held: Vec<_> = (0..3).map(|_| server.served_keepalive("/a.txt").0).collect();
     // A fourth client waits in the kernel backlog: connected, but nobody answers it.
     let mut waiting = server.connect();
     waiting.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").expect("write");

@@ -15,20 +15,11 @@ fn site() -> TempRoot {
     root
 }
 
-fn first_request(s: &mut TcpStream, buf: &mut Vec<u8>) {
-    s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
-    let r = read_response(s, buf, false).expect("response");
-    assert_eq!(r.status, 200);
-    assert!(!r.says_close());
-}
-
 #[test]
 fn idle_keepalive_connection_is_closed_quietly() {
     let root = site();
     let server = root.serve(&["--keepalive-timeout", "1"]);
-    let mut s = server.connect();
-    let mut buf = Vec::new();
-    first_request(&mut s, &mut buf);
+    let (mut s, buf) = server.served_keepalive("/a.txt");
     let start = Instant::now();
     expect_clean_close(&mut s, buf, "--keepalive-timeout 1 (an idle timeout closes quietly)");
     let took = start.elapsed();
@@ -40,9 +31,7 @@ fn idle_keepalive_connection_is_closed_quietly() {
 fn keepalive_connection_survives_shorter_idle_periods() {
     let root = site();
     let server = root.serve(&["--keepalive-timeout", "30", "--header-timeout", "1"]);
-    let mut s = server.connect();
-    let mut buf = Vec::new();
-    first_request(&mut s, &mut buf);
+    let (mut s, mut buf) = server.served_keepalive("/a.txt");
     // Longer than the header timeout: between requests only the keep-alive timeout applies.
     thread::sleep(Duration::from_millis(2500));
     s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").expect("write after idling");

@@ -184,27 +184,8 @@ fn hup_under_load_replaces_workers_and_fails_no_request() {
 fn start_download(addr: SocketAddr) -> (TcpStream, Response, Vec<u8>) {
     let mut s = connect(addr);
     s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
-    let mut buf = Vec::new();
-    // read_response would read the whole body; read the head by hand.
-    let head_end = loop {
-        if let Some(p) = find(&buf, b"\r\n\r\n") {
-            break p;
-        }
-        let mut chunk = [0u8; 65536];
-        let n = s.read(&mut chunk).expect("read head");
-        assert!(n > 0, "EOF before the response head");
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let mut head_only = buf[..head_end + 4].to_vec();
-    let resp = read_response(&mut head_only.as_slice(), &mut Vec::new(), true).expect("parse head");
-    head_only.clear();
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < 1024 * 1024 {
-        let mut chunk = [0u8; 65536];
-        let n = s.read(&mut chunk).expect("read body");
-        assert!(n > 0, "EOF early in the body");
-        body.extend_from_slice(&chunk[..n]);
-    }
+    let (resp, mut body) = read_head(&mut s);
+    read_at_least(&mut s, &mut body, 1024 * 1024);
     (s, resp, body)
 }
 
@@ -250,10 +231,7 @@ fn quit_drains_inflight_work_and_exits() {
     let mut server = root.serve(&[]);
     let (s, resp, body) = start_download(server.addr());
     // An idle keep-alive connection is closed at once, without a response.
-    let mut idle = server.connect();
-    idle.write_all(b"GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
-    let mut buf = Vec::new();
-    assert_eq!(read_response(&mut idle, &mut buf, false).expect("response").status, 200);
+    let (mut idle, buf) = server.served_keepalive("/index.html");
     server.signal(libc::SIGQUIT);
     assert!(server.wait_for_stderr(|l| l.contains("received QUIT"), LONG).is_some());
     assert!(matches!(read_ending(&mut idle, buf), Ending::Eof(b) if b.is_empty()), "idle connection closed cleanly");

@@ -104,14 +104,7 @@ fn counters_add_up_with_what_was_sent() {
 fn live_connections_follow_connections_held_open() {
     let root = site("status-live");
     let server = root.serve(&["--status-path", STATUS]);
-    let mut held = Vec::new();
-    for _ in 0..5 {
-        let mut s = server.connect();
-        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
-        let mut buf = Vec::new();
-        assert_eq!(read_response(&mut s, &mut buf, false).expect("response").status, 200);
-        held.push(s);
-    }
+    let held: Vec<_> = (0..5).map(|_| server.served_keepalive("/")).collect();
     let (_, m) = scrape(server.addr());
     assert_eq!(total(&m, "staticd_connections_live", ""), 6, "5 held + the scrape's own: {m:#?}");
     drop(held);

@@ -49,10 +49,7 @@ impl Process {
 
     /// Sends `sig` to the process itself (not its group).
     pub fn signal(&self, sig: i32) {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe {
-            libc::kill(self.pid(), sig);
-        }
+        kill(self.pid(), sig);
     }
 
     /// The exit status if the process has exited (reaping it).
@@ -72,10 +69,8 @@ impl Process {
     }
 
     fn kill_group(&self) {
-        // SAFETY: kill has no memory-safety preconditions; a negative pid targets the child's own group.
-        unsafe {
-            libc::kill(-self.pid(), libc::SIGKILL);
-        }
+        // A negative pid names the child's own process group.
+        kill(-self.pid(), libc::SIGKILL);
     }
 }
 
@@ -85,6 +80,14 @@ impl Drop for Process {
         if self.reaped.is_none() {
             let _ = self.child.wait();
         }
+    }
+}
+
+/// Sends `sig` to `pid` (a process group when negative); a process that is already gone is no error.
+pub fn kill(pid: i32, sig: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid, sig);
     }
 }
 

@@ -2,6 +2,7 @@
 //! and staticd run to completion for start-up checks.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
@@ -11,6 +12,7 @@ use super::client::connect;
 use super::pipe::Lines;
 use super::process::{run_to_exit, Exit, Process};
 use super::procfs::children_of;
+use super::response::read_response;
 use super::sockets::tcp_states_of;
 use super::wait::{wait_until, LONG};
 
@@ -120,6 +122,17 @@ impl Server {
         last
     }
 
+    /// Waits up to `timeout` for `n` live workers, none of them `gone` (a killed worker's replacement);
+    /// returns whether that happened, and the workers last seen.
+    pub fn wait_for_workers_without(&self, gone: i32, n: usize, timeout: Duration) -> (bool, Vec<i32>) {
+        let mut last = Vec::new();
+        let ok = wait_until(timeout, || {
+            last = self.worker_pids();
+            last.len() == n && !last.contains(&gone)
+        });
+        (ok, last)
+    }
+
     /// The master and its workers.
     pub fn all_pids(&self) -> Vec<i32> {
         let mut pids = vec![self.pid()];
@@ -162,6 +175,18 @@ impl Server {
     /// A client connection to `addr()`.
     pub fn connect(&self) -> TcpStream {
         connect(self.addr())
+    }
+
+    /// A fresh keep-alive connection whose GET of `path` was answered 200 and kept open: a connection that a
+    /// worker now holds. Returns it with the read buffer.
+    pub fn served_keepalive(&self, path: &str) -> (TcpStream, Vec<u8>) {
+        let mut stream = self.connect();
+        stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).expect("write");
+        let mut buf = Vec::new();
+        let resp = read_response(&mut stream, &mut buf, false).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert_eq!(resp.status, 200, "GET {path}");
+        assert!(!resp.says_close(), "GET {path}: the connection was not kept alive");
+        (stream, buf)
     }
 
     /// Sockets (by TCP state) held by the master and all workers together.
