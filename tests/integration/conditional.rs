@@ -2,8 +2,9 @@
 //! ETag that changes with the file, Last-Modified, If-None-Match / If-Modified-Since → 304,
 //! If-Match / If-Unmodified-Since → 412, their precedence, and unparsable dates being ignored.
 
-use crate::support::*;
 use std::time::Duration;
+
+use crate::support::*;
 
 /// mtime of the fixture file: 2001-09-09 01:46:40 UTC plus half a second (the fraction must not leak into
 /// comparisons made at one-second resolution).

@@ -5,9 +5,10 @@
 //! Each test builds its own document root with a secret planted *beside* it, talks to the real binary over
 //! raw sockets, and checks exact statuses and headers.
 
-use crate::support::*;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+use crate::support::*;
 
 /// A root with a few ordinary files used by several tests.
 fn basic_site(tag: &str) -> TempRoot {

@@ -3,11 +3,12 @@
 //! reset caused by unread request bytes; after any mix of polite and rude clients the server holds
 //! no CLOSE_WAIT socket and leaves no client waiting in FIN_WAIT2; SIGPIPE never kills a worker.
 
-use crate::support::*;
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::thread;
 use std::time::Duration;
+
+use crate::support::*;
 
 const BIG: usize = 4 * 1024 * 1024;
 

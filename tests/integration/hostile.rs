@@ -1,11 +1,12 @@
 //! Hostile-input battery (issue 5): raw request bytes an attacker would send, each on its own connection to
 //! the real binary, with the exact responses expected.
 //!
-//! The harness plants a secret file beside every document root; symlinks inside this root point at it. Every row asserts its statuses, that the connection then ends
-//! exactly where it should (the server closes: no extra, smuggled response), that any Location is a safe
-//! path-absolute reference, and that the secret marker never appears in a single byte received. When run as
-//! root the traversal table also runs with `--no-chroot`, so the resolver and `openat2(RESOLVE_BENEATH)` are
-//! tested on their own, without the chroot that would otherwise hide their mistakes.
+//! The harness plants a secret file beside every document root, and symlinks inside this root point at it.
+//! Every row asserts its statuses, that the connection then ends exactly where it should (the server closes:
+//! no extra, smuggled response), that any Location is a safe path-absolute reference, and that the secret
+//! never appears in a single byte received. When run as root the traversal table also runs with
+//! `--no-chroot`, so the resolver and `openat2(RESOLVE_BENEATH)` are tested on their own, without the chroot
+//! that would otherwise hide their mistakes.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;

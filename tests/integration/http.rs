@@ -4,10 +4,11 @@
 //! answered as a request. The parser's unit tests cover the same ground without a socket; these
 //! prove the running server behaves the same way.
 
-use crate::support::*;
 use std::io::Write;
 use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::support::*;
 
 /// What the connection must do after the row's response.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -2,10 +2,11 @@
 //! which close it (and that the last response says so), in-order answers to many pipelined
 //! requests, and the per-connection request cap. Browsers and proxies depend on every one of these.
 
-use crate::support::*;
 use std::io::Write;
 use std::thread;
 use std::time::Duration;
+
+use crate::support::*;
 
 fn site() -> TempRoot {
     let root = TempRoot::new("keepalive");

@@ -3,12 +3,13 @@
 //! (the connection must close cleanly, never hang or send foreign bytes), and `curl -C -` resuming an
 //! interrupted download to a byte-identical result.
 
-use crate::support::*;
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+use crate::support::*;
 
 const GIB: u64 = 1 << 30;
 const BIG: u64 = 5 * GIB;

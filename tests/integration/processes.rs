@@ -2,13 +2,14 @@
 //! spread over workers, a killed worker replaced while service continues, TERM/INT/QUIT semantics,
 //! and (as root) workers that are chrooted and unprivileged. Observed through /proc, not logs alone.
 
-use crate::support::*;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::support::*;
 
 fn small_site(tag: &str) -> TempRoot {
     let root = TempRoot::new(tag);

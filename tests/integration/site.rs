@@ -2,10 +2,11 @@
 //! type and length over GET, HEAD gives the same head without a body, directories serve their
 //! index, and every link in the pages resolves. This is what a person sees after `cargo run`.
 
-use crate::support::*;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use crate::support::*;
 
 fn www() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("www")

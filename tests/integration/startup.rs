@@ -2,10 +2,11 @@
 //! (one `staticd: ` line, exit code 2), and a good configuration announces each listener with the
 //! port it actually bound. Scripts and people rely on both, so both are pinned here.
 
-use crate::support::*;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::time::Duration;
+
+use crate::support::*;
 
 const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -71,9 +72,7 @@ fn address_in_use_is_refused() {
     let args = ["--listen", &taken, "--workers", "2", root.path_str()];
     assert_startup_error(&run(&args), &args, &[&taken]);
     // The same address twice on the command line collides with itself.
-    let free = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = free.local_addr().expect("addr").to_string();
-    drop(free);
+    let addr = unclaimed_loopback_addr().to_string();
     let args = ["--listen", &addr, "--listen", &addr, "--workers", "2", root.path_str()];
     assert_startup_error(&run(&args), &args, &[&addr]);
 }

@@ -3,11 +3,12 @@
 //! is governed by the keep-alive timeout rather than the header timeout.
 //! Assertions use generous upper bounds (two shared cores) and only loose lower bounds.
 
-use crate::support::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::support::*;
 
 fn site() -> TempRoot {
     let root = TempRoot::new("timeouts");

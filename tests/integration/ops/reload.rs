@@ -264,7 +264,7 @@ fn check_accepts_a_good_configuration_and_binds_nothing() {
     assert!(!exit.leftovers, "--check forked");
     assert!(!sock.exists(), "--check created the socket file");
     // A free port given to --check is still free afterwards.
-    let free = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let free = unclaimed_loopback_addr();
     let exit = run_capture(&["--check", "--listen", &free.to_string(), root.path_str()], LONG, |_| {});
     assert_eq!(exit_code(&exit.status), 0, "stderr:\n{}", exit.stderr);
     TcpListener::bind(free).unwrap_or_else(|e| panic!("port {free} not free after --check: {e}"));

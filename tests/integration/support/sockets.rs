@@ -4,8 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use super::procfs::fd_targets;
 use super::server::Server;
@@ -97,6 +98,30 @@ pub fn client_states_towards(server_port: u16) -> HashMap<String, usize> {
 /// worker holds it. (`None` also while the master is still handing it to a worker.)
 pub fn server_side_state(server: &Server, client_port: u16) -> Option<&'static str> {
     server.all_pids().into_iter().flat_map(tcp_sockets_of).find(|r| r.remote_port == client_port).map(|r| r.state)
+}
+
+/// How many ports `unclaimed_loopback_addr` has tried so far in this process.
+static UNCLAIMED_PORTS_TRIED: AtomicU16 = AtomicU16::new(0);
+
+/// A loopback address that nothing listens on and that no other test can take meanwhile. A port freed
+/// after `bind(:0)` could be handed out again by the kernel at once (to another test's `bind(:0)` or
+/// `connect`), so this one lies below the ephemeral range those draw from (`ip_local_port_range`).
+pub fn unclaimed_loopback_addr() -> SocketAddr {
+    let ephemeral_start: u16 = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768);
+    // Well above the well-known ports and the usual 8080s, at an offset of this process's own so that test
+    // runs in other worktrees on the machine try other ports.
+    let base = 20_000 + (std::process::id() % 10_000) as u16;
+    loop {
+        let port = base + UNCLAIMED_PORTS_TRIED.fetch_add(1, Ordering::SeqCst);
+        assert!(port < ephemeral_start, "no free port below the ephemeral range ({ephemeral_start})");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
 }
 
 /// Data-carrying segments this socket has received (`tcpi_data_segs_in` of `struct tcp_info`, Linux ≥ 4.6),
