@@ -3,6 +3,7 @@
 //! test that CI was supposed to run.
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
@@ -21,7 +22,10 @@ pub fn require(available: bool, needs: &str) -> bool {
     if std::env::var_os("STATICD_REQUIRE_ALL").is_some_and(|v| v == "1") {
         panic!("cannot skip under STATICD_REQUIRE_ALL=1: needs {needs}");
     }
-    eprintln!("skipped: needs {needs}");
+    // Straight to the process's stderr, past the harness's capture, so that the skip shows in a passing run;
+    // the harness names each test's thread after the test.
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    let _ = writeln!(std::io::stderr(), "skipped {test}: needs {needs}");
     false
 }
 

@@ -11,14 +11,17 @@ use std::time::{Duration, Instant};
 /// run in parallel.
 pub const LONG: Duration = Duration::from_secs(20);
 
-/// Short enough that fast conditions are seen promptly, long enough that polling /proc or the server
-/// does not load the machine it is measuring.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// The longest pause between two checks: short enough that a slow condition is seen promptly, long enough
+/// that polling /proc or the server does not load the machine it is measuring.
+const MAX_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Polls `cond` until it holds (true) or `timeout` passes (false). `cond` runs at least once, so a zero
-/// timeout asks "does it hold right now?".
+/// timeout asks "does it hold right now?". The pauses start at a millisecond and double up to
+/// `MAX_POLL_INTERVAL`: most conditions (a server's first line, a worker's replacement) hold within
+/// milliseconds, and hundreds of tests wait for them.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
     loop {
         if cond() {
             return true;
@@ -27,6 +30,7 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         if now >= deadline {
             return false;
         }
-        thread::sleep(POLL_INTERVAL.min(deadline - now));
+        thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(MAX_POLL_INTERVAL);
     }
 }
