@@ -1,0 +1,28 @@
+//! The integration tests: one binary that drives the real `staticd` binary as a user would (a real process,
+//! real sockets), one module per area. One binary links once, and its tests share the machine the way a
+//! test harness with one thread pool shares it, so every test judges only its own server.
+
+mod support;
+
+mod bodies;
+mod cache;
+mod clients;
+mod conditional;
+mod crashes;
+mod files;
+mod floods;
+mod halfclose;
+mod hostile;
+mod http;
+mod keepalive;
+mod largefile;
+mod ops;
+mod precompressed;
+mod processes;
+mod ranges;
+mod site;
+mod slow;
+mod startup;
+mod symlinks;
+mod teardown;
+mod timeouts;

@@ -1,0 +1,8 @@
+//! How staticd is operated in a deployment: listeners for proxies and service managers, access logs,
+//! reverse-proxy awareness, reload and graceful stop, and the status page.
+
+mod listeners;
+mod logs;
+mod proxy;
+mod reload;
+mod status;
