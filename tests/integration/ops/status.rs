@@ -75,8 +75,8 @@ fn counters_add_up_with_what_was_sent() {
     let (resp, m) = scrape(server.addr());
     let ctype = resp.header("content-type").unwrap_or_default();
     assert!(ctype.starts_with("text/plain; version=0.0.4"), "content type {ctype:?}");
-    // The page is rendered before its own response is counted (conn.rs answer(): count_response comes after
-    // status::respond), so this scrape sees exactly the 12 requests before it.
+    // The page is rendered before its own response is counted (the engine counts a response once the site
+    // has queued it), so this scrape sees exactly the 12 requests before it.
     assert_eq!(total(&m, "staticd_requests_total", ""), 12, "{m:#?}");
     assert_eq!(total(&m, "staticd_responses_total", "class=\"2xx\""), 9);
     assert_eq!(total(&m, "staticd_responses_total", "class=\"4xx\""), 3);
