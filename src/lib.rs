@@ -1,9 +1,10 @@
 //! staticd as a library: the module tree of the server, so the binary, the tests, the fuzz targets and the
 //! benches all build on the same code.
 //!
-//! Layers, each importing only from the ones before it (docs/architecture.md has the whole tree):
-//! `sys` (the kernel) → `http`, `ops`, `shm`, `channel` (pure protocol and operations pieces) → `config` →
-//! `engine` (connections, knows nothing of files) → `site` (what a request means) → `worker`, `master`.
+//! Layers, each importing only from the ones before it (docs/architecture.md has the whole tree; the
+//! `layering` test enforces the order): `sys` (the kernel) → `http` → `ops` → `shm`, `channel`, `logging` →
+//! `config` → `listen` → `engine` (connections; knows nothing of files) → `site` (what a request means) →
+//! `worker` → `master`.
 
 pub mod channel;
 pub mod config;
