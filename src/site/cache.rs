@@ -108,7 +108,7 @@ impl Representation {
         if vary {
             response::header(&mut validator_lines, "Vary", "Accept-Encoding");
         }
-        if let Some(cc) = &cfg.cache_control {
+        if let Some(cc) = &cfg.site.cache_control {
             response::header(&mut validator_lines, "Cache-Control", cc);
         }
         let mut entity_lines = Vec::new();

@@ -430,14 +430,26 @@ fn head_carries_the_same_headers_as_get() {
 type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, u16);
 
 #[test]
-fn cache_control_option_is_on_every_file_response_and_absent_by_default() {
+fn cache_control_option_is_on_every_file_response_and_revalidate_by_default() {
     let site = basic_site("cachecontrol");
     site.write("data.bin", &pattern(5000, 4));
     {
         let server = site.serve(&[]);
         let r = get(server.addr(), "/b.txt");
         expect_status(&r, 200, "/b.txt");
-        assert_eq!(r.header("Cache-Control"), None, "no Cache-Control by default");
+        let etag = header(&r, "ETag", "etag").to_string();
+        let default = Some("public, max-age=0, must-revalidate");
+        assert_eq!(r.header("Cache-Control"), default, "browsers and CDNs revalidate by default");
+        let r = fetch(server.addr(), "GET", "/b.txt", &[("If-None-Match", etag.as_str())]);
+        expect_status(&r, 304, "revalidation");
+        assert_eq!(r.header("Cache-Control"), default, "a 304 carries the 200's Cache-Control");
+        let r = get(server.addr(), "/missing.txt");
+        assert_eq!(r.header("Cache-Control"), None, "errors are not marked cacheable");
+    }
+    {
+        let server = site.serve(&["--cache-control", "none"]);
+        let r = get(server.addr(), "/b.txt");
+        assert_eq!(r.header("Cache-Control"), None, "--cache-control none sends none");
     }
     let value = "public, max-age=3600, immutable";
     let server = site.serve(&["--cache-control", value]);

@@ -13,6 +13,9 @@ use crate::ops::access_log::LogFormat;
 use crate::ops::forwarded::Cidr;
 use crate::sys::{self, UserIds};
 
+mod site_options;
+pub use site_options::SiteOptions;
+
 /// A fast, safe static-file HTTP/1.1 server.
 ///
 /// staticd serves the files under ROOT (default: ./www) with a master process that accepts connections and
@@ -118,9 +121,31 @@ pub struct Cli {
     #[arg(long)]
     pub no_precompressed: bool,
 
-    /// Cache-Control header value added to every file response.
-    #[arg(long, value_name = "VALUE")]
-    pub cache_control: Option<String>,
+    /// Cache-Control of file responses (and their 304s); `none` sends none. `_headers` rules override it.
+    #[arg(long, value_name = "VALUE", default_value = site_options::DEFAULT_CACHE_CONTROL)]
+    pub cache_control: String,
+
+    /// List the entries of a directory that has no index file (HTML; JSON for `Accept: application/json`).
+    #[arg(long)]
+    pub listing: bool,
+
+    /// For navigations (requests accepting text/html) to paths that do not exist, serve this file with status
+    /// 200, e.g. /index.html for a single-page app.
+    #[arg(long, value_name = "PATH")]
+    pub fallback: Option<String>,
+
+    /// Serve NAME.html for /NAME when there is no NAME, and redirect /NAME.html to /NAME.
+    #[arg(long)]
+    pub clean_urls: bool,
+
+    /// The body of responses with this status, a file under ROOT: 404=/errors/404.html (repeatable; 403, 404,
+    /// 500) [default: /404.html for 404, when it exists].
+    #[arg(long, value_name = "STATUS=PATH")]
+    pub error_page: Vec<String>,
+
+    /// Add this header to every response, errors and 304s included: 'Name: value' (repeatable).
+    #[arg(long, value_name = "'NAME: VALUE'")]
+    pub header: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -172,7 +197,8 @@ pub struct Config {
     pub dotfiles: bool,
     pub no_symlinks: bool,
     pub precompressed: bool,
-    pub cache_control: Option<String>,
+    /// What a request means beyond the file it names: listings, fallbacks, error pages, headers.
+    pub site: SiteOptions,
 }
 
 impl Config {
@@ -233,11 +259,7 @@ impl Config {
             }
             index.push(name.to_string());
         }
-        if let Some(cc) = &cli.cache_control {
-            if cc.bytes().any(|b| b < 0x20 || b == 0x7f) {
-                return Err("--cache-control must not contain control characters".into());
-            }
-        }
+        let site = SiteOptions::from_cli(&cli)?;
         Ok(Config {
             root,
             listen,
@@ -265,7 +287,7 @@ impl Config {
             dotfiles: cli.dotfiles,
             no_symlinks: cli.no_symlinks,
             precompressed: !cli.no_precompressed,
-            cache_control: cli.cache_control,
+            site,
         })
     }
 }
