@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::engine::event_loop::EventLoop;
 use crate::engine::{Ctx, Settings};
 use crate::http::request::Limits;
+use crate::http::response;
 use crate::ops::log_file::AccessLog;
 use crate::shm::{Shm, WorkerSlot};
 use crate::site::Site;
@@ -78,5 +79,9 @@ fn engine_settings(cfg: &Config) -> Settings {
         keepalive_requests: cfg.keepalive_requests,
         proxy_protocol: cfg.proxy_protocol,
         trusted_proxies: cfg.trusted_proxies.clone(),
+        common_headers: cfg.site.headers.iter().fold(Vec::new(), |mut lines, (name, value)| {
+            response::header(&mut lines, name, value);
+            lines
+        }),
     }
 }

@@ -30,7 +30,7 @@ use crate::engine::output::{Flush, Output};
 use crate::engine::{Ctx, Handler, Reply};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::request::{self, BodyFraming, Method, Parsed, Request, RequestError, Version};
-use crate::http::response::{self, Persist};
+use crate::http::response::{self, Opening, Persist};
 use crate::ops::access_log::Record;
 use crate::ops::{forwarded, proxy_protocol};
 use crate::shm::WorkerSlot;
@@ -356,7 +356,8 @@ impl Conn {
             Persist::KeepAlive11
         };
         let queued_before = self.out.pending();
-        let mut reply = Reply::new(&mut self.out, &mut ctx.pools.out, &ctx.clock, persist, self.peer);
+        let common = &ctx.settings.common_headers;
+        let mut reply = Reply::new(&mut self.out, &mut ctx.pools.out, &ctx.clock, persist, self.peer, common);
         let status = ctx.site.respond(req, &mut reply);
         ctx.counters.count_response(status);
         self.log(ctx, Some(req), status, self.out.pending() - queued_before, started);
@@ -378,9 +379,9 @@ impl Conn {
             Reading::Done | Reading::Lingering { .. } => (now, false),
         };
         let queued_before = self.out.pending();
-        let date = ctx.clock.date();
+        let opening = Opening { date: ctx.clock.date(), persist: Persist::Close, common: &ctx.settings.common_headers };
         self.out.append(&mut ctx.pools.out, |buf| {
-            response::simple(buf, status, date, Persist::Close, &[], head_only);
+            response::simple(buf, status, &opening, &[], b"", head_only);
         });
         ctx.counters.count_response(status);
         self.log(ctx, None, status, self.out.pending() - queued_before, started);

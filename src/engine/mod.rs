@@ -54,6 +54,8 @@ pub struct Settings {
     pub proxy_protocol: bool,
     /// Peers whose X-Forwarded-For / Forwarded headers name the client in the access log.
     pub trusted_proxies: Vec<Cidr>,
+    /// Header lines (`Name: value\r\n`) added to every response, the engine's refusals included.
+    pub common_headers: Vec<u8>,
 }
 
 impl Settings {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::engine::clock::Clock;
 use crate::engine::output::Output;
-use crate::http::response::{self, Persist};
+use crate::http::response::{self, Opening, Persist};
 
 pub struct Reply<'a> {
     out: &'a mut Output,
@@ -17,6 +17,8 @@ pub struct Reply<'a> {
     clock: &'a Clock,
     persist: Persist,
     peer: Option<SocketAddr>,
+    /// The operator's `--header` lines, on every response.
+    common: &'a [u8],
 }
 
 impl<'a> Reply<'a> {
@@ -26,8 +28,13 @@ impl<'a> Reply<'a> {
         clock: &'a Clock,
         persist: Persist,
         peer: Option<SocketAddr>,
+        common: &'a [u8],
     ) -> Reply<'a> {
-        Reply { out, pool, clock, persist, peer }
+        Reply { out, pool, clock, persist, peer, common }
+    }
+
+    fn opening(&self) -> Opening<'a> {
+        Opening { date: self.clock.date(), persist: self.persist, common: self.common }
     }
 
     /// The worker's clock (its lifetime is the reply's, so it can be held while writing).
@@ -55,9 +62,9 @@ impl<'a> Reply<'a> {
 
     /// Starts a head: status line, Server, Date and (when needed) Connection; `write` adds the rest.
     pub fn head(&mut self, status: u16, write: impl FnOnce(&mut Vec<u8>)) {
-        let (date, persist) = (self.clock.date(), self.persist);
+        let opening = self.opening();
         self.out.append(self.pool, |buf| {
-            response::start(buf, status, date, persist);
+            response::start(buf, status, &opening);
             write(buf);
         });
     }
@@ -70,9 +77,14 @@ impl<'a> Reply<'a> {
     /// Queues a complete response without a file body (an error, a redirect, 204) with its short text body,
     /// and returns its status.
     pub fn simple(&mut self, status: u16, extra: &[(&str, &str)], head_only: bool) -> u16 {
-        let (date, persist) = (self.clock.date(), self.persist);
+        self.simple_with_lines(status, extra, b"", head_only)
+    }
+
+    /// `simple`, with header lines (`Name: value\r\n`) of the site's own, such as per-path rules.
+    pub fn simple_with_lines(&mut self, status: u16, extra: &[(&str, &str)], lines: &[u8], head_only: bool) -> u16 {
+        let opening = self.opening();
         self.out.append(self.pool, |buf| {
-            response::simple(buf, status, date, persist, extra, head_only);
+            response::simple(buf, status, &opening, extra, lines, head_only);
         });
         status
     }

@@ -47,20 +47,30 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Status line plus Date, Server and (when needed) Connection.
-pub fn start(out: &mut Vec<u8>, status: u16, date: &str, persist: Persist) {
+/// What opens every response head besides its status: the Date value, what it says about the connection,
+/// and the operator's `--header` lines (already `Name: value\r\n`), which go on every response.
+#[derive(Debug, Clone, Copy)]
+pub struct Opening<'a> {
+    pub date: &'a str,
+    pub persist: Persist,
+    pub common: &'a [u8],
+}
+
+/// Status line plus Server, Date, (when needed) Connection, and the common lines.
+pub fn start(out: &mut Vec<u8>, status: u16, opening: &Opening<'_>) {
     out.extend_from_slice(b"HTTP/1.1 ");
     push_u64(out, u64::from(status));
     out.push(b' ');
     out.extend_from_slice(reason(status).as_bytes());
     out.extend_from_slice(b"\r\nServer: staticd\r\nDate: ");
-    out.extend_from_slice(date.as_bytes());
+    out.extend_from_slice(opening.date.as_bytes());
     out.extend_from_slice(b"\r\n");
-    match persist {
+    match opening.persist {
         Persist::KeepAlive11 => {}
         Persist::KeepAlive10 => out.extend_from_slice(b"Connection: keep-alive\r\n"),
         Persist::Close => out.extend_from_slice(b"Connection: close\r\n"),
     }
+    out.extend_from_slice(opening.common);
 }
 
 pub fn header(out: &mut Vec<u8>, name: &str, value: &str) {
@@ -97,19 +107,21 @@ pub fn push_u64(out: &mut Vec<u8>, n: u64) {
 }
 
 /// A complete error (or other body-less status) response with a short text body naming the status.
-/// `extra` headers (e.g. Allow, Content-Range) come before the body. Returns the body length.
+/// `extra` headers (e.g. Allow, Content-Range) and `extra_lines` (rendered `Name: value\r\n` lines) come
+/// before the body. Returns the body length.
 pub fn simple(
     out: &mut Vec<u8>,
     status: u16,
-    date: &str,
-    persist: Persist,
+    opening: &Opening<'_>,
     extra: &[(&str, &str)],
+    extra_lines: &[u8],
     head_only: bool,
 ) -> u64 {
-    start(out, status, date, persist);
+    start(out, status, opening);
     for (name, value) in extra {
         header(out, name, value);
     }
+    out.extend_from_slice(extra_lines);
     let body_len = if status == 204 || status == 304 {
         0
     } else {
@@ -145,11 +157,12 @@ mod tests {
     #[test]
     fn error_response() {
         let mut out = Vec::new();
-        let n = simple(&mut out, 404, "Thu, 01 Jan 1970 00:00:00 GMT", Persist::Close, &[], false);
+        let opening = Opening { date: "Thu, 01 Jan 1970 00:00:00 GMT", persist: Persist::Close, common: b"X-A: 1\r\n" };
+        let n = simple(&mut out, 404, &opening, &[], b"X-B: 2\r\n", false);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(n, 14);
         assert!(text.starts_with("HTTP/1.1 404 Not Found\r\n"), "{text}");
-        assert!(text.contains("Connection: close\r\n"));
+        assert!(text.contains("Connection: close\r\nX-A: 1\r\nX-B: 2\r\n"), "{text}");
         assert!(text.contains("Content-Length: 14\r\n"));
         assert!(text.ends_with("\r\n\r\n404 Not Found\n"));
     }
@@ -157,7 +170,8 @@ mod tests {
     #[test]
     fn head_only_has_length_but_no_body() {
         let mut out = Vec::new();
-        let n = simple(&mut out, 405, "d", Persist::KeepAlive11, &[("Allow", "GET, HEAD, OPTIONS")], true);
+        let opening = Opening { date: "d", persist: Persist::KeepAlive11, common: b"" };
+        let n = simple(&mut out, 405, &opening, &[("Allow", "GET, HEAD, OPTIONS")], b"", true);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(n, 0);
         assert!(text.contains("Allow: GET, HEAD, OPTIONS\r\n"));

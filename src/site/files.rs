@@ -18,7 +18,7 @@ use crate::site::cache::{CachedFile, Known, Representation};
 use crate::site::encoding::{self, ContentCoding};
 use crate::site::open::{self, OpenError, Opened};
 use crate::site::resolve::{self, ResolvedPath};
-use crate::site::{is_head, Site};
+use crate::site::{error_pages, is_head, Site, RULE_FILES};
 use crate::sys::{self, FileKind};
 
 /// Queues the response to a GET or HEAD and returns its status.
@@ -32,7 +32,7 @@ pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> u16 {
         return serve_file(req, reply, &file);
     }
     match site.files.get_known(key, now) {
-        Some(Known::Status(status)) => return reply.simple(status, &[], is_head(req)),
+        Some(Known::Status(status)) => return error_pages::answer(site, req, reply, status),
         // A cached Location has no query; a request with one is redirected the long way, keeping it.
         Some(Known::Redirect(location)) if query.is_none() => {
             return reply.simple(301, &[("Location", &location)], is_head(req));
@@ -50,7 +50,7 @@ pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> u16 {
             if cacheable && status != 500 {
                 site.files.insert_known(key, Known::Status(status), now);
             }
-            reply.simple(status, &[], is_head(req))
+            error_pages::answer(site, req, reply, status)
         }
         Lookup::Redirect { location, bare } => {
             if cacheable && query.is_none() {
@@ -85,22 +85,61 @@ fn lookup(site: &mut Site, req: &Request) -> (Lookup, bool) {
     if !site.cfg.dotfiles && resolve::is_hidden(&resolved.rel) {
         return (Lookup::Status(404), true);
     }
+    // The site's rule files configure the server; they are not content.
+    if RULE_FILES.contains(&resolved.rel.as_slice()) {
+        return (Lookup::Status(404), true);
+    }
     // Watch before opening, so no edit can fall between what we read and what we are told about.
     let parent = memchr::memrchr(b'/', &resolved.rel).map_or(&b""[..], |i| &resolved.rel[..i]);
     let mut watched = site.files.watch_dir(parent);
     if resolved.trailing_slash {
         watched &= site.files.watch_dir(&resolved.rel);
     }
+    let clean_urls = site.cfg.site.clean_urls;
     let opened = match open::open(site.root.as_fd(), &resolved.rel, site.cfg.no_symlinks) {
         Ok(o) => o,
+        Err(OpenError::NotFound) if clean_urls && !resolved.trailing_slash => {
+            return (clean_url_file(site, &resolved), watched);
+        }
         Err(e) => return (Lookup::Status(e.status()), watched),
     };
     let found = match opened.info.kind {
         FileKind::Directory => lookup_index(site, &resolved),
         _ if resolved.trailing_slash => Lookup::Status(404),
+        FileKind::Regular if clean_urls && html_stem(&resolved.rel).is_some() => clean_url_redirect(&resolved),
         _ => Lookup::File { rel: resolved.rel, opened },
     };
     (found, watched)
+}
+
+/// `--clean-urls`: `/about` with no `about` is `about.html`, if that is a regular file.
+fn clean_url_file(site: &Site, resolved: &ResolvedPath) -> Lookup {
+    let mut rel = resolved.rel.clone();
+    rel.extend_from_slice(b".html");
+    match open::open(site.root.as_fd(), &rel, site.cfg.no_symlinks) {
+        Ok(opened) if opened.info.kind == FileKind::Regular => Lookup::File { rel, opened },
+        Ok(_) | Err(OpenError::NotFound) => Lookup::Status(404),
+        Err(e) => Lookup::Status(e.status()),
+    }
+}
+
+/// `--clean-urls`: `/about.html` moves to `/about` (and `/docs/index.html` to `/docs/`), the query kept.
+fn clean_url_redirect(resolved: &ResolvedPath) -> Lookup {
+    let stem = html_stem(&resolved.rel).unwrap_or_default();
+    let (rel, directory) = match stem.strip_suffix(b"index") {
+        Some(dir) if dir.is_empty() || dir.ends_with(b"/") => (dir, true),
+        _ => (stem, false),
+    };
+    Lookup::Redirect {
+        location: resolve::path_location(rel, directory, resolved.query.as_deref()),
+        bare: resolve::path_location(rel, directory, None),
+    }
+}
+
+/// The path without its `.html` extension, when its last segment has a name before it.
+fn html_stem(rel: &[u8]) -> Option<&[u8]> {
+    let stem = rel.strip_suffix(b".html")?;
+    (!stem.is_empty() && !stem.ends_with(b"/")).then_some(stem)
 }
 
 fn lookup_index(site: &Site, resolved: &ResolvedPath) -> Lookup {
@@ -137,7 +176,7 @@ fn choose<'a>(req: &Request, file: &'a CachedFile) -> &'a Representation {
     .unwrap_or(&file.identity)
 }
 
-fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile) -> u16 {
+pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile) -> u16 {
     let head_only = is_head(req);
     let rep = choose(req, file);
     let size = rep.info.size;

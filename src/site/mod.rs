@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod encoding;
+pub mod error_pages;
 pub mod files;
 pub mod mime;
 pub mod open;
@@ -22,6 +23,9 @@ use crate::engine::{Handler, Reply};
 use crate::http::request::{Method, Request};
 use crate::shm::Shm;
 use crate::site::cache::FileCache;
+
+/// Files at the root that configure the site (per-path headers and redirects); never served.
+pub const RULE_FILES: &[&[u8]] = &[b"_headers", b"_redirects"];
 
 /// The methods this read-only server allows.
 pub const ALLOW: &str = "GET, HEAD, OPTIONS";

@@ -75,15 +75,24 @@ pub fn is_hidden(rel: &[u8]) -> bool {
 /// "?query" when there was one. Always a path-absolute reference that starts with exactly one '/' followed by
 /// a non-'/' char (or is "/" alone), so it can never be read as a scheme-relative URL (`//evil.example/`).
 pub fn directory_redirect(resolved: &ResolvedPath) -> String {
-    let mut location = String::with_capacity(resolved.rel.len() + 2);
+    path_location(&resolved.rel, true, resolved.query.as_deref())
+}
+
+/// A Location naming the root-relative path `rel`: "/" + its percent-encoded segments (+ "/" for a
+/// directory) + "?query". The same promise as `directory_redirect`: one leading '/', never `//`.
+pub fn path_location(rel: &[u8], directory: bool, query: Option<&str>) -> String {
+    let mut location = String::with_capacity(rel.len() + 2);
     location.push('/');
     // Joining only non-empty segments keeps the "one leading slash" promise even for a hand-built `rel`
     // that breaks the normalisation invariant (say, a leading '/').
-    for seg in resolved.rel.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
+    let mut segments = rel.split(|&b| b == b'/').filter(|s| !s.is_empty()).peekable();
+    while let Some(seg) = segments.next() {
         push_encoded(&mut location, seg);
-        location.push('/');
+        if directory || segments.peek().is_some() {
+            location.push('/');
+        }
     }
-    if let Some(query) = resolved.query.as_deref().filter(|q| is_safe_query(q)) {
+    if let Some(query) = query.filter(|q| is_safe_query(q)) {
         location.push('?');
         location.push_str(query);
     }
@@ -331,6 +340,21 @@ mod tests {
         ];
         for (resolved, want) in cases {
             assert_eq!(directory_redirect(resolved), *want, "{resolved:?}");
+        }
+    }
+
+    #[test]
+    fn path_location_table() {
+        let cases: &[(&[u8], Option<&str>, &str)] = &[
+            (b"about", None, "/about"),
+            (b"docs/intro", Some("x=1"), "/docs/intro?x=1"),
+            (b"a b/c#d", None, "/a%20b/c%23d"),
+            (b"", None, "/"),
+            (b"//evil.example", None, "/evil.example"),
+            (b"d", Some("a\r\nb"), "/d"),
+        ];
+        for (rel, query, want) in cases {
+            assert_eq!(path_location(rel, false, *query), *want, "{rel:?}");
         }
     }
 

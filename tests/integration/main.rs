@@ -17,6 +17,7 @@ mod http;
 mod keepalive;
 mod largefile;
 mod ops;
+mod pages;
 mod precompressed;
 mod processes;
 mod ranges;

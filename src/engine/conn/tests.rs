@@ -54,6 +54,7 @@ fn settings() -> Settings {
         keepalive_requests: 0,
         proxy_protocol: false,
         trusted_proxies: Vec::new(),
+        common_headers: Vec::new(),
     }
 }
 

@@ -54,6 +54,8 @@ fn scan_field<'h>(fields: &mut Fields<'h>, name: &str, value: &'h [u8]) -> Resul
         join_list(&mut fields.headers.if_match, value);
     } else if is("expect") {
         fields.expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
+    } else if is("accept") {
+        fields.headers.accept.add(value);
     } else if is("accept-encoding") {
         join_list(&mut fields.headers.accept_encoding, value);
     } else if is("x-forwarded-for") {

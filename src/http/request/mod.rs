@@ -20,6 +20,8 @@ mod test_support;
 use memchr::memchr;
 use std::borrow::Cow;
 
+pub use crate::http::accept::Accepts;
+
 use fields::{body_framing, scan_fields, Fields};
 use host::check_host;
 use line::{parse_request_line, RequestLine};
@@ -98,6 +100,8 @@ pub struct Headers {
     pub range: Option<String>,
     pub if_range: Option<String>,
     pub accept_encoding: Option<String>,
+    /// What `Accept` lists of the media types the site distinguishes.
+    pub accept: Accepts,
     pub referer: Option<String>,
     pub user_agent: Option<String>,
     pub x_forwarded_for: Option<String>,

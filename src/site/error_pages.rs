@@ -1,0 +1,75 @@
+//! Answers for paths that lead nowhere: the single-page-app fallback for navigations to missing paths, the
+//! site's own error pages (a `404.html` at the root, or `--error-page`), and the built-in short body.
+//!
+//! A page is an ordinary file under the root, served through the open-file cache; when it is missing or
+//! unreadable the built-in body is used, so an error page can never turn into another error or leak
+//! anything the request could not have reached itself.
+
+use std::os::fd::AsFd;
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::engine::Reply;
+use crate::http::request::Request;
+use crate::http::response;
+use crate::site::cache::CachedFile;
+use crate::site::open;
+use crate::site::{files, is_head, Site};
+use crate::sys::FileKind;
+
+/// Answers a GET/HEAD whose path led to `status`, and returns the status sent.
+pub fn answer(site: &mut Site, req: &Request, reply: &mut Reply<'_>, status: u16) -> u16 {
+    let cfg = Rc::clone(&site.cfg);
+    let now = reply.now();
+    // Only navigations: a missing script or image must stay a 404, never become an HTML page.
+    if status == 404 && req.headers.accept.html {
+        if let Some(file) = cfg.site.fallback.as_deref().and_then(|rel| site_file(site, rel, now)) {
+            return files::serve_file(req, reply, &file);
+        }
+    }
+    let page = cfg.site.error_pages.iter().find(|(s, _)| *s == status).map(|(_, rel)| rel.as_slice());
+    match page.and_then(|rel| site_file(site, rel, now)) {
+        Some(page) => serve_page(reply, status, &page, is_head(req)),
+        None => reply.simple(status, &[], is_head(req)),
+    }
+}
+
+/// The cached form of the regular file at `rel` (root-relative), opened beneath the root like any request.
+fn site_file(site: &mut Site, rel: &[u8], now: Instant) -> Option<Rc<CachedFile>> {
+    let mut key = Vec::with_capacity(rel.len() + 1);
+    key.push(b'/');
+    key.extend_from_slice(rel);
+    if let Some(file) = site.files.get(&key, now) {
+        return Some(file);
+    }
+    let parent = memchr::memrchr(b'/', rel).map_or(&b""[..], |i| &rel[..i]);
+    site.files.watch_dir(parent);
+    let opened = open::open(site.root.as_fd(), rel, site.cfg.no_symlinks).ok()?;
+    if opened.info.kind != FileKind::Regular {
+        return None;
+    }
+    let file = Rc::new(CachedFile::build(site.root.as_fd(), &site.cfg, rel, opened, now));
+    site.files.insert(&key, Rc::clone(&file));
+    Some(file)
+}
+
+/// The page's bytes as the body of a `status` response: its own content type, no validators (they would
+/// describe the page, not the missing resource).
+fn serve_page(reply: &mut Reply<'_>, status: u16, page: &CachedFile, head_only: bool) -> u16 {
+    let rep = &page.identity;
+    let size = rep.info.size;
+    let body = rep.body.as_deref().filter(|_| !head_only);
+    reply.head(status, |buf| {
+        response::header(buf, "Content-Type", &page.content_type);
+        response::header(buf, "X-Content-Type-Options", "nosniff");
+        response::content_length(buf, size);
+        response::end(buf);
+        if let Some(body) = body {
+            buf.extend_from_slice(body);
+        }
+    });
+    if !head_only && body.is_none() {
+        reply.file(Rc::clone(&rep.fd), 0, size);
+    }
+    status
+}
