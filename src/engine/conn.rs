@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use crate::engine::input::ReadBuf;
 use crate::engine::output::{Flush, Output};
-use crate::engine::{Ctx, Handler, Reply};
+use crate::engine::{Answer, Ctx, Handler, Reply};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::request::{self, BodyFraming, Method, Parsed, Request, RequestError, Version};
 use crate::http::response::{self, Opening, Persist};
@@ -53,6 +53,9 @@ enum Reading {
     /// The body of `request` is being framed and discarded; the request is answered when it ends. The
     /// deadline is fixed, so a client dribbling a byte at a time cannot hold the connection.
     Body { request: Box<Request>, started: Instant, deadline: Instant, body: Body },
+    /// The site answers `request` later (it is doing bounded work across loop turns, such as reading a huge
+    /// directory); nothing after it is parsed, so responses stay in order.
+    Waiting { request: Box<Request>, started: Instant },
     /// Nothing more is parsed: the queued output is flushed, then the connection closes.
     Done,
     /// Our write side is shut; input is discarded until the client's FIN or `until`.
@@ -88,6 +91,8 @@ pub enum Next {
     Again,
     /// Done: remove and close.
     Close,
+    /// The site will answer later: drive again after the site has done some of its deferred work.
+    Later,
 }
 
 /// The byte stream can no longer be trusted (a bad PROXY header): close without answering.
@@ -143,6 +148,7 @@ impl Conn {
             Reading::Proxy { since: started } | Reading::Head { started: Some(started) } => *started + s.header_timeout,
             Reading::Head { started: None } => self.last_progress + s.keepalive_timeout,
             Reading::Body { deadline, .. } => *deadline,
+            Reading::Waiting { .. } => self.last_progress + s.send_timeout,
             // `drive` starts closing as soon as the output is flushed, so this only bounds a stray wait.
             Reading::Done => self.last_progress + s.send_timeout,
         }
@@ -169,9 +175,11 @@ impl Conn {
             return self.drain_lingering();
         }
         loop {
-            let Ok(mut progress) = self.process_input(ctx) else {
+            let mut progress = self.retry_waiting(ctx);
+            let Ok(parsed) = self.process_input(ctx) else {
                 return Ok(Next::Close);
             };
+            progress |= parsed;
             if !self.out.is_empty() && self.ready.writable {
                 let (sent, why) = self.out.flush(self.fd.as_fd(), WRITE_BUDGET, &mut ctx.pools.out)?;
                 if sent > 0 {
@@ -193,6 +201,9 @@ impl Conn {
             }
         }
         // After the client's FIN every complete request has been answered; what is left can never complete.
+        if let Reading::Waiting { .. } = self.reading {
+            return Ok(Next::Later);
+        }
         if self.out.is_empty() && (matches!(self.reading, Reading::Done) || self.ready.eof) {
             return self.begin_lingering(ctx);
         }
@@ -202,7 +213,7 @@ impl Conn {
     /// Whether parsing more requests could help: not once closing, and not while enough output is waiting
     /// that the client has to read first (bounded memory for pipelining floods).
     fn accepts_requests(&self) -> bool {
-        !matches!(self.reading, Reading::Done) && self.out.pending() < OUTPUT_HIGH_WATER
+        !matches!(self.reading, Reading::Done | Reading::Waiting { .. }) && self.out.pending() < OUTPUT_HIGH_WATER
     }
 
     /// Whether reading more could help.
@@ -310,7 +321,7 @@ impl Conn {
                         progress = true;
                     }
                 },
-                Reading::Done | Reading::Lingering { .. } => break,
+                Reading::Done | Reading::Waiting { .. } | Reading::Lingering { .. } => break,
             }
         }
         Ok(progress)
@@ -321,7 +332,9 @@ impl Conn {
         let body = match request.body {
             BodyFraming::None | BodyFraming::Length(0) => {
                 self.reading = Reading::Head { started: None };
-                self.answer(&request, started, ctx);
+                if !self.answer(&request, started, ctx) {
+                    self.reading = Reading::Waiting { request: Box::new(request), started };
+                }
                 return;
             }
             BodyFraming::Length(n) => Body::Fixed(n),
@@ -339,15 +352,29 @@ impl Conn {
     fn body_done<H: Handler>(&mut self, ctx: &mut Ctx<H>) {
         let state = std::mem::replace(&mut self.reading, Reading::Head { started: None });
         if let Reading::Body { request, started, .. } = state {
-            self.answer(&request, started, ctx);
+            if !self.answer(&request, started, ctx) {
+                self.reading = Reading::Waiting { request, started };
+            }
         }
     }
 
-    /// Has the site queue the response to one complete request.
-    fn answer<H: Handler>(&mut self, req: &Request, started: Instant, ctx: &mut Ctx<H>) {
-        self.served += 1;
+    /// Asks the site again for the answer it deferred. Returns whether it came.
+    fn retry_waiting<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> bool {
+        let Reading::Waiting { .. } = self.reading else { return false };
+        let state = std::mem::replace(&mut self.reading, Reading::Head { started: None });
+        let Reading::Waiting { request, started } = state else { return false };
+        if self.answer(&request, started, ctx) {
+            return true;
+        }
+        self.reading = Reading::Waiting { request, started };
+        false
+    }
+
+    /// Has the site queue the response to one complete request. Returns false when the site answers later
+    /// (the caller keeps the request in `Waiting`).
+    fn answer<H: Handler>(&mut self, req: &Request, started: Instant, ctx: &mut Ctx<H>) -> bool {
         let limit = ctx.settings.keepalive_requests;
-        let limit_reached = limit != 0 && self.served >= limit;
+        let limit_reached = limit != 0 && self.served + 1 >= limit;
         let persist = if !req.keep_alive || limit_reached || ctx.draining {
             Persist::Close
         } else if req.version == Version::Http10 {
@@ -358,12 +385,16 @@ impl Conn {
         let queued_before = self.out.pending();
         let common = &ctx.settings.common_headers;
         let mut reply = Reply::new(&mut self.out, &mut ctx.pools.out, &ctx.clock, persist, self.peer, common);
-        let status = ctx.site.respond(req, &mut reply);
+        let Answer::Sent(status) = ctx.site.respond(req, &mut reply) else {
+            return false;
+        };
+        self.served += 1;
         ctx.counters.count_response(status);
         self.log(ctx, Some(req), status, self.out.pending() - queued_before, started);
         if persist.closes() {
             self.reading = Reading::Done;
         }
+        true
     }
 
     /// Answers a request that could not be parsed or framed, closes after it, and forgets the buffered input:
@@ -373,7 +404,9 @@ impl Conn {
         let now = ctx.clock.now();
         // A HEAD request gets no body even when it is refused (RFC 9110 §9.3.2).
         let (started, head_only) = match &self.reading {
-            Reading::Body { request, started, .. } => (*started, request.method == Method::Head),
+            Reading::Body { request, started, .. } | Reading::Waiting { request, started } => {
+                (*started, request.method == Method::Head)
+            }
             Reading::Head { started } => (started.unwrap_or(now), self.input.unparsed().starts_with(b"HEAD ")),
             Reading::Proxy { since } => (*since, false),
             Reading::Done | Reading::Lingering { .. } => (now, false),
@@ -436,6 +469,8 @@ impl Conn {
                 return Next::Close;
             }
             Reading::Body { .. } => self.refuse(RequestError::RequestTimeout, ctx),
+            // The site did not finish in time: say so rather than leave the client guessing.
+            Reading::Waiting { .. } => self.refuse(RequestError::Unavailable, ctx),
             _ if !self.input.unparsed().is_empty() => self.refuse(RequestError::RequestTimeout, ctx),
             // Nothing was sent: close quietly.
             _ => self.reading = Reading::Done,
@@ -458,8 +493,9 @@ impl Conn {
         // A connection that has been answered closes once what is in flight is done (at once when idle). One
         // that has not sent its first request yet is new: its request is on the way, and is answered with
         // Connection: close (or the header deadline ends it).
+        // A request the site is still answering is answered (with Connection: close) before the close.
         if self.served > 0 {
-            if !matches!(self.reading, Reading::Lingering { .. }) {
+            if !matches!(self.reading, Reading::Lingering { .. } | Reading::Waiting { .. }) {
                 self.reading = Reading::Done;
             }
             return self.drive(ctx);

@@ -59,6 +59,8 @@ pub struct EventLoop<H: Handler> {
     live: usize,
     timers: Timers,
     again: Vec<Token>,
+    /// Connections whose request the site answers later; driven again after each `Handler::work`.
+    parked: Vec<Token>,
 }
 
 impl<H: Handler> EventLoop<H> {
@@ -80,6 +82,7 @@ impl<H: Handler> EventLoop<H> {
             live: 0,
             timers: Timers::default(),
             again: Vec::new(),
+            parked: Vec::new(),
         })
     }
 
@@ -116,6 +119,7 @@ impl<H: Handler> EventLoop<H> {
                 }
             }
             self.run_again_list();
+            self.run_parked();
             self.fire_timers();
             let entries = &self.entries;
             self.timers.compact(self.live, |at, token| {
@@ -129,7 +133,7 @@ impl<H: Handler> EventLoop<H> {
     }
 
     fn wait_timeout(&self) -> i32 {
-        if !self.again.is_empty() {
+        if !self.again.is_empty() || !self.parked.is_empty() {
             return 0;
         }
         let wait = self.timers.until_next(Instant::now()).map_or(MAX_WAIT, |d| d.min(MAX_WAIT));
@@ -243,7 +247,10 @@ impl<H: Handler> EventLoop<H> {
         match next {
             Next::Close => self.close(token),
             Next::Again => self.again.push(token),
-            Next::Wait => {
+            Next::Wait | Next::Later => {
+                if next == Next::Later && !self.parked.contains(&token) {
+                    self.parked.push(token);
+                }
                 let Some((entry, ctx)) = self.conn_mut(token) else { return };
                 let Some(conn) = entry.conn.as_ref() else { return };
                 let deadline = conn.deadline(ctx);
@@ -271,6 +278,18 @@ impl<H: Handler> EventLoop<H> {
 
     fn run_again_list(&mut self) {
         let tokens = std::mem::take(&mut self.again);
+        for token in tokens {
+            self.drive(token);
+        }
+    }
+
+    /// One slice of the site's deferred work, then another try at every request waiting for it.
+    fn run_parked(&mut self) {
+        if self.parked.is_empty() {
+            return;
+        }
+        self.ctx.site.work();
+        let tokens = std::mem::take(&mut self.parked);
         for token in tokens {
             self.drive(token);
         }

@@ -24,11 +24,26 @@ use crate::ops::forwarded::Cidr;
 pub use ctx::Ctx;
 pub use reply::Reply;
 
+/// What the handler did with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The response is queued; its status.
+    Sent(u16),
+    /// Nothing is queued yet: the handler has work to do first (see `Handler::work`) and is asked again.
+    Later,
+}
+
 /// What a request means: implemented by the site layer, called by the engine once per complete request.
 pub trait Handler {
-    /// Queues the response to `req` (whose body, if any, has been framed and discarded) and returns its
-    /// status. Persistence is the engine's: `reply` already knows whether the connection stays open.
-    fn respond(&mut self, req: &Request, reply: &mut Reply<'_>) -> u16;
+    /// Queues the response to `req` (whose body, if any, has been framed and discarded). Persistence is the
+    /// engine's: `reply` already knows whether the connection stays open. `Later` means the handler must do
+    /// some work first; the engine asks again after each `work` call, with a fresh `reply`.
+    fn respond(&mut self, req: &Request, reply: &mut Reply<'_>) -> Answer;
+
+    /// Does a bounded slice (a few milliseconds) of the work that requests answered `Later` wait for. The
+    /// event loop calls it once per turn while any request waits, between the turns' other work, so a long
+    /// job never holds the other connections for more than one slice.
+    fn work(&mut self) {}
 
     /// A descriptor with news for the handler (file changes), watched by the event loop.
     fn watch_fd(&self) -> Option<BorrowedFd<'_>> {

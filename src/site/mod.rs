@@ -19,7 +19,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::rc::Rc;
 
 use crate::config::Config;
-use crate::engine::{Handler, Reply};
+use crate::engine::{Answer, Handler, Reply};
 use crate::http::request::{Method, Request};
 use crate::shm::Shm;
 use crate::site::cache::FileCache;
@@ -48,8 +48,8 @@ impl Site {
 }
 
 impl Handler for Site {
-    fn respond(&mut self, req: &Request, reply: &mut Reply<'_>) -> u16 {
-        match req.method {
+    fn respond(&mut self, req: &Request, reply: &mut Reply<'_>) -> Answer {
+        Answer::Sent(match req.method {
             Method::Get | Method::Head if status::is_status_request(req, &self.cfg) => {
                 status::respond(self, req, reply)
             }
@@ -59,7 +59,7 @@ impl Handler for Site {
                 reply.simple(405, &[("Allow", ALLOW)], false)
             }
             Method::Other => reply.simple(501, &[], false),
-        }
+        })
     }
 
     fn watch_fd(&self) -> Option<BorrowedFd<'_>> {

@@ -8,22 +8,38 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::{Conn, Next, WRITE_BUDGET};
-use crate::engine::{Ctx, Handler, Reply, Settings};
+use crate::engine::{Answer, Ctx, Handler, Reply, Settings};
 use crate::http::request::{Limits, Request};
 use crate::http::response;
 use crate::shm::WorkerSlot;
 use crate::sys;
 
-/// Answers every request with 200 and its target as the body; `/big` gets `big` through sendfile.
+/// Answers every request with 200 and its target as the body; `/big` gets `big` through sendfile; `/slow`
+/// is answered only after `work` has been called `slow_steps` times.
 #[derive(Default)]
 struct Stub {
     seen: Vec<String>,
     big: Option<Rc<OwnedFd>>,
     big_len: u64,
+    slow_steps: usize,
+    worked: usize,
 }
 
 impl Handler for Stub {
-    fn respond(&mut self, req: &Request, reply: &mut Reply<'_>) -> u16 {
+    fn respond(&mut self, req: &Request, reply: &mut Reply<'_>) -> Answer {
+        if req.target == "/slow" && self.worked < self.slow_steps {
+            return Answer::Later;
+        }
+        Answer::Sent(self.answer(req, reply))
+    }
+
+    fn work(&mut self) {
+        self.worked += 1;
+    }
+}
+
+impl Stub {
+    fn answer(&mut self, req: &Request, reply: &mut Reply<'_>) -> u16 {
         self.seen.push(req.target.clone());
         if let (Some(file), "/big") = (self.big.as_ref(), req.target.as_str()) {
             let len = self.big_len;
@@ -335,4 +351,40 @@ fn a_refused_head_request_gets_no_body_even_when_its_body_is_malformed() {
     let got = h.received();
     assert!(got.starts_with("HTTP/1.1 400 "), "{got}");
     assert!(got.ends_with("\r\n\r\n"), "a HEAD answer carried a body: {got:?}");
+}
+
+#[test]
+fn a_deferred_answer_holds_the_pipeline_in_order_until_the_site_has_worked() {
+    let mut h = Harness::with(settings(), Stub { slow_steps: 3, ..Stub::default() });
+    let next = h.send(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(next, Next::Later);
+    assert_eq!(h.ctx.site.seen, ["/fast"], "nothing after the deferred request is answered yet");
+    assert_eq!(statuses(&h.received()).len(), 1);
+    for _ in 0..2 {
+        h.ctx.site.work();
+        assert_eq!(h.conn.drive(&mut h.ctx), Next::Later);
+    }
+    h.ctx.site.work();
+    assert_eq!(h.conn.drive(&mut h.ctx), Next::Wait);
+    assert_eq!(h.ctx.site.seen, ["/fast", "/slow", "/after"]);
+    let got = h.received();
+    assert!(got.find("/slow").unwrap_or(usize::MAX) < got.find("/after").unwrap_or(0), "{got}");
+    assert_eq!(h.ctx.counters.requests.load(std::sync::atomic::Ordering::Relaxed), 3, "counted once each");
+}
+
+#[test]
+fn a_deferred_answer_that_never_comes_gets_503_at_the_send_deadline() {
+    let mut h = Harness::with(settings(), Stub { slow_steps: usize::MAX, ..Stub::default() });
+    assert_eq!(h.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"), Next::Later);
+    assert_eq!(h.deadline_in(), Duration::from_secs(30));
+    h.expire();
+    assert!(h.received().starts_with("HTTP/1.1 503 "));
+}
+
+#[test]
+fn operator_headers_are_on_the_engines_own_refusals() {
+    let mut h = Harness::with(Settings { common_headers: b"X-Site: a\r\n".to_vec(), ..settings() }, Stub::default());
+    h.send(b"GET / HTTP/1.1\r\n\r\n");
+    let got = h.received();
+    assert!(got.starts_with("HTTP/1.1 400 ") && got.contains("\r\nX-Site: a\r\n"), "{got}");
 }

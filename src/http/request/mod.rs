@@ -48,6 +48,8 @@ pub enum RequestError {
     UriTooLong,
     HeaderTooLarge,
     NotImplemented,
+    /// The server could not answer in time (a deferred answer passed its deadline).
+    Unavailable,
     VersionNotSupported,
 }
 
@@ -61,6 +63,7 @@ impl RequestError {
             RequestError::UriTooLong => 414,
             RequestError::HeaderTooLarge => 431,
             RequestError::NotImplemented => 501,
+            RequestError::Unavailable => 503,
             RequestError::VersionNotSupported => 505,
         }
     }
