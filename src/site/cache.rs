@@ -42,12 +42,13 @@ pub struct Representation {
     pub fd: Rc<OwnedFd>,
     pub info: FileInfo,
     pub etag: String,
-    /// ETag, Last-Modified, Vary and Cache-Control lines: what a 304 repeats.
+    /// ETag, Last-Modified and Vary lines: what a 304 repeats (with the caching lines added per request).
     pub validator_lines: Vec<u8>,
     /// Accept-Ranges, X-Content-Type-Options and Content-Encoding lines.
     pub entity_lines: Vec<u8>,
-    /// Every header line of a full 200 response after Date/Connection, through the final empty line.
-    pub head_200: Vec<u8>,
+    /// Every header line of a full 200 response after the validators and the caching lines, up to (not
+    /// including) the final empty line.
+    pub tail_200: Vec<u8>,
     /// The whole body, for small files.
     pub body: Option<Box<[u8]>>,
 }
@@ -75,7 +76,7 @@ impl CachedFile {
         let br = sibling(ContentCoding::Brotli);
         let gz = sibling(ContentCoding::Gzip);
         let vary = br.is_some() || gz.is_some();
-        let rep = |o: Opened, coding| Representation::new(o, coding, &content_type, vary, cfg);
+        let rep = |o: Opened, coding| Representation::new(o, coding, &content_type, vary);
         CachedFile {
             identity: rep(file, ContentCoding::Identity),
             brotli: br.map(|o| rep(o, ContentCoding::Brotli)),
@@ -99,7 +100,7 @@ impl CachedFile {
 }
 
 impl Representation {
-    fn new(o: Opened, coding: ContentCoding, content_type: &str, vary: bool, cfg: &Config) -> Representation {
+    fn new(o: Opened, coding: ContentCoding, content_type: &str, vary: bool) -> Representation {
         let info = o.info;
         let etag = format!("\"{:x}-{:x}-{:x}{:08x}\"", info.inode, info.size, info.mtime_sec, info.mtime_nsec);
         let mut validator_lines = Vec::new();
@@ -108,22 +109,17 @@ impl Representation {
         if vary {
             response::header(&mut validator_lines, "Vary", "Accept-Encoding");
         }
-        if let Some(cc) = &cfg.site.cache_control {
-            response::header(&mut validator_lines, "Cache-Control", cc);
-        }
         let mut entity_lines = Vec::new();
         response::header(&mut entity_lines, "Accept-Ranges", "bytes");
         response::header(&mut entity_lines, "X-Content-Type-Options", "nosniff");
         if coding != ContentCoding::Identity {
             response::header(&mut entity_lines, "Content-Encoding", coding.token());
         }
-        let mut head_200 = validator_lines.clone();
-        head_200.extend_from_slice(&entity_lines);
-        response::header(&mut head_200, "Content-Type", content_type);
-        response::content_length(&mut head_200, info.size);
-        response::end(&mut head_200);
+        let mut tail_200 = entity_lines.clone();
+        response::header(&mut tail_200, "Content-Type", content_type);
+        response::content_length(&mut tail_200, info.size);
         let body = if info.size <= SMALL_BODY { read_whole(o.fd.as_fd(), info.size) } else { None };
-        Representation { fd: Rc::new(o.fd), info, etag, validator_lines, entity_lines, head_200, body }
+        Representation { fd: Rc::new(o.fd), info, etag, validator_lines, entity_lines, tail_200, body }
     }
 }
 

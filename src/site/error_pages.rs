@@ -24,7 +24,8 @@ pub fn answer(site: &mut Site, req: &Request, reply: &mut Reply<'_>, status: u16
     // Only navigations: a missing script or image must stay a 404, never become an HTML page.
     if status == 404 && req.headers.accept.html {
         if let Some(file) = cfg.site.fallback.as_deref().and_then(|rel| site_file(site, rel, now)) {
-            return files::serve_file(req, reply, &file);
+            let extra = files::Extra { cache_control: cfg.site.cache_control.as_deref(), lines: &[] };
+            return files::serve_file(req, reply, &file, &extra);
         }
     }
     let page = cfg.site.error_pages.iter().find(|(s, _)| *s == status).map(|(_, rel)| rel.as_slice());

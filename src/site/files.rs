@@ -28,8 +28,10 @@ pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> u16 {
         None => (req.target.as_bytes(), None),
     };
     let now = reply.now();
+    let cfg = Rc::clone(&site.cfg);
+    let extra = Extra { cache_control: cfg.site.cache_control.as_deref(), lines: &[] };
     if let Some(file) = site.files.get(key, now) {
-        return serve_file(req, reply, &file);
+        return serve_file(req, reply, &file, &extra);
     }
     match site.files.get_known(key, now) {
         Some(Known::Status(status)) => return error_pages::answer(site, req, reply, status),
@@ -44,7 +46,7 @@ pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> u16 {
         Lookup::File { rel, opened } => {
             let file = Rc::new(CachedFile::build(site.root.as_fd(), &site.cfg, &rel, opened, now));
             site.files.insert(key, Rc::clone(&file));
-            serve_file(req, reply, &file)
+            serve_file(req, reply, &file, &extra)
         }
         Lookup::Status(status) => {
             if cacheable && status != 500 {
@@ -176,7 +178,25 @@ fn choose<'a>(req: &Request, file: &'a CachedFile) -> &'a Representation {
     .unwrap_or(&file.identity)
 }
 
-pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile) -> u16 {
+/// Header lines a file response carries besides the file's own: its Cache-Control (unless a rule sets one)
+/// and the lines of the site's per-path rules, which also go on errors about the path.
+#[derive(Clone, Copy, Default)]
+pub struct Extra<'a> {
+    pub cache_control: Option<&'a str>,
+    pub lines: &'a [u8],
+}
+
+impl Extra<'_> {
+    /// The caching lines of 200, 206 and 304 responses.
+    fn write(&self, buf: &mut Vec<u8>) {
+        if let Some(cc) = self.cache_control {
+            response::header(buf, "Cache-Control", cc);
+        }
+        buf.extend_from_slice(self.lines);
+    }
+}
+
+pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile, extra: &Extra<'_>) -> u16 {
     let head_only = is_head(req);
     let rep = choose(req, file);
     let size = rep.info.size;
@@ -186,8 +206,8 @@ pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile) -> u1
 
     match conditional::evaluate(&req.headers, &rep.etag, mtime, true) {
         Precondition::Proceed => {}
-        Precondition::NotModified => return not_modified(reply, rep),
-        Precondition::Failed => return reply.simple(412, vary, head_only),
+        Precondition::NotModified => return not_modified(reply, rep, extra),
+        Precondition::Failed => return reply.simple_with_lines(412, vary, extra.lines, head_only),
     }
 
     let ranges = match req.headers.range.as_deref() {
@@ -207,7 +227,10 @@ pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile) -> u1
         RangeOutcome::Ignore => {
             let body_in_memory = rep.body.as_deref().filter(|_| !head_only);
             reply.head(200, |buf| {
-                buf.extend_from_slice(&rep.head_200);
+                buf.extend_from_slice(&rep.validator_lines);
+                extra.write(buf);
+                buf.extend_from_slice(&rep.tail_200);
+                response::end(buf);
                 if let Some(body) = body_in_memory {
                     buf.extend_from_slice(body);
                 }
@@ -221,6 +244,7 @@ pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile) -> u1
             let in_memory = rep.body.as_deref().and_then(|b| b.get(r.start as usize..=r.end as usize));
             reply.head(206, |buf| {
                 buf.extend_from_slice(&rep.validator_lines);
+                extra.write(buf);
                 buf.extend_from_slice(&rep.entity_lines);
                 response::header(buf, "Content-Type", &file.content_type);
                 response::header(buf, "Content-Range", &range::content_range(r, size));
@@ -236,20 +260,21 @@ pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile) -> u1
             }
             206
         }
-        RangeOutcome::Multi(parts) => send_multipart(reply, rep, &file.content_type, &parts, head_only),
+        RangeOutcome::Multi(parts) => send_multipart(reply, rep, extra, &file.content_type, &parts, head_only),
         RangeOutcome::Unsatisfiable => {
             let cr = format!("bytes */{size}");
-            let mut extra = vec![("Content-Range", cr.as_str())];
-            extra.extend_from_slice(vary);
-            reply.simple(416, &extra, head_only)
+            let mut fields = vec![("Content-Range", cr.as_str())];
+            fields.extend_from_slice(vary);
+            reply.simple_with_lines(416, &fields, extra.lines, head_only)
         }
     }
 }
 
 /// 304: the validators and caching headers the 200 would carry, no body.
-fn not_modified(reply: &mut Reply<'_>, rep: &Representation) -> u16 {
+fn not_modified(reply: &mut Reply<'_>, rep: &Representation, extra: &Extra<'_>) -> u16 {
     reply.head(304, |buf| {
         buf.extend_from_slice(&rep.validator_lines);
+        extra.write(buf);
         response::end(buf);
     });
     304
@@ -259,6 +284,7 @@ fn not_modified(reply: &mut Reply<'_>, rep: &Representation) -> u16 {
 fn send_multipart(
     reply: &mut Reply<'_>,
     rep: &Representation,
+    extra: &Extra<'_>,
     content_type: &str,
     parts: &[ByteRange],
     head_only: bool,
@@ -281,6 +307,7 @@ fn send_multipart(
 
     reply.head(206, |buf| {
         buf.extend_from_slice(&rep.validator_lines);
+        extra.write(buf);
         buf.extend_from_slice(&rep.entity_lines);
         response::header(buf, "Content-Type", &format!("multipart/byteranges; boundary={boundary}"));
         response::content_length(buf, total);
