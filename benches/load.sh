@@ -42,6 +42,8 @@ KEEP_TMP=${KEEP_TMP:-0}
 STATICD_BIN=${STATICD_BIN:-}
 # A second staticd binary to measure beside this one (a before/after comparison): add `staticd_before` to SERVERS.
 STATICD_BEFORE_BIN=${STATICD_BEFORE_BIN:-}
+# Rules in the `_redirects` of server `staticd_rules` (staticd on a copy of the site; add it to SERVERS).
+RULES=${RULES:-1000}
 
 # Headroom for the 10,000-connection test, the same for every server; set by raise_nofile.
 MAX_CONNS=20000
@@ -79,7 +81,7 @@ install_missing() {
     local -a want=(wrk curl python3 taskset) missing=()
     local server cmd
     for server in $SERVERS; do
-        [[ $server == staticd || $server == staticd_before ]] || want+=("$server")
+        [[ $server == staticd* ]] || want+=("$server")
     done
     [[ $SKIP_STRACE == 1 ]] || want+=(strace)
     for cmd in "${want[@]}"; do
@@ -125,6 +127,15 @@ write_fixtures() {
     # Servers run as root drop to nobody (staticd also chroots into the root): everything must be readable.
     chmod 755 "$TMP" "$TMP/www"
     chmod 644 "$TMP/www/"*
+    # The same site with a 1,000-rule _redirects that no benchmark request matches: what rules cost staticd.
+    mkdir -p "$TMP/www-rules"
+    cp "$TMP/www/"* "$TMP/www-rules/"
+    local i
+    for ((i = 0; i < RULES; i++)); do
+        printf '/old/%d/* /new/%d/:splat 301\n' "$i" "$i"
+    done >"$TMP/www-rules/_redirects"
+    chmod 755 "$TMP/www-rules"
+    chmod 644 "$TMP/www-rules/"*
 }
 
 free_port() {
@@ -184,6 +195,13 @@ launch_staticd() {
     taskset -c "$SERVER_CPU" "$STATICD_BIN" --listen "127.0.0.1:$1" --workers 1 --max-conns "$MAX_CONNS" \
         "$TMP/www" >>"$TMP/staticd.log" 2>&1 &
     PID[staticd]=$!
+}
+
+# staticd on the copy of the site that has a RULES-rule _redirects (server `staticd_rules`).
+launch_staticd_rules() {
+    taskset -c "$SERVER_CPU" "$STATICD_BIN" --listen "127.0.0.1:$1" --workers 1 --max-conns "$MAX_CONNS" \
+        "$TMP/www-rules" >>"$TMP/staticd_rules.log" 2>&1 &
+    PID[staticd_rules]=$!
 }
 
 launch_staticd_before() {

@@ -58,6 +58,10 @@ def table(header, rows):
     return "\n".join(out)
 
 
+# staticd variants measured beside staticd in the same run: an older build, and the site with 1,000 rules.
+VARIANTS = ("staticd_before", "staticd_rules")
+
+
 def throughput_section(servers, scenarios, runs):
     """Median requests/s per server per scenario, staticd's ratio to the best other, and per-CPU-second rates."""
     rps = defaultdict(list)
@@ -73,8 +77,8 @@ def throughput_section(servers, scenarios, runs):
         wall[key] += float(dur_s)
         errors[key] += int(sockerr) + (0 if scen == "notfound" else int(non2xx))
 
-    # A baseline build of staticd is a reference for before/after runs, not a competitor.
-    others = [s for s in servers if s not in ("staticd", "staticd_before")]
+    # Other builds or configurations of staticd are references, not competitors.
+    others = [s for s in servers if not s.startswith("staticd")]
     rows, cpu_rows, notes = [], [], []
     for scen, label in scenarios:
         med = {s: statistics.median(rps[(scen, s)]) for s in servers if rps[(scen, s)]}
@@ -84,9 +88,10 @@ def throughput_section(servers, scenarios, runs):
             row.append(f"{med['staticd'] / best:.2f}")
         else:
             row.append("n/a")
-        if "staticd_before" in servers:
-            before = med.get("staticd_before")
-            row.append(f"{med['staticd'] / before:.2f}" if before and "staticd" in med else "n/a")
+        for variant in VARIANTS:
+            if variant in servers:
+                other = med.get(variant)
+                row.append(f"{med['staticd'] / other:.2f}" if other and "staticd" in med else "n/a")
         rows.append(row)
 
         cpu_row = [label]
@@ -103,7 +108,7 @@ def throughput_section(servers, scenarios, runs):
                 notes.append(f"{label} / {s}: {errors[key]} socket errors or unexpected non-2xx responses")
         cpu_rows.append(cpu_row)
 
-    ratios = ["staticd / best other"] + (["staticd / staticd_before"] if "staticd_before" in servers else [])
+    ratios = ["staticd / best other"] + [f"staticd / {v}" for v in VARIANTS if v in servers]
     text = ["### Median requests/s", "", table(["scenario"] + servers + ratios, rows), ""]
     text += [
         "### Requests per server CPU-second (server CPU use during the run)",
