@@ -1,13 +1,21 @@
 //! Binding the listeners before anything forks: TCP and `unix:` addresses from the command line, or the
 //! sockets systemd passed (socket activation). Every failure is a one-line message for exit code 2.
+//!
+//! Two conveniences for running staticd by hand: without `--listen`, a taken 127.0.0.1:8080 moves to the next
+//! free port up to 8099 (an address given explicitly never moves: a script or a proxy expects it there), and a
+//! listener on an unspecified address (`0.0.0.0`, `[::]`) names the machine's LAN addresses, the URLs another
+//! device would use.
 
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 
 use crate::config::{Config, ListenAddr};
-use crate::sys;
+use crate::sys::{self, InterfaceAddr};
 
 /// Listen backlog: bursts of connections wait in the kernel, not in SYN retries.
 const BACKLOG: i32 = 4096;
+/// The last port the default listener may move to.
+const LAST_DEFAULT_PORT: u16 = 8099;
 
 /// A bound listening socket, ready for the master.
 pub struct Listener {
@@ -16,32 +24,108 @@ pub struct Listener {
     pub name: String,
     /// A socket file this process created, removed on exit.
     pub unix_path: Option<std::path::PathBuf>,
+    /// Said before the serving line: the default address was taken and this listener took another port.
+    pub note: Option<String>,
+    /// For a listener on an unspecified address: the URLs of the same port on this machine's LAN addresses.
+    pub also: Vec<String>,
 }
 
 pub fn bind_all(cfg: &Config) -> Result<Vec<Listener>, String> {
     let mut listeners = Vec::new();
+    // Read once, and only when some listener needs it.
+    let mut interfaces: Option<Vec<InterfaceAddr>> = None;
     for addr in &cfg.listen {
         let listener = match addr {
             ListenAddr::Tcp(addr) => {
-                let fd = sys::tcp_listener(addr, BACKLOG).map_err(|e| match e.raw_os_error() {
-                    Some(libc::EADDRINUSE) => format!("cannot listen on {addr}: address already in use"),
-                    Some(libc::EACCES) => format!("cannot listen on {addr}: permission denied"),
-                    Some(libc::EADDRNOTAVAIL) => format!("cannot listen on {addr}: address not available on this host"),
-                    _ => format!("cannot listen on {addr}: {e}"),
-                })?;
+                let (fd, moved_to) = if cfg.default_listen { bind_default(addr)? } else { (bind_tcp(addr)?, None) };
                 let bound =
                     sys::local_addr(fd.as_fd()).map_err(|e| format!("cannot read the address of {addr}: {e}"))?;
-                Listener { fd, name: format!("http://{bound}/"), unix_path: None }
+                let also = if bound.ip().is_unspecified() {
+                    let interfaces = interfaces.get_or_insert_with(|| {
+                        sys::interface_addresses()
+                            .map_err(|e| log::debug!("cannot list the network interfaces: {e}"))
+                            .unwrap_or_default()
+                    });
+                    lan_urls(bound, interfaces)
+                } else {
+                    Vec::new()
+                };
+                let note = moved_to.map(|to| format!("{addr} is in use; using {to}"));
+                Listener { fd, name: format!("http://{bound}/"), unix_path: None, note, also }
             }
             ListenAddr::Unix(path) => {
                 let fd = sys::unix_listener(path, cfg.socket_mode, BACKLOG)
                     .map_err(|e| format!("cannot listen on unix:{}: {e}", path.display()))?;
-                Listener { fd, name: format!("unix:{}", path.display()), unix_path: Some(path.clone()) }
+                Listener {
+                    fd,
+                    name: format!("unix:{}", path.display()),
+                    unix_path: Some(path.clone()),
+                    note: None,
+                    also: Vec::new(),
+                }
             }
         };
         listeners.push(listener);
     }
     Ok(listeners)
+}
+
+fn bind_tcp(addr: &SocketAddr) -> Result<OwnedFd, String> {
+    sys::tcp_listener(addr, BACKLOG).map_err(|e| bind_error(addr, &e))
+}
+
+fn bind_error(addr: &SocketAddr, e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EADDRINUSE) => format!("cannot listen on {addr}: address already in use"),
+        Some(libc::EACCES) => format!("cannot listen on {addr}: permission denied"),
+        Some(libc::EADDRNOTAVAIL) => format!("cannot listen on {addr}: address not available on this host"),
+        _ => format!("cannot listen on {addr}: {e}"),
+    }
+}
+
+/// The default address, or, while its port is in use, the next ports up to `LAST_DEFAULT_PORT` (then also
+/// the address it moved to): someone running a second site by hand gets one instead of an error. Any other
+/// failure is reported as it is.
+fn bind_default(addr: &SocketAddr) -> Result<(OwnedFd, Option<SocketAddr>), String> {
+    for port in addr.port()..=LAST_DEFAULT_PORT {
+        let candidate = SocketAddr::new(addr.ip(), port);
+        match sys::tcp_listener(&candidate, BACKLOG) {
+            Ok(fd) => return Ok((fd, (port != addr.port()).then_some(candidate))),
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => continue,
+            Err(e) => return Err(bind_error(&candidate, &e)),
+        }
+    }
+    Err(format!(
+        "cannot listen on {addr}: address already in use, and so is every port up to {LAST_DEFAULT_PORT} (use --listen)"
+    ))
+}
+
+/// The URLs a listener bound to an unspecified address (`bound`) is reachable at from other machines: the
+/// same port on every address of that family on an interface that is up and not loopback, in the kernel's
+/// order, each once. IPv6 link-local addresses (fe80::/10) are left out: they work only with a zone id
+/// (`%eth0`), which browsers do not accept in a URL.
+pub fn lan_urls(bound: SocketAddr, interfaces: &[InterfaceAddr]) -> Vec<String> {
+    let mut urls: Vec<String> = Vec::new();
+    for entry in interfaces {
+        let usable = entry.up
+            && !entry.loopback
+            && !entry.ip.is_loopback()
+            && !entry.ip.is_unspecified()
+            && !entry.ip.is_multicast()
+            && match (bound.ip(), entry.ip) {
+                (IpAddr::V4(_), IpAddr::V4(_)) => true,
+                (IpAddr::V6(_), IpAddr::V6(v6)) => (v6.segments()[0] & 0xffc0) != 0xfe80,
+                _ => false,
+            };
+        if !usable {
+            continue;
+        }
+        let url = format!("http://{}/", SocketAddr::new(entry.ip, bound.port()));
+        if !urls.contains(&url) {
+            urls.push(url);
+        }
+    }
+    urls
 }
 
 /// Takes over the listening sockets systemd passed (socket activation) instead of binding our own.
@@ -58,7 +142,38 @@ pub fn adopt_all(fds: Vec<OwnedFd>) -> Result<Vec<Listener>, String> {
             Err(_) if sys::is_unix_socket(fd.as_fd()).unwrap_or(false) => "a unix socket from systemd".to_string(),
             Err(e) => return Err(format!("socket activation: descriptor is not a usable socket: {e}")),
         };
-        listeners.push(Listener { fd, name, unix_path: None });
+        listeners.push(Listener { fd, name, unix_path: None, note: None, also: Vec::new() });
     }
     Ok(listeners)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iface(name: &str, ip: &str, up: bool, loopback: bool) -> InterfaceAddr {
+        InterfaceAddr { interface: name.into(), ip: ip.parse().expect("test address"), up, loopback }
+    }
+
+    #[test]
+    fn lan_urls_name_the_reachable_addresses_of_the_listeners_family() {
+        let interfaces = [
+            iface("lo", "127.0.0.1", true, true),
+            iface("lo", "::1", true, true),
+            iface("eth0", "192.168.1.20", true, false),
+            iface("eth0", "fd00::2", true, false),
+            iface("eth0", "2001:db8::20", true, false),
+            iface("eth0", "fe80::fc:ff:fe00:1", true, false),
+            iface("wlan0", "10.0.0.5", false, false),
+            iface("wlan0", "2001:db8::5", false, false),
+            iface("docker0", "172.17.0.1", true, false),
+            // The same address on a second interface is named once.
+            iface("br0", "192.168.1.20", true, false),
+        ];
+        let v4: SocketAddr = "0.0.0.0:8080".parse().expect("v4");
+        assert_eq!(lan_urls(v4, &interfaces), ["http://192.168.1.20:8080/", "http://172.17.0.1:8080/"]);
+        let v6: SocketAddr = "[::]:8443".parse().expect("v6");
+        assert_eq!(lan_urls(v6, &interfaces), ["http://[fd00::2]:8443/", "http://[2001:db8::20]:8443/"]);
+        assert!(lan_urls(v4, &[]).is_empty());
+    }
 }

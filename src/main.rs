@@ -45,7 +45,14 @@ fn main() -> ExitCode {
         );
     }
     for l in &listeners {
+        if let Some(note) = &l.note {
+            eprintln!("staticd: {note}");
+        }
+        // Scripts and tests parse this line: its format stays as it is.
         eprintln!("staticd: serving {} at {} ({workers} {plural})", cfg.root.display(), l.name);
+        for url in &l.also {
+            eprintln!("staticd:   also {url}");
+        }
     }
     let result = Master::new(cfg, listeners).and_then(Master::run);
     match result {

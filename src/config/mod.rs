@@ -29,8 +29,10 @@ pub struct Cli {
     pub root: PathBuf,
 
     /// Address to listen on (repeatable): 127.0.0.1:8080, [::1]:8080, 0.0.0.0:80, or unix:/run/staticd.sock.
-    /// Port 0 picks a free port. Ignored when systemd passes sockets (LISTEN_FDS).
-    #[arg(short, long = "listen", value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    /// Port 0 picks a free port. Ignored when systemd passes sockets (LISTEN_FDS). [default: 127.0.0.1:8080,
+    /// or the next free port up to 8099 when 8080 is taken]
+    // No clap default_value: the default may move to another port, and an address given explicitly may not.
+    #[arg(short, long = "listen", value_name = "ADDR")]
     pub listen: Vec<String>,
 
     /// Permissions of unix: listener socket files, in octal.
@@ -175,6 +177,8 @@ pub struct Config {
     /// Absolute, canonical document root.
     pub root: PathBuf,
     pub listen: Vec<ListenAddr>,
+    /// No --listen was given: `listen` is [`DEFAULT_LISTEN`], which may move to the next free port.
+    pub default_listen: bool,
     pub socket_mode: u32,
     pub proxy_protocol: bool,
     pub trusted_proxies: Vec<Cidr>,
@@ -205,7 +209,11 @@ impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config, String> {
         let root = validate_root(&cli.root)?;
         let is_root = sys::geteuid() == 0;
+        let default_listen = cli.listen.is_empty();
         let mut listen = Vec::new();
+        if default_listen {
+            listen.push(ListenAddr::Tcp(DEFAULT_LISTEN));
+        }
         for text in &cli.listen {
             let addr = parse_listen_addr(text)?;
             if let ListenAddr::Tcp(tcp) = addr {
@@ -263,6 +271,7 @@ impl Config {
         Ok(Config {
             root,
             listen,
+            default_listen,
             socket_mode: cli.socket_mode,
             proxy_protocol: cli.proxy_protocol,
             trusted_proxies,
@@ -310,6 +319,9 @@ pub enum AccessLogTarget {
     Stdout,
     File(PathBuf),
 }
+
+/// Where staticd listens when no --listen is given (if its port is taken, `listen.rs` tries the next ones).
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8080));
 
 /// A listener: TCP on an IP address, or a Unix-domain socket file.
 #[derive(Debug, Clone, PartialEq, Eq)]

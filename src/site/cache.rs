@@ -23,12 +23,15 @@ use crate::config::Config;
 use crate::http::date::format_http_date;
 use crate::http::response;
 use crate::site::encoding::ContentCoding;
-use crate::site::mime;
+use crate::site::mime::{self, Sample};
 use crate::site::open::{self, Opened};
 use crate::sys::{self, FileInfo, FileKind};
 
 /// Files up to this size are kept in memory and leave in the same write as their head.
 pub const SMALL_BODY: u64 = 16 * 1024;
+/// How much of a larger textual file is checked for UTF-8 before the charset is declared: as much as a small
+/// file, whose bytes are all read anyway, so a rebuilt entry costs the same read either way.
+const UTF8_PREFIX: usize = SMALL_BODY as usize;
 /// An entry older than this is rebuilt before use.
 const MAX_AGE: Duration = Duration::from_secs(1);
 const MAX_ENTRIES: usize = 2048;
@@ -64,7 +67,12 @@ pub struct CachedFile {
 impl CachedFile {
     /// Builds the entry for an opened regular file at `rel`, finding its precompressed siblings.
     pub fn build(root: BorrowedFd<'_>, cfg: &Config, rel: &[u8], file: Opened, now: Instant) -> CachedFile {
-        let content_type = mime::content_type_for(rel);
+        let identity_body = small_body(&file);
+        // The siblings are the same document compressed, so the identity file's bytes decide for all three.
+        let content_type = mime::content_type_for(rel, || match &identity_body {
+            Some(body) => mime::is_utf8(body, Sample::Whole),
+            None => prefix_is_utf8(file.fd.as_fd()),
+        });
         let sibling = |coding: ContentCoding| -> Option<Opened> {
             if !cfg.precompressed {
                 return None;
@@ -76,11 +84,11 @@ impl CachedFile {
         let br = sibling(ContentCoding::Brotli);
         let gz = sibling(ContentCoding::Gzip);
         let vary = br.is_some() || gz.is_some();
-        let rep = |o: Opened, coding| Representation::new(o, coding, &content_type, vary);
+        let rep = |body, o: Opened, coding| Representation::new(o, body, coding, &content_type, vary);
         CachedFile {
-            identity: rep(file, ContentCoding::Identity),
-            brotli: br.map(|o| rep(o, ContentCoding::Brotli)),
-            gzip: gz.map(|o| rep(o, ContentCoding::Gzip)),
+            identity: rep(identity_body, file, ContentCoding::Identity),
+            brotli: br.map(|o| rep(small_body(&o), o, ContentCoding::Brotli)),
+            gzip: gz.map(|o| rep(small_body(&o), o, ContentCoding::Gzip)),
             content_type,
             built_at: now,
         }
@@ -100,7 +108,7 @@ impl CachedFile {
 }
 
 impl Representation {
-    fn new(o: Opened, coding: ContentCoding, content_type: &str, vary: bool) -> Representation {
+    fn new(o: Opened, body: Option<Box<[u8]>>, coding: ContentCoding, content_type: &str, vary: bool) -> Representation {
         let info = o.info;
         let etag = format!("\"{:x}-{:x}-{:x}{:08x}\"", info.inode, info.size, info.mtime_sec, info.mtime_nsec);
         let mut validator_lines = Vec::new();
@@ -118,8 +126,27 @@ impl Representation {
         let mut tail_200 = entity_lines.clone();
         response::header(&mut tail_200, "Content-Type", content_type);
         response::content_length(&mut tail_200, info.size);
-        let body = if info.size <= SMALL_BODY { read_whole(o.fd.as_fd(), info.size) } else { None };
         Representation { fd: Rc::new(o.fd), info, etag, validator_lines, entity_lines, tail_200, body }
+    }
+}
+
+/// The whole body of a small file (None for a large one, or one that changed while it was read).
+fn small_body(o: &Opened) -> Option<Box<[u8]>> {
+    if o.info.size <= SMALL_BODY {
+        read_whole(o.fd.as_fd(), o.info.size)
+    } else {
+        None
+    }
+}
+
+/// Whether a file too large to keep in memory starts with UTF-8: its first `UTF8_PREFIX` bytes are read
+/// (once per cache entry) and checked, a character cut off at the end of them allowed. A file that cannot be
+/// read gets no charset: the header then claims nothing that was not checked.
+fn prefix_is_utf8(fd: BorrowedFd<'_>) -> bool {
+    let mut buf = vec![0u8; UTF8_PREFIX];
+    match read_from_start(fd, &mut buf) {
+        Ok(n) => mime::is_utf8(&buf[..n], Sample::Prefix),
+        Err(_) => false,
     }
 }
 
@@ -127,16 +154,24 @@ impl Representation {
 /// which notices a shrunk file).
 fn read_whole(fd: BorrowedFd<'_>, size: u64) -> Option<Box<[u8]>> {
     let mut buf = vec![0u8; size as usize];
+    match read_from_start(fd, &mut buf) {
+        Ok(n) if n == buf.len() => Some(buf.into_boxed_slice()),
+        _ => None,
+    }
+}
+
+/// Fills `buf` from the start of the file, or as much of it as the file holds; returns how many bytes.
+fn read_from_start(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match sys::pread(fd, &mut buf[done..], done as u64) {
-            Ok(0) => return None,
+            Ok(0) => break,
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
+            Err(e) => return Err(e),
         }
     }
-    Some(buf.into_boxed_slice())
+    Ok(done)
 }
 
 /// A remembered answer that is not a file.

@@ -4,7 +4,8 @@
 //! small wrapper here, so the rest of the code deals in `OwnedFd`, `io::Result` and plain Rust types, and a
 //! reviewer looking for `unsafe` or raw descriptors has one folder to read. One file per kernel facility:
 //!
-//! - `socket`: sockets, their addresses and options, sending, and descriptor passing (SCM_RIGHTS);
+//! - `socket`: sockets, their addresses and options, sending, descriptor passing (SCM_RIGHTS), and the
+//!   addresses of the machine's network interfaces;
 //! - `epoll`: the event loop's readiness queue and the [`Token`] that says what an event is about;
 //! - `process`: fork, signals (signalfd, kill), reaping, the process name, inherited descriptors, limits,
 //!   the CPU count;
@@ -39,6 +40,7 @@ pub use process::{
 };
 pub use random::random_bytes;
 pub use socket::{
-    accept, is_unix_socket, local_addr, recv_with_fds, send, send_with_fds, sendfile, seqpacket_pair, set_linger_zero,
-    set_nodelay, set_nonblocking, shutdown_write, tcp_listener, unix_listener, Received, MAX_FDS_PER_MSG,
+    accept, interface_addresses, is_unix_socket, local_addr, recv_with_fds, send, send_with_fds, sendfile,
+    seqpacket_pair, set_linger_zero, set_nodelay, set_nonblocking, shutdown_write, tcp_listener, unix_listener,
+    InterfaceAddr, Received, MAX_FDS_PER_MSG,
 };

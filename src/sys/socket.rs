@@ -1,5 +1,5 @@
-//! Sockets: listeners, accepting, options, sending to clients, and the master→worker channel that passes
-//! descriptors with SCM_RIGHTS.
+//! Sockets: listeners, accepting, options, sending to clients, the master→worker channel that passes
+//! descriptors with SCM_RIGHTS, and the addresses of the network interfaces (for the start-up lines).
 //!
 //! `send` and `sendfile` run for every response, so they stay single calls with no allocation. Two calls are
 //! raw libc because nix's wrappers would change behaviour: nix's `accept4` drops the peer address the kernel
@@ -9,12 +9,13 @@
 
 use std::io::{self, IoSlice};
 use std::mem::size_of;
-use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::net::if_::InterfaceFlags;
 use nix::sys::socket::{
     self as nix_socket, sockopt, AddressFamily, Backlog, ControlMessage, MsgFlags, Shutdown, SockFlag, SockType,
     SockaddrLike, SockaddrStorage,
@@ -83,6 +84,33 @@ pub fn is_unix_socket(fd: BorrowedFd<'_>) -> io::Result<bool> {
 pub fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
     let addr: SockaddrStorage = nix_socket::getsockname(fd.as_raw_fd())?;
     to_socket_addr(&addr).ok_or_else(|| io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// One IP address of a network interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceAddr {
+    pub interface: String,
+    pub ip: IpAddr,
+    /// The interface is administratively up (IFF_UP).
+    pub up: bool,
+    /// The interface is a loopback one (IFF_LOOPBACK).
+    pub loopback: bool,
+}
+
+/// The IP addresses of this machine's network interfaces (getifaddrs), in the kernel's order; entries
+/// without an address or of another family (AF_PACKET) are left out.
+pub fn interface_addresses() -> io::Result<Vec<InterfaceAddr>> {
+    let mut out = Vec::new();
+    for entry in nix::ifaddrs::getifaddrs()? {
+        let Some(ip) = entry.address.as_ref().and_then(to_socket_addr).map(|a| a.ip()) else { continue };
+        out.push(InterfaceAddr {
+            ip,
+            up: entry.flags.contains(InterfaceFlags::IFF_UP),
+            loopback: entry.flags.contains(InterfaceFlags::IFF_LOOPBACK),
+            interface: entry.interface_name,
+        });
+    }
+    Ok(out)
 }
 
 /// An IP socket address in std's terms; None for other families (Unix-domain peers).

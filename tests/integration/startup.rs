@@ -2,7 +2,7 @@
 //! (one `staticd: ` line, exit code 2), and a good configuration announces each listener with the
 //! port it actually bound. Scripts and people rely on both, so both are pinned here.
 
-use std::net::TcpListener;
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
@@ -236,4 +236,134 @@ fn relative_root_is_printed_absolute() {
     );
     let resp = get(server.addr(), "/a.txt");
     assert_eq!((resp.status, resp.body.as_slice()), (200, &b"relative\n"[..]));
+}
+
+const ALSO: &str = "staticd:   also ";
+
+/// What the server should name for a listener on an unspecified address of `ip`'s family, read here from
+/// getifaddrs with the rule the README states: every address of an interface that is up and not loopback,
+/// IPv6 link-local left out, each once.
+fn lan_addresses(v6: bool) -> Vec<IpAddr> {
+    use nix::net::if_::InterfaceFlags;
+    let mut out = Vec::new();
+    for entry in nix::ifaddrs::getifaddrs().expect("getifaddrs") {
+        if !entry.flags.contains(InterfaceFlags::IFF_UP) || entry.flags.contains(InterfaceFlags::IFF_LOOPBACK) {
+            continue;
+        }
+        let Some(addr) = entry.address else { continue };
+        let ip: IpAddr = if let Some(a) = addr.as_sockaddr_in() {
+            a.ip().into()
+        } else if let Some(a) = addr.as_sockaddr_in6() {
+            a.ip().into()
+        } else {
+            continue;
+        };
+        let wanted = match ip {
+            IpAddr::V4(a) => !v6 && !a.is_loopback(),
+            IpAddr::V6(a) => v6 && !a.is_loopback() && (a.segments()[0] & 0xffc0) != 0xfe80,
+        };
+        if wanted && !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    out
+}
+
+#[test]
+fn unspecified_listeners_also_name_the_lan_addresses() {
+    let root = TempRoot::new("lan-lines");
+    root.write("index.html", b"<p>lan</p>\n");
+    let v4 = lan_addresses(false);
+    let v6_listener = require(TcpListener::bind("[::]:0").is_ok(), "IPv6 for the [::] listener");
+    let v6 = if v6_listener { lan_addresses(true) } else { Vec::new() };
+    if !require(!v4.is_empty() || !v6.is_empty(), "a network interface that is up with a non-loopback address") {
+        return;
+    }
+    // A loopback listener first: it names no other address.
+    let mut args = vec!["-l", "127.0.0.1:0", "-l", "0.0.0.0:0"];
+    if v6_listener {
+        args.extend(["-l", "[::]:0"]);
+    }
+    args.extend(["--workers", "1", root.path_str()]);
+    let server = Server::start_with(&args);
+    let expected = v4.len() + v6.len();
+    let printed = |l: &str| l.starts_with(ALSO);
+    assert!(
+        wait_until(LONG, || server.stderr_count(printed) >= expected),
+        "expected {expected} `also` lines; stderr:\n{}",
+        server.stderr_text()
+    );
+    // Each listener's serving line, then the URLs that belong to it.
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for line in server.stderr_lines() {
+        if line.starts_with("staticd: serving ") {
+            groups.push((line, Vec::new()));
+        } else if let Some(url) = line.strip_prefix(ALSO) {
+            let group = groups.last_mut().unwrap_or_else(|| panic!("{line:?} before any serving line"));
+            group.1.push(url.to_string());
+        }
+    }
+    assert_eq!(groups.len(), args.iter().filter(|a| **a == "-l").count(), "{groups:?}");
+    for (serving, urls) in &groups {
+        let addr = parse_serving_line(serving).expect("the serving line keeps its format");
+        let want: Vec<String> = match addr.ip() {
+            ip if ip.is_loopback() => Vec::new(),
+            IpAddr::V4(_) => v4.iter().map(|ip| format!("http://{ip}:{}/", addr.port())).collect(),
+            IpAddr::V6(_) => v6.iter().map(|ip| format!("http://[{ip}]:{}/", addr.port())).collect(),
+        };
+        assert_eq!(urls, &want, "after {serving:?}");
+        // The URLs are real: each one serves the site.
+        for url in urls {
+            let target: SocketAddr =
+                url.trim_start_matches("http://").trim_end_matches('/').parse().expect("URL authority");
+            let r = get(target, "/");
+            assert_eq!((r.status, r.body.as_slice()), (200, &b"<p>lan</p>\n"[..]), "GET {url}");
+        }
+    }
+}
+
+/// The one test that needs fixed ports: the default address 127.0.0.1:8080 taken (by this test, or by
+/// whatever already holds it). Other tests listen on port 0, which the kernel picks from the ephemeral range
+/// (32768 and up), and `unclaimed_loopback_addr` picks below that but from 20000, so neither meets 8080–8099.
+#[test]
+fn without_listen_a_taken_8080_moves_to_the_next_free_port() {
+    let default: SocketAddr = "127.0.0.1:8080".parse().expect("address");
+    let holder = match TcpListener::bind(default) {
+        Ok(l) => Some(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => None,
+        Err(e) => {
+            require(false, &format!("127.0.0.1:8080 to hold or already taken (bind: {e})"));
+            return;
+        }
+    };
+    let some_free = (8081..=8099).any(|p| TcpListener::bind(("127.0.0.1", p)).is_ok());
+    if !require(some_free, "a free port among 127.0.0.1:8081..8099") {
+        return;
+    }
+    let root = TempRoot::new("default-port");
+    root.write("index.html", b"moved\n");
+
+    // --check binds nothing, so a taken default port does not concern it.
+    let exit = run(&["--check", root.path_str()]);
+    assert_eq!(exit_code(&exit.status), 0, "--check with 8080 taken; stderr:\n{}", exit.stderr);
+    assert!(exit.stderr.contains("configuration OK"), "{}", exit.stderr);
+    // An address given explicitly never moves.
+    let args = ["--listen", "127.0.0.1:8080", "--workers", "1", root.path_str()];
+    assert_startup_error(&run(&args), &args, &["127.0.0.1:8080", "in use"]);
+
+    // No --listen: the next free port, announced.
+    let server = Server::start_with(&["--workers", "1", root.path_str()]);
+    let addr = server.addr();
+    assert!(addr.ip().is_loopback() && (8081..=8099).contains(&addr.port()), "serving at {addr}");
+    let note = format!("staticd: 127.0.0.1:8080 is in use; using {addr}");
+    assert!(server.stderr_lines().contains(&note), "expected {note:?}; stderr:\n{}", server.stderr_text());
+    let r = get(addr, "/");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"moved\n"[..]), "GET / at {addr}");
+
+    // Every port up to 8099 taken (the server above holds one of them): one line, exit 2.
+    let held: Vec<TcpListener> = (8081..=8099).filter_map(|p| TcpListener::bind(("127.0.0.1", p)).ok()).collect();
+    let args = ["--workers", "1", root.path_str()];
+    assert_startup_error(&run(&args), &args, &["127.0.0.1:8080", "8099"]);
+    drop(held);
+    drop(holder);
 }
