@@ -96,12 +96,18 @@ impl Rules {
     /// line per value. Returns the names set (lower-case, once each) so the caller can leave out its own
     /// default for them (e.g. Cache-Control, Content-Type).
     pub fn headers_for(&self, path: &str, out: &mut Vec<u8>) -> Vec<String> {
+        if self.headers.is_empty() {
+            return Vec::new();
+        }
         self.headers.headers_for(path, out)
     }
 
     /// The first `_redirects` rule matching `path` (first match wins), its TO expanded. `query` is the
     /// request's query without its '?'.
     pub fn redirect_for(&self, path: &str, query: Option<&str>) -> Option<Redirect> {
+        if self.redirects.is_empty() {
+            return None;
+        }
         self.redirects.redirect_for(path, query)
     }
 }
@@ -147,6 +153,6 @@ fn count_rule(count: &mut usize) -> Result<(), String> {
 
 /// `http://` or `https://` at the start, in any case: a URL where a path was expected.
 fn is_http_url(text: &str) -> bool {
-    let lower = |n: usize| text.get(..n).map(str::to_ascii_lowercase);
-    lower(7).as_deref() == Some("http://") || lower(8).as_deref() == Some("https://")
+    let starts = |scheme: &str| text.get(..scheme.len()).is_some_and(|head| head.eq_ignore_ascii_case(scheme));
+    starts("http://") || starts("https://")
 }

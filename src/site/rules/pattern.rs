@@ -202,7 +202,8 @@ impl<'p> Iterator for Segments<'p> {
         if rest.is_empty() {
             return None;
         }
-        let len = memchr::memchr(b'/', rest.as_bytes()).unwrap_or(rest.len());
+        // Segments are short: a plain scan beats memchr's set-up (measured under callgrind).
+        let len = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
         self.at += len;
         rest.get(..len)
     }

@@ -9,6 +9,7 @@
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use super::pattern::{name_len, percent_decode, Pattern};
+use crate::http::syntax::hex_pair;
 
 /// Bytes of the site's own TO text that are encoded in a Location: what RFC 3986 allows nowhere. '%', '?',
 /// '#', '[' and ']' are kept, since the text is a URL already (escapes, a query, a fragment, an IPv6 host).
@@ -42,8 +43,8 @@ enum Piece {
 }
 
 impl Target {
-    /// `raw` is TO as written; `site_path` for statuses that serve a file (200, 404); `from` binds the
-    /// names TO may use.
+    /// `raw` is TO as written; with `status` 200 or 404 it names a file to serve, so it is a site path;
+    /// `from` binds the names TO may use. `:name` is read in the raw text, so `%3A` writes a literal ':'.
     pub(super) fn parse(raw: &str, status: u16, from: &Pattern) -> Result<Target, String> {
         let site_path = matches!(status, 200 | 404);
         check_form(raw, status)?;
@@ -86,7 +87,7 @@ impl Target {
         }
         let text: String = match self.site_path {
             true => percent_decode(raw)?.into_owned(),
-            false => utf8_percent_encode(raw, TEXT).collect(),
+            false => location_text(raw),
         };
         self.pieces.push(Piece::Text(text.into()));
         Ok(())
@@ -120,12 +121,29 @@ impl Target {
             return (!bad).then_some(out);
         }
         if let Some(query) = query.filter(|q| !q.is_empty() && !self.own_query) {
-            let at = out.find('#').unwrap_or(out.len());
-            let query: String = utf8_percent_encode(query, REQUEST_QUERY).collect();
-            out.insert_str(at, &format!("?{query}"));
+            // Before TO's fragment, if it has one.
+            let fragment = out.find('#').map(|at| out.split_off(at));
+            out.push('?');
+            out.extend(utf8_percent_encode(query, REQUEST_QUERY));
+            out.push_str(fragment.as_deref().unwrap_or_default());
         }
         Some(out)
     }
+}
+
+/// The site's own TO text as Location text: [`TEXT`] encoded, and a '%' that does not start an escape
+/// (`/100%`) written as `%25`, so the Location is a URL that means what the file says.
+fn location_text(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for (i, part) in raw.split('%').enumerate() {
+        if i > 0 {
+            let bytes = part.as_bytes();
+            let escape = matches!((bytes.first(), bytes.get(1)), (Some(&hi), Some(&lo)) if hex_pair(hi, lo).is_some());
+            out.push_str(if escape { "%" } else { "%25" });
+        }
+        out.extend(utf8_percent_encode(part, TEXT));
+    }
+    out
 }
 
 /// What TO may be for each kind of rule.
@@ -186,6 +204,9 @@ mod tests {
             ("/:id", "/s?id=:id", 302, &["a&b=c"], Some("q"), Some("/s?id=a%26b%3Dc")),
             ("/:id", "/é/:id", 301, &["ü"], None, Some("/%C3%A9/%C3%BC")),
             ("/:id", "/ok%20/:id", 301, &["x"], None, Some("/ok%20/x")),
+            ("/a", "/100%", 301, &[], None, Some("/100%25")),
+            ("/a", "/%zz%2", 301, &[], None, Some("/%25zz%252")),
+            ("/:x", "/%:x%4:x", 301, &["1"], None, Some("/%251%2541")),
             ("/a", "/b", 301, &[], Some("a b#c"), Some("/b?a%20b%23c")),
             ("/:x", "https://:x.example.com/", 302, &["de"], None, Some("https://de.example.com/")),
             // Site paths: decoded, values as they are, no query.
