@@ -42,7 +42,7 @@ struct Field {
 pub(super) fn parse(text: &str) -> Result<HeaderRules, RuleError> {
     let mut blocks: Vec<Block> = Vec::new();
     let mut count = 0;
-    for_each_line(FILE, text, |_, line| {
+    for_each_line(FILE, text, |line| {
         if line.is_empty() || line.starts_with('#') {
             return Ok(());
         }
@@ -85,6 +85,11 @@ fn field(name: &str, value: &str) -> Result<Field, String> {
     let lower = name.to_ascii_lowercase();
     if OWNED.contains(&lower.as_str()) {
         return Err(format!("staticd sets {name} itself"));
+    }
+    // On Netlify this header is not sent: it is the password protection's "user:password" list. Sending it
+    // would publish the passwords, so it is refused rather than passed on.
+    if lower == "basic-auth" {
+        return Err(format!("{name} (Netlify's password protection) is not supported"));
     }
     if value.is_empty() {
         return Err(format!("{name} has no value"));
@@ -214,6 +219,7 @@ Set-Cookie: b=2
             ("DATE", "x", "staticd sets"),
             ("Transfer-Encoding", "chunked", "staticd sets"),
             ("X", "", "has no value"),
+            ("Basic-Auth", "someuser:somepassword", "password protection"),
         ] {
             match field(name, value) {
                 Ok(f) => panic!("{name}: {value} accepted: {f:?}"),

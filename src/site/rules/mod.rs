@@ -112,14 +112,14 @@ impl Rules {
     }
 }
 
-/// Calls `each` with every line of `text` (1-based number, line end and a leading BOM removed), after the
+/// Calls `each` with every line of `text` (OWS-trimmed; line end and a leading BOM removed), after the
 /// checks both formats share: the file and line lengths, and no control character but TAB anywhere, so no
 /// value a rule produces can carry CR, LF or NUL into a response head. `each` says what is wrong with a line;
 /// this adds the file and line number.
 fn for_each_line(
     file: &'static str,
     text: &str,
-    mut each: impl FnMut(usize, &str) -> Result<(), String>,
+    mut each: impl FnMut(&str) -> Result<(), String>,
 ) -> Result<(), RuleError> {
     let error = |line: usize, what: String| RuleError { file, line, what };
     if text.len() > MAX_FILE_BYTES {
@@ -137,7 +137,7 @@ fn for_each_line(
         if let Some(b) = line.bytes().find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
             return Err(error(number, format!("control character {b:#04x}")));
         }
-        each(number, syntax::trim_ows_str(line)).map_err(|what| error(number, what))?;
+        each(syntax::trim_ows_str(line)).map_err(|what| error(number, what))?;
     }
     Ok(())
 }

@@ -36,7 +36,7 @@ struct Rule {
 pub(super) fn parse(text: &str) -> Result<RedirectRules, RuleError> {
     let mut rules = Vec::new();
     let mut count = 0;
-    for_each_line(FILE, text, |_, line| {
+    for_each_line(FILE, text, |line| {
         let fields: Vec<&str> =
             line.split([' ', '\t']).filter(|f| !f.is_empty()).take_while(|f| !f.starts_with('#')).collect();
         if fields.is_empty() {
