@@ -1,5 +1,5 @@
 //! Micro-benchmarks of the per-request protocol code: request-head parsing, HTTP dates, chunked bodies,
-//! trusted-proxy matching and PROXY protocol headers. They exist to decide, by measurement, whether a crate
+//! trusted-proxy matching, PROXY protocol headers and the site's `_headers`/`_redirects` rules. They exist to decide, by measurement, whether a crate
 //! may replace one of our hand-written parsers (README `## Dependencies`), and to catch a slower hot path.
 //!
 //! Plain `Instant` loops rather than a harness, so the bench needs no extra dependency and runs unchanged
@@ -7,6 +7,10 @@
 //!
 //! `cargo bench --bench hotpath [-- FILTER [ITERATIONS [ROUNDS]]]`: every bench whose name contains
 //! FILTER runs ROUNDS rounds of ITERATIONS calls and prints the median ns per call; `=NAME` selects exactly one.
+//!
+//! Instructions per call, steady on a busy machine: run one bench under callgrind at two iteration counts and
+//! divide the difference, e.g. for `B=target/release/deps/hotpath-…` and `N` in 2000 and 22000,
+//! `valgrind --tool=callgrind --callgrind-out-file=/dev/null $B =rules/redirect_miss_1000 N 1` ("Collected").
 
 use std::hint::black_box;
 use std::net::IpAddr;
@@ -18,6 +22,7 @@ use staticd::http::request::{parse, Limits, Parsed};
 use staticd::ops::access_log::{write_record, LogFormat, Record};
 use staticd::ops::forwarded::{client_addr, is_trusted, Cidr};
 use staticd::ops::proxy_protocol;
+use staticd::site::rules::Rules;
 
 const LIMITS: Limits = Limits { max_header_bytes: 16 * 1024, max_body_bytes: 1 << 20 };
 
@@ -141,6 +146,50 @@ fn main() {
             black_box(proxy_protocol::parse(black_box(header)).ok());
         });
     }
+
+    rules(&run);
+}
+
+/// `_headers`/`_redirects` lookups: what a request pays for the site's rules when none applies, with no rules
+/// and with 1,000 (the index should make the two close), and what a match costs.
+fn rules(run: &dyn Fn(&str, &mut dyn FnMut())) {
+    // A large site's file: mostly moved pages, some placeholders and splats, none under /assets.
+    let redirects: String = (0..1_000)
+        .map(|i| match i % 10 {
+            0 | 1 => format!("/blog-{i}/:slug  /posts/{i}/:slug  301\n"),
+            2 => format!("/docs-v{i}/*  /docs/:splat  302\n"),
+            _ => format!("/old/page-{i}.html  /new/page-{i}  301\n"),
+        })
+        .collect();
+    let headers: String = (0..1_000).map(|i| format!("/section-{i}/*\n  X-Section: {i}\n")).collect();
+    let empty = Rules::empty();
+    let (Ok(with_redirects), Ok(with_headers)) =
+        (Rules::parse(None, Some(&redirects)), Rules::parse(Some(&headers), None))
+    else {
+        panic!("benchmark rules did not parse");
+    };
+    let mut out = Vec::with_capacity(256);
+    for (name, rules) in [("rules/redirect_miss_empty", &empty), ("rules/redirect_miss_1000", &with_redirects)] {
+        run(name, &mut || {
+            black_box(rules.redirect_for(black_box("/assets/app.css"), Some("v=3")));
+        });
+    }
+    run("rules/redirect_hit_exact_1000", &mut || {
+        black_box(with_redirects.redirect_for(black_box("/old/page-503.html"), Some("v=3")));
+    });
+    run("rules/redirect_hit_splat_1000", &mut || {
+        black_box(with_redirects.redirect_for(black_box("/docs-v502/guide/intro"), None));
+    });
+    for (name, rules) in [("rules/headers_miss_empty", &empty), ("rules/headers_miss_1000", &with_headers)] {
+        run(name, &mut || {
+            out.clear();
+            black_box(rules.headers_for(black_box("/assets/app.css"), &mut out));
+        });
+    }
+    run("rules/headers_hit_1000", &mut || {
+        out.clear();
+        black_box(with_headers.headers_for(black_box("/section-500/index.html"), &mut out));
+    });
 }
 
 fn request(head: &[u8]) {

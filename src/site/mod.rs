@@ -13,6 +13,7 @@ pub mod files;
 pub mod mime;
 pub mod open;
 pub mod resolve;
+pub mod rules;
 pub mod status;
 
 use std::os::fd::{BorrowedFd, OwnedFd};
