@@ -3,6 +3,7 @@
 //! `main` turns the command line into a validated `Config`, binds every listener, and only then hands over to
 //! the master, so every operator mistake is reported (one line, exit code 2) before anything forks.
 
+use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -11,6 +12,7 @@ use staticd::config::{Cli, Config};
 use staticd::listen;
 use staticd::master::Master;
 use staticd::ops::systemd;
+use staticd::site::rule_files;
 use staticd::{logging, sys};
 
 fn main() -> ExitCode {
@@ -21,6 +23,13 @@ fn main() -> ExitCode {
         Ok(cfg) => cfg,
         Err(msg) => return usage_error(&msg),
     };
+    // The site's own rule files are part of the configuration: a bad line stops the start.
+    if let Err(msg) = sys::open_dir(&cfg.root)
+        .map_err(|e| format!("cannot open root {}: {e}", cfg.root.display()))
+        .and_then(|root| rule_files::load(root.as_fd(), cfg.no_symlinks).map(drop))
+    {
+        return usage_error(&msg);
+    }
     if check_only {
         // Addresses are parsed but not bound: the server being checked may be running on them.
         eprintln!("staticd: configuration OK (root {}, {} listener(s))", cfg.root.display(), cfg.listen.len());

@@ -108,7 +108,13 @@ impl CachedFile {
 }
 
 impl Representation {
-    fn new(o: Opened, body: Option<Box<[u8]>>, coding: ContentCoding, content_type: &str, vary: bool) -> Representation {
+    fn new(
+        o: Opened,
+        body: Option<Box<[u8]>>,
+        coding: ContentCoding,
+        content_type: &str,
+        vary: bool,
+    ) -> Representation {
         let info = o.info;
         let etag = format!("\"{:x}-{:x}-{:x}{:08x}\"", info.inode, info.size, info.mtime_sec, info.mtime_nsec);
         let mut validator_lines = Vec::new();
@@ -277,15 +283,20 @@ impl FileCache {
         }
     }
 
-    /// Called when the inotify descriptor is readable: something changed, so forget everything.
-    pub fn on_change(&mut self) {
-        let Some(inotify) = self.inotify.as_ref() else { return };
+    /// Called when the inotify descriptor is readable: something changed, so forget everything. Returns
+    /// whether anything did.
+    pub fn on_change(&mut self) -> bool {
+        let Some(inotify) = self.inotify.as_ref() else { return false };
         match sys::inotify_drain(inotify.as_fd()) {
-            Ok(true) => self.clear(),
-            Ok(false) => {}
+            Ok(true) => {
+                self.clear();
+                true
+            }
+            Ok(false) => false,
             Err(e) => {
                 log::warn!("inotify read: {e}");
                 self.clear();
+                true
             }
         }
     }

@@ -13,30 +13,31 @@ use crate::engine::Reply;
 use crate::http::request::Request;
 use crate::http::response;
 use crate::site::cache::CachedFile;
+use crate::site::files::{self, Extra};
 use crate::site::open;
-use crate::site::{files, is_head, Site};
+use crate::site::{is_head, Site};
 use crate::sys::FileKind;
 
-/// Answers a GET/HEAD whose path led to `status`, and returns the status sent.
-pub fn answer(site: &mut Site, req: &Request, reply: &mut Reply<'_>, status: u16) -> u16 {
+/// Answers a GET/HEAD whose path led to `status`, and returns the status sent. `extra` carries the lines of
+/// the site's rules for the requested path.
+pub fn answer(site: &mut Site, req: &Request, reply: &mut Reply<'_>, status: u16, extra: &Extra<'_>) -> u16 {
     let cfg = Rc::clone(&site.cfg);
     let now = reply.now();
     // Only navigations: a missing script or image must stay a 404, never become an HTML page.
     if status == 404 && req.headers.accept.html {
         if let Some(file) = cfg.site.fallback.as_deref().and_then(|rel| site_file(site, rel, now)) {
-            let extra = files::Extra { cache_control: cfg.site.cache_control.as_deref(), lines: &[] };
-            return files::serve_file(req, reply, &file, &extra);
+            return files::serve_file(req, reply, &file, extra);
         }
     }
     let page = cfg.site.error_pages.iter().find(|(s, _)| *s == status).map(|(_, rel)| rel.as_slice());
     match page.and_then(|rel| site_file(site, rel, now)) {
-        Some(page) => serve_page(reply, status, &page, is_head(req)),
-        None => reply.simple(status, &[], is_head(req)),
+        Some(page) => serve_page(reply, status, &page, extra, is_head(req)),
+        None => reply.simple_with_lines(status, &[], extra.lines, is_head(req)),
     }
 }
 
 /// The cached form of the regular file at `rel` (root-relative), opened beneath the root like any request.
-fn site_file(site: &mut Site, rel: &[u8], now: Instant) -> Option<Rc<CachedFile>> {
+pub fn site_file(site: &mut Site, rel: &[u8], now: Instant) -> Option<Rc<CachedFile>> {
     let mut key = Vec::with_capacity(rel.len() + 1);
     key.push(b'/');
     key.extend_from_slice(rel);
@@ -56,12 +57,15 @@ fn site_file(site: &mut Site, rel: &[u8], now: Instant) -> Option<Rc<CachedFile>
 
 /// The page's bytes as the body of a `status` response: its own content type, no validators (they would
 /// describe the page, not the missing resource).
-fn serve_page(reply: &mut Reply<'_>, status: u16, page: &CachedFile, head_only: bool) -> u16 {
+pub fn serve_page(reply: &mut Reply<'_>, status: u16, page: &CachedFile, extra: &Extra<'_>, head_only: bool) -> u16 {
     let rep = &page.identity;
     let size = rep.info.size;
     let body = rep.body.as_deref().filter(|_| !head_only);
     reply.head(status, |buf| {
-        response::header(buf, "Content-Type", &page.content_type);
+        buf.extend_from_slice(extra.lines);
+        if !extra.rule_content_type {
+            response::header(buf, "Content-Type", &page.content_type);
+        }
         response::header(buf, "X-Content-Type-Options", "nosniff");
         response::content_length(buf, size);
         response::end(buf);

@@ -8,6 +8,7 @@
 
 use std::os::fd::AsFd;
 use std::rc::Rc;
+use std::time::Instant;
 
 use crate::engine::Reply;
 use crate::http::conditional::{self, Precondition};
@@ -18,27 +19,54 @@ use crate::site::cache::{CachedFile, Known, Representation};
 use crate::site::encoding::{self, ContentCoding};
 use crate::site::open::{self, OpenError, Opened};
 use crate::site::resolve::{self, ResolvedPath};
-use crate::site::{error_pages, is_head, Site, RULE_FILES};
+use crate::site::{error_pages, is_head, per_path, Site, RULE_FILES};
 use crate::sys::{self, FileKind};
+
+/// Where a GET or HEAD of a path leads, found before anything is written: a rule may still take over a path
+/// that leads to nothing.
+pub enum Found {
+    File(Rc<CachedFile>),
+    /// A status answered by `error_pages` (the fallback, the site's page, or the built-in body).
+    Status(u16),
+    /// A 301 to this Location (query included).
+    Redirect(String),
+}
 
 /// Queues the response to a GET or HEAD and returns its status.
 pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> u16 {
+    if !site.rules.is_empty() {
+        return per_path::respond(site, req, reply);
+    }
+    let cfg = Rc::clone(&site.cfg);
+    let extra = Extra { cache_control: cfg.site.cache_control.as_deref(), ..Extra::default() };
+    let found = find(site, req, reply.now());
+    send(site, req, reply, found, &extra)
+}
+
+/// Writes the answer `find` found.
+pub fn send(site: &mut Site, req: &Request, reply: &mut Reply<'_>, found: Found, extra: &Extra<'_>) -> u16 {
+    match found {
+        Found::File(file) => serve_file(req, reply, &file, extra),
+        Found::Status(status) => error_pages::answer(site, req, reply, status, extra),
+        Found::Redirect(location) => {
+            reply.simple_with_lines(301, &[("Location", &location)], extra.lines, is_head(req))
+        }
+    }
+}
+
+/// The cache first (a hit costs no syscall), then the filesystem; what the filesystem says is cached.
+pub fn find(site: &mut Site, req: &Request, now: Instant) -> Found {
     let (key, query) = match req.target.split_once('?') {
         Some((path, query)) => (path.as_bytes(), Some(query)),
         None => (req.target.as_bytes(), None),
     };
-    let now = reply.now();
-    let cfg = Rc::clone(&site.cfg);
-    let extra = Extra { cache_control: cfg.site.cache_control.as_deref(), lines: &[] };
     if let Some(file) = site.files.get(key, now) {
-        return serve_file(req, reply, &file, &extra);
+        return Found::File(file);
     }
     match site.files.get_known(key, now) {
-        Some(Known::Status(status)) => return error_pages::answer(site, req, reply, status),
+        Some(Known::Status(status)) => return Found::Status(status),
         // A cached Location has no query; a request with one is redirected the long way, keeping it.
-        Some(Known::Redirect(location)) if query.is_none() => {
-            return reply.simple(301, &[("Location", &location)], is_head(req));
-        }
+        Some(Known::Redirect(location)) if query.is_none() => return Found::Redirect(location.to_string()),
         _ => {}
     }
     let (found, cacheable) = lookup(site, req);
@@ -46,19 +74,19 @@ pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> u16 {
         Lookup::File { rel, opened } => {
             let file = Rc::new(CachedFile::build(site.root.as_fd(), &site.cfg, &rel, opened, now));
             site.files.insert(key, Rc::clone(&file));
-            serve_file(req, reply, &file, &extra)
+            Found::File(file)
         }
         Lookup::Status(status) => {
             if cacheable && status != 500 {
                 site.files.insert_known(key, Known::Status(status), now);
             }
-            error_pages::answer(site, req, reply, status)
+            Found::Status(status)
         }
         Lookup::Redirect { location, bare } => {
             if cacheable && query.is_none() {
                 site.files.insert_known(key, Known::Redirect(bare.into()), now);
             }
-            reply.simple(301, &[("Location", &location)], is_head(req))
+            Found::Redirect(location)
         }
     }
 }
@@ -184,6 +212,8 @@ fn choose<'a>(req: &Request, file: &'a CachedFile) -> &'a Representation {
 pub struct Extra<'a> {
     pub cache_control: Option<&'a str>,
     pub lines: &'a [u8],
+    /// A rule sets Content-Type: the file's own is left out.
+    pub rule_content_type: bool,
 }
 
 impl Extra<'_> {
@@ -229,7 +259,12 @@ pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile, extra
             reply.head(200, |buf| {
                 buf.extend_from_slice(&rep.validator_lines);
                 extra.write(buf);
-                buf.extend_from_slice(&rep.tail_200);
+                if extra.rule_content_type {
+                    buf.extend_from_slice(&rep.entity_lines);
+                    response::content_length(buf, size);
+                } else {
+                    buf.extend_from_slice(&rep.tail_200);
+                }
                 response::end(buf);
                 if let Some(body) = body_in_memory {
                     buf.extend_from_slice(body);
@@ -246,7 +281,9 @@ pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile, extra
                 buf.extend_from_slice(&rep.validator_lines);
                 extra.write(buf);
                 buf.extend_from_slice(&rep.entity_lines);
-                response::header(buf, "Content-Type", &file.content_type);
+                if !extra.rule_content_type {
+                    response::header(buf, "Content-Type", &file.content_type);
+                }
                 response::header(buf, "Content-Range", &range::content_range(r, size));
                 response::content_length(buf, r.len());
                 response::end(buf);

@@ -12,11 +12,13 @@ pub mod error_pages;
 pub mod files;
 pub mod mime;
 pub mod open;
+pub mod per_path;
 pub mod resolve;
+pub mod rule_files;
 pub mod rules;
 pub mod status;
 
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 
 use crate::config::Config;
@@ -24,6 +26,8 @@ use crate::engine::{Answer, Handler, Reply};
 use crate::http::request::{Method, Request};
 use crate::shm::Shm;
 use crate::site::cache::FileCache;
+use crate::site::rule_files::RuleTexts;
+use crate::site::rules::Rules;
 
 /// Files at the root that configure the site (per-path headers and redirects); never served.
 pub const RULE_FILES: &[&[u8]] = &[b"_headers", b"_redirects"];
@@ -37,6 +41,9 @@ pub struct Site {
     /// The root directory (O_PATH): every file is opened beneath it.
     pub(crate) root: OwnedFd,
     pub(crate) files: FileCache,
+    /// The site's `_headers` and `_redirects`, compiled, and the texts they came from.
+    pub(crate) rules: Rules,
+    rule_texts: RuleTexts,
     /// The whole shared region, for the status page.
     pub(crate) shm: Shm,
 }
@@ -44,7 +51,22 @@ pub struct Site {
 impl Site {
     pub fn new(cfg: Rc<Config>, root: OwnedFd, shm: Shm) -> Site {
         let files = FileCache::new(&cfg);
-        Site { cfg, root, files, shm }
+        let mut site = Site { cfg, root, files, rules: Rules::empty(), rule_texts: RuleTexts::default(), shm };
+        site.reload_rules();
+        site
+    }
+
+    /// Reads the rule files again (at start, and when the root directory changed). A file that cannot be
+    /// used leaves its rules in force as they were; the reason goes to stderr, as at start.
+    fn reload_rules(&mut self) {
+        // Watched first, so an edit after this read is an event, not a loss.
+        self.files.watch_dir(b"");
+        let (rules, texts, errors) = rule_files::reload(self.root.as_fd(), self.cfg.no_symlinks, &self.rule_texts);
+        for e in errors {
+            log::error!("{e}; its rules in force stay");
+        }
+        self.rules = rules;
+        self.rule_texts = texts;
     }
 }
 
@@ -68,7 +90,9 @@ impl Handler for Site {
     }
 
     fn on_watch(&mut self) {
-        self.files.on_change();
+        if self.files.on_change() {
+            self.reload_rules();
+        }
     }
 }
 

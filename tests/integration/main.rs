@@ -22,6 +22,7 @@ mod pages;
 mod precompressed;
 mod processes;
 mod ranges;
+mod rules;
 mod site;
 mod slow;
 mod startup;
