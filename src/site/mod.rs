@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod encoding;
 pub mod files;
+pub mod listing;
 pub mod mime;
 pub mod open;
 pub mod resolve;

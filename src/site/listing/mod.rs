@@ -1,0 +1,82 @@
+//! Directory listings (`--listing`): what a directory without an index file shows.
+//!
+//! The pieces are separate so each can be tested on its own and the site can run them at different times:
+//!
+//! - `scan`: reads the directory beneath the root a batch at a time ([`DirScan`]) and decides what is listed
+//!   (the dot-file rule, regular files and directories only, symlinks only when they stay beneath the root);
+//! - `order`: the `?sort=…&order=…` query and the order entries are shown in (directories first, natural
+//!   name order);
+//! - `html` and `json`: the two renderings. Names are hostile input (a file may be called
+//!   `<img src=x onerror=alert(1)>`), so each renderer escapes for its own syntax.
+//!
+//! Nothing here knows of requests or responses: the site layer routes, caches and answers.
+
+mod html;
+mod json;
+mod order;
+mod scan;
+
+pub use html::render_html;
+pub use json::render_json;
+pub use order::{natural_cmp, sort, sort_from_query};
+pub use scan::{DirScan, ScanOptions, DEFAULT_BATCH};
+
+/// One listed entry. A symlink is listed as what it leads to (beneath the root), so it is a file or a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The name as the file system has it: any bytes but NUL and '/', not necessarily UTF-8.
+    pub name: Vec<u8>,
+    pub is_dir: bool,
+    /// Bytes for a file; 0 for a directory (its st_size depends on the file system and means nothing to a
+    /// reader, so sorting by size orders directories by name).
+    pub size: u64,
+    /// Seconds since the Unix epoch, UTC.
+    pub mtime_sec: i64,
+}
+
+/// The column a listing is sorted by.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SortKey {
+    Name,
+    Size,
+    Mtime,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: RFC 3339 has four-digit years, so times beyond are clamped
+/// (an mtime can be anything `touch` accepts).
+const MIN_SECS: i64 = -62_167_219_200;
+const MAX_SECS: i64 = 253_402_300_799;
+
+/// `2026-12-01T10:11:12Z`, always 20 bytes: an RFC 3339 UTC time, for JSON and the HTML `datetime` attribute.
+fn rfc3339(unix_secs: i64) -> String {
+    let secs = unix_secs.clamp(MIN_SECS, MAX_SECS);
+    let (year, month, day) = crate::http::date::civil_from_days(secs.div_euclid(86_400));
+    let time = secs.rem_euclid(86_400);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", time / 3600, time / 60 % 60, time % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_table() {
+        let cases: &[(i64, &str)] = &[
+            (0, "1970-01-01T00:00:00Z"),
+            (1_796_119_872, "2026-12-01T10:11:12Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (-1, "1969-12-31T23:59:59Z"),
+            (i64::MIN, "0000-01-01T00:00:00Z"),
+            (i64::MAX, "9999-12-31T23:59:59Z"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(rfc3339(*secs), *want, "{secs}");
+        }
+    }
+}
