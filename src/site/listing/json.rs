@@ -7,49 +7,84 @@
 //! `<`, `>`, `&` as `\u003c`, `\u003e`, `\u0026` too: the same value for any JSON parser, but no markup
 //! should a browser or a template ever treat the body as HTML.
 
-use std::fmt::Write as _;
-
-use super::{rfc3339, Entry};
+use super::{push_decimal, rfc3339, Entry};
 
 /// `{"path": "/docs/", "entries": [{"name": "...", "type": "file"|"dir", "size": N, "modified": "RFC 3339"}]}`,
 /// compact, with a final newline, entries in the order given. `size` is bytes for a file and 0 for a
 /// directory; `modified` is UTC.
+///
+/// The same bytes as [`json_start`], [`json_rows`] over all entries and [`json_end`], which a caller can
+/// spread over several turns of its event loop for a huge directory.
 pub fn render_json(path: &str, entries: &[Entry]) -> Vec<u8> {
-    let mut out = String::with_capacity(64 + entries.len() * 96);
-    out.push_str("{\"path\":");
-    push_string(&mut out, path);
-    out.push_str(",\"entries\":[");
-    for (i, entry) in entries.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    let mut out = Vec::new();
+    json_start(&mut out, path, entries);
+    json_rows(&mut out, entries);
+    json_end(&mut out);
+    out
+}
+
+/// `{"path":"…","entries":[`. It reserves room in `out` for the whole document of `entries` at once, so no
+/// later batch pays for copying a grown buffer.
+pub fn json_start(out: &mut Vec<u8>, path: &str, entries: &[Entry]) {
+    let names: usize = entries.iter().map(|e| e.name.len()).sum();
+    out.reserve(64 + path.len() + entries.len() * 80 + names);
+    out.extend_from_slice(b"{\"path\":");
+    push_string(out, path);
+    out.extend_from_slice(b",\"entries\":[");
+}
+
+/// One object per entry, each after a comma unless it is the array's first (`out` ends in the `[` that
+/// `json_start` wrote), so batches can follow each other.
+pub fn json_rows(out: &mut Vec<u8>, entries: &[Entry]) {
+    for entry in entries {
+        if out.last() != Some(&b'[') {
+            out.push(b',');
         }
-        out.push_str("{\"name\":");
-        push_string(&mut out, &String::from_utf8_lossy(&entry.name));
-        let kind = if entry.is_dir { "dir" } else { "file" };
-        let _ =
-            write!(out, ",\"type\":\"{kind}\",\"size\":{},\"modified\":\"{}\"}}", entry.size, rfc3339(entry.mtime_sec));
+        out.extend_from_slice(b"{\"name\":");
+        push_string(out, &String::from_utf8_lossy(&entry.name));
+        out.extend_from_slice(if entry.is_dir {
+            b",\"type\":\"dir\",\"size\":"
+        } else {
+            b",\"type\":\"file\",\"size\":"
+        });
+        push_decimal(out, entry.size);
+        out.extend_from_slice(b",\"modified\":\"");
+        out.extend_from_slice(&rfc3339(entry.mtime_sec));
+        out.extend_from_slice(b"\"}");
     }
-    out.push_str("]}\n");
-    out.into_bytes()
+}
+
+/// `]}` and a newline.
+pub fn json_end(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"]}\n");
 }
 
 /// A JSON string literal of `s`.
-fn push_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\0'..='\x1f' | '\x7f' | '<' | '>' | '&' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+fn push_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    // Every byte that needs an escape is ASCII, so the text is copied in runs between them.
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !matches!(b, 0x00..=0x1f | 0x7f | b'"' | b'\\' | b'<' | b'>' | b'&') {
+            continue;
+        }
+        out.extend_from_slice(&bytes[run..i]);
+        run = i + 1;
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
             }
-            c => out.push(c),
         }
     }
-    out.push('"');
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -73,6 +108,19 @@ mod tests {
         let huge = render_json("/", &[Entry { name: b"x".to_vec(), is_dir: false, size: u64::MAX, mtime_sec: -1 }]);
         let huge = String::from_utf8(huge).unwrap();
         assert!(huge.contains("\"size\":18446744073709551615,\"modified\":\"1969-12-31T23:59:59Z\""), "{huge}");
+    }
+
+    #[test]
+    fn pieces_make_the_same_document() {
+        let entries: Vec<Entry> = (0..7).map(|i| entry(format!("[{i}").as_bytes(), i % 3 == 0, i)).collect();
+        let mut out = Vec::new();
+        json_start(&mut out, "/d/", &entries);
+        json_rows(&mut out, &[]);
+        for batch in entries.chunks(2) {
+            json_rows(&mut out, batch);
+        }
+        json_end(&mut out);
+        assert_eq!(out, render_json("/d/", &entries));
     }
 
     #[test]

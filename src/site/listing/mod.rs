@@ -16,13 +16,18 @@ mod json;
 mod order;
 mod scan;
 
-pub use html::render_html;
-pub use json::render_json;
+pub use html::{html_end, html_rows, html_start, render_html};
+pub use json::{json_end, json_rows, json_start, render_json};
 pub use order::{natural_cmp, sort, sort_from_query};
 pub use scan::{DirScan, ScanOptions, DEFAULT_BATCH};
 
+/// Rows rendered per batch by a caller that spreads a huge page over turns of its event loop
+/// ([`html_rows`], [`json_rows`]): measured at about 0.3 µs a row, so a batch takes about 2.5 ms (see
+/// `scan`'s timing test).
+pub const RENDER_BATCH: usize = 8192;
+
 /// One listed entry. A symlink is listed as what it leads to (beneath the root), so it is a file or a directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry {
     /// The name as the file system has it: any bytes but NUL and '/', not necessarily UTF-8.
     pub name: Vec<u8>,
@@ -53,17 +58,60 @@ pub enum Order {
 const MIN_SECS: i64 = -62_167_219_200;
 const MAX_SECS: i64 = 253_402_300_799;
 
-/// `2026-12-01T10:11:12Z`, always 20 bytes: an RFC 3339 UTC time, for JSON and the HTML `datetime` attribute.
-fn rfc3339(unix_secs: i64) -> String {
+/// `2026-12-01T10:11:12Z`: an RFC 3339 UTC time, for JSON and the HTML `datetime` attribute. Fixed width
+/// (years clamped to 0000-9999), so the HTML can show its parts by position; built by hand because a
+/// 100,000-entry listing formats 100,000 of them.
+fn rfc3339(unix_secs: i64) -> [u8; 20] {
     let secs = unix_secs.clamp(MIN_SECS, MAX_SECS);
     let (year, month, day) = crate::http::date::civil_from_days(secs.div_euclid(86_400));
     let time = secs.rem_euclid(86_400);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", time / 3600, time / 60 % 60, time % 60)
+    let mut out = *b"0000-00-00T00:00:00Z";
+    // The clamp keeps the year within 0..=9999, so no field is negative or wider than its slot.
+    put_digits(&mut out[0..4], year);
+    put_digits(&mut out[5..7], i64::from(month));
+    put_digits(&mut out[8..10], i64::from(day));
+    put_digits(&mut out[11..13], time / 3600);
+    put_digits(&mut out[14..16], time / 60 % 60);
+    put_digits(&mut out[17..19], time % 60);
+    out
+}
+
+/// Appends `value` in decimal: the renderers write 100,000s of numbers, and `write!` goes through the
+/// formatting machinery for each.
+fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
+/// Writes `value` in decimal into `slot`, zero-padded on the left (the caller makes sure it fits).
+fn put_digits(slot: &mut [u8], mut value: i64) {
+    for digit in slot.iter_mut().rev() {
+        *digit = b'0' + (value.rem_euclid(10)) as u8;
+        value /= 10;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_table() {
+        for value in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX / 10, u64::MAX - 1, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, value);
+            assert_eq!(out, value.to_string().as_bytes());
+        }
+    }
 
     #[test]
     fn rfc3339_table() {
@@ -76,7 +124,7 @@ mod tests {
             (i64::MAX, "9999-12-31T23:59:59Z"),
         ];
         for (secs, want) in cases {
-            assert_eq!(rfc3339(*secs), *want, "{secs}");
+            assert_eq!(std::str::from_utf8(&rfc3339(*secs)).unwrap(), *want, "{secs}");
         }
     }
 }
