@@ -12,7 +12,9 @@ use std::io::Write as _;
 
 use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::{push_decimal, rfc3339, Entry, Order, SortKey};
+use crate::http::response::push_u64;
+
+use super::{rfc3339, Entry, Order, SortKey};
 
 /// Bytes a link keeps as they are: RFC 3986 unreserved. A name holds no '/', so this covers it whole.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
@@ -92,9 +94,9 @@ pub fn html_end(out: &mut Vec<u8>, entries: &[Entry]) {
     let dirs = entries.iter().filter(|e| e.is_dir).count();
     let files = entries.len() - dirs;
     out.extend_from_slice(b"</tbody>\n</table>\n<footer>");
-    push_decimal(out, dirs as u64);
+    push_u64(out, dirs as u64);
     out.extend_from_slice(if dirs == 1 { b" directory, " } else { b" directories, " });
-    push_decimal(out, files as u64);
+    push_u64(out, files as u64);
     out.extend_from_slice(if files == 1 { b" file" } else { b" files" });
     out.extend_from_slice(b"</footer>\n</body>\n</html>\n");
 }
@@ -139,7 +141,7 @@ fn push_row(out: &mut Vec<u8>, entry: &Entry) {
         out.extend_from_slice("/</a></td><td>—".as_bytes());
     } else {
         out.extend_from_slice(b"</a></td><td title=\"");
-        push_decimal(out, entry.size);
+        push_u64(out, entry.size);
         out.extend_from_slice(if entry.size == 1 { b" byte\">" } else { b" bytes\">" });
         push_human_size(out, entry.size);
     }
@@ -203,7 +205,7 @@ fn push_href(out: &mut Vec<u8>, name: &[u8], is_dir: bool) {
 fn push_human_size(out: &mut Vec<u8>, size: u64) {
     const UNITS: [&[u8]; 7] = [b" B", b" KiB", b" MiB", b" GiB", b" TiB", b" PiB", b" EiB"];
     if size < 1024 {
-        push_decimal(out, size);
+        push_u64(out, size);
         out.extend_from_slice(UNITS[0]);
         return;
     }
@@ -215,7 +217,7 @@ fn push_human_size(out: &mut Vec<u8>, size: u64) {
         if tenths < 10 * 1024 || unit == UNITS.len() - 1 {
             // At most 16.0 EiB, so the tenths fit a u64.
             let tenths = u64::try_from(tenths).unwrap_or(u64::MAX);
-            push_decimal(out, tenths / 10);
+            push_u64(out, tenths / 10);
             out.push(b'.');
             out.push(b'0' + (tenths % 10) as u8);
             out.extend_from_slice(UNITS[unit]);

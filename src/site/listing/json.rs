@@ -7,7 +7,9 @@
 //! `<`, `>`, `&` as `\u003c`, `\u003e`, `\u0026` too: the same value for any JSON parser, but no markup
 //! should a browser or a template ever treat the body as HTML.
 
-use super::{push_decimal, rfc3339, Entry};
+use crate::http::response::push_u64;
+
+use super::{rfc3339, Entry};
 
 /// `{"path": "/docs/", "entries": [{"name": "...", "type": "file"|"dir", "size": N, "modified": "RFC 3339"}]}`,
 /// compact, with a final newline, entries in the order given. `size` is bytes for a file and 0 for a
@@ -47,7 +49,7 @@ pub fn json_rows(out: &mut Vec<u8>, entries: &[Entry]) {
         } else {
             b",\"type\":\"file\",\"size\":"
         });
-        push_decimal(out, entry.size);
+        push_u64(out, entry.size);
         out.extend_from_slice(b",\"modified\":\"");
         out.extend_from_slice(&rfc3339(entry.mtime_sec));
         out.extend_from_slice(b"\"}");

@@ -81,22 +81,6 @@ fn rfc3339(unix_secs: i64) -> [u8; 20] {
     out
 }
 
-/// Appends `value` in decimal: the renderers write 100,000s of numbers, and `write!` goes through the
-/// formatting machinery for each.
-fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[start..]);
-}
-
 /// Writes `value` in decimal into `slot`, zero-padded on the left (the caller makes sure it fits).
 fn put_digits(slot: &mut [u8], mut value: i64) {
     for digit in slot.iter_mut().rev() {
@@ -108,15 +92,6 @@ fn put_digits(slot: &mut [u8], mut value: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decimal_table() {
-        for value in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX / 10, u64::MAX - 1, u64::MAX] {
-            let mut out = Vec::new();
-            push_decimal(&mut out, value);
-            assert_eq!(out, value.to_string().as_bytes());
-        }
-    }
 
     #[test]
     fn rfc3339_table() {
