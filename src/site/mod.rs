@@ -10,6 +10,7 @@ pub mod cache;
 pub mod encoding;
 pub mod error_pages;
 pub mod files;
+pub mod listing;
 pub mod mime;
 pub mod open;
 pub mod per_path;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{self, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::{self, Mode, SFlag};
+use nix::sys::stat::{self, FileStat, Mode, SFlag};
 
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     Ok(nix::unistd::read(fd, buf)?)
@@ -39,6 +39,17 @@ pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
 /// `openat2(dir, path, O_RDONLY|O_NONBLOCK|O_CLOEXEC, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS[|RESOLVE_NO_SYMLINKS])`:
 /// the kernel refuses any path that would leave `dir`, whatever the string looks like.
 pub fn open_beneath(dir: BorrowedFd<'_>, path: &[u8], no_symlinks: bool) -> io::Result<OwnedFd> {
+    openat2_beneath(dir, path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY, no_symlinks)
+}
+
+/// `openat2` with the resolution rules every open beneath the root shares; `flags` gain O_CLOEXEC.
+/// `dir.rs` opens directories and O_PATH handles through it too, so the rules are written once.
+pub(super) fn openat2_beneath(
+    dir: BorrowedFd<'_>,
+    path: &[u8],
+    flags: OFlag,
+    no_symlinks: bool,
+) -> io::Result<OwnedFd> {
     // No file has a NUL in its name: that is "not found" (nix would call it EINVAL).
     if path.contains(&0) {
         return Err(Errno::ENOENT.into());
@@ -47,8 +58,7 @@ pub fn open_beneath(dir: BorrowedFd<'_>, path: &[u8], no_symlinks: bool) -> io::
     if no_symlinks {
         resolve |= ResolveFlag::RESOLVE_NO_SYMLINKS;
     }
-    let how =
-        OpenHow::new().flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY).resolve(resolve);
+    let how = OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(resolve);
     Ok(fcntl::openat2(dir, path, how)?)
 }
 
@@ -71,7 +81,11 @@ pub enum FileKind {
 }
 
 pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileInfo> {
-    let st = stat::fstat(fd)?;
+    Ok(file_info(&stat::fstat(fd)?))
+}
+
+/// The fields the server uses of a stat result (`dir.rs` converts fstatat's with it too).
+pub(super) fn file_info(st: &FileStat) -> FileInfo {
     let format = st.st_mode & SFlag::S_IFMT.bits();
     let kind = if format == SFlag::S_IFREG.bits() {
         FileKind::Regular
@@ -80,14 +94,14 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileInfo> {
     } else {
         FileKind::Other
     };
-    Ok(FileInfo {
+    FileInfo {
         kind,
         size: st.st_size as u64,
         inode: st.st_ino,
         dev: st.st_dev,
         mtime_sec: st.st_mtime,
         mtime_nsec: st.st_mtime_nsec,
-    })
+    }
 }
 
 #[cfg(test)]

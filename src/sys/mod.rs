@@ -11,6 +11,7 @@
 //!   the CPU count;
 //! - `privileges`: user lookup, chroot and giving up root;
 //! - `files`: opening (openat2 beneath a root), fstat, reads and writes;
+//! - `dir`: reading a directory beneath the root and stating its entries, for listings;
 //! - `inotify`: watching directories for changes;
 //! - `memory`: the anonymous shared mapping the statistics live in;
 //! - `random`: random bytes from the kernel.
@@ -19,6 +20,7 @@
 //! call or its wrapper would change behaviour, and nowhere outside this folder. Each `unsafe` block carries its
 //! own `// SAFETY:` note. Everything that can fail returns `io::Error` (nix's `Errno` converts into it).
 
+mod dir;
 mod epoll;
 mod files;
 mod inotify;
@@ -28,6 +30,7 @@ mod process;
 mod random;
 mod socket;
 
+pub use dir::{stat_beneath, DirEntry, DirReader, EntryType};
 pub use epoll::{Epoll, Event, Token, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
 pub use files::{fstat, open_append, open_beneath, open_dir, pread, read, write, FileInfo, FileKind};
 pub use inotify::{inotify, inotify_drain, inotify_watch_dir};
