@@ -10,7 +10,7 @@ use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::engine::Reply;
+use crate::engine::{Answer, Reply};
 use crate::http::conditional::{self, Precondition};
 use crate::http::range::{self, ByteRange, RangeOutcome};
 use crate::http::request::Request;
@@ -19,7 +19,7 @@ use crate::site::cache::{CachedFile, Known, Representation};
 use crate::site::encoding::{self, ContentCoding};
 use crate::site::open::{self, OpenError, Opened};
 use crate::site::resolve::{self, ResolvedPath};
-use crate::site::{error_pages, is_head, per_path, Site, RULE_FILES};
+use crate::site::{error_pages, is_head, listings, per_path, Site, RULE_FILES};
 use crate::sys::{self, FileKind};
 
 /// Where a GET or HEAD of a path leads, found before anything is written: a rule may still take over a path
@@ -30,10 +30,16 @@ pub enum Found {
     Status(u16),
     /// A 301 to this Location (query included).
     Redirect(String),
+    /// A directory without an index, listed (`--listing`): its root-relative path and mtime.
+    Listing {
+        rel: Vec<u8>,
+        mtime: i64,
+        watched: bool,
+    },
 }
 
-/// Queues the response to a GET or HEAD and returns its status.
-pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> u16 {
+/// Queues the response to a GET or HEAD (or defers it: a huge listing).
+pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> Answer {
     if !site.rules.is_empty() {
         return per_path::respond(site, req, reply);
     }
@@ -44,14 +50,17 @@ pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> u16 {
 }
 
 /// Writes the answer `find` found.
-pub fn send(site: &mut Site, req: &Request, reply: &mut Reply<'_>, found: Found, extra: &Extra<'_>) -> u16 {
-    match found {
+pub fn send(site: &mut Site, req: &Request, reply: &mut Reply<'_>, found: Found, extra: &Extra<'_>) -> Answer {
+    Answer::Sent(match found {
         Found::File(file) => serve_file(req, reply, &file, extra),
         Found::Status(status) => error_pages::answer(site, req, reply, status, extra),
         Found::Redirect(location) => {
             reply.simple_with_lines(301, &[("Location", &location)], extra.lines, is_head(req))
         }
-    }
+        Found::Listing { rel, mtime, watched } => {
+            return listings::answer(site, req, reply, &rel, mtime, watched, extra);
+        }
+    })
 }
 
 /// The cache first (a hit costs no syscall), then the filesystem; what the filesystem says is cached.
@@ -88,6 +97,8 @@ pub fn find(site: &mut Site, req: &Request, now: Instant) -> Found {
             }
             Found::Redirect(location)
         }
+        // Not remembered: whether a listing is current is the listing cache's business.
+        Lookup::Listing { rel, mtime } => Found::Listing { rel, mtime, watched: cacheable },
     }
 }
 
@@ -103,6 +114,11 @@ enum Lookup {
         bare: String,
     },
     Status(u16),
+    /// A directory without an index, with `--listing`.
+    Listing {
+        rel: Vec<u8>,
+        mtime: i64,
+    },
 }
 
 /// The uncached path: resolution, hidden names, openat2 beneath the root, directories. Also says whether a
@@ -134,7 +150,7 @@ fn lookup(site: &mut Site, req: &Request) -> (Lookup, bool) {
         Err(e) => return (Lookup::Status(e.status()), watched),
     };
     let found = match opened.info.kind {
-        FileKind::Directory => lookup_index(site, &resolved),
+        FileKind::Directory => lookup_index(site, &resolved, opened.info.mtime_sec),
         _ if resolved.trailing_slash => Lookup::Status(404),
         FileKind::Regular if clean_urls && html_stem(&resolved.rel).is_some() => clean_url_redirect(&resolved),
         _ => Lookup::File { rel: resolved.rel, opened },
@@ -172,7 +188,7 @@ fn html_stem(rel: &[u8]) -> Option<&[u8]> {
     (!stem.is_empty() && !stem.ends_with(b"/")).then_some(stem)
 }
 
-fn lookup_index(site: &Site, resolved: &ResolvedPath) -> Lookup {
+fn lookup_index(site: &Site, resolved: &ResolvedPath, mtime: i64) -> Lookup {
     if !resolved.trailing_slash {
         let bare = resolve::directory_redirect(&ResolvedPath { query: None, ..resolved.clone() });
         return Lookup::Redirect { location: resolve::directory_redirect(resolved), bare };
@@ -188,6 +204,9 @@ fn lookup_index(site: &Site, resolved: &ResolvedPath) -> Lookup {
             Ok(_) | Err(OpenError::NotFound) => continue,
             Err(e) => return Lookup::Status(e.status()),
         }
+    }
+    if site.cfg.site.listing {
+        return Lookup::Listing { rel: resolved.rel.clone(), mtime };
     }
     // A directory without an index is not listed.
     Lookup::Status(403)

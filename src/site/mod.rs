@@ -11,6 +11,7 @@ pub mod encoding;
 pub mod error_pages;
 pub mod files;
 pub mod listing;
+pub mod listings;
 pub mod mime;
 pub mod open;
 pub mod per_path;
@@ -27,6 +28,7 @@ use crate::engine::{Answer, Handler, Reply};
 use crate::http::request::{Method, Request};
 use crate::shm::Shm;
 use crate::site::cache::FileCache;
+use crate::site::listings::Listings;
 use crate::site::rule_files::RuleTexts;
 use crate::site::rules::Rules;
 
@@ -45,6 +47,8 @@ pub struct Site {
     /// The site's `_headers` and `_redirects`, compiled, and the texts they came from.
     pub(crate) rules: Rules,
     rule_texts: RuleTexts,
+    /// Directory listings made and being made.
+    pub(crate) listings: Listings,
     /// The whole shared region, for the status page.
     pub(crate) shm: Shm,
 }
@@ -52,7 +56,15 @@ pub struct Site {
 impl Site {
     pub fn new(cfg: Rc<Config>, root: OwnedFd, shm: Shm) -> Site {
         let files = FileCache::new(&cfg);
-        let mut site = Site { cfg, root, files, rules: Rules::empty(), rule_texts: RuleTexts::default(), shm };
+        let mut site = Site {
+            cfg,
+            root,
+            files,
+            rules: Rules::empty(),
+            rule_texts: RuleTexts::default(),
+            listings: Listings::default(),
+            shm,
+        };
         site.reload_rules();
         site
     }
@@ -77,7 +89,7 @@ impl Handler for Site {
             Method::Get | Method::Head if status::is_status_request(req, &self.cfg) => {
                 status::respond(self, req, reply)
             }
-            Method::Get | Method::Head => files::respond(self, req, reply),
+            Method::Get | Method::Head => return files::respond(self, req, reply),
             Method::Options => reply.simple(204, &[("Allow", ALLOW)], false),
             Method::Post | Method::Put | Method::Delete | Method::Patch | Method::Trace | Method::Connect => {
                 reply.simple(405, &[("Allow", ALLOW)], false)
@@ -90,8 +102,13 @@ impl Handler for Site {
         self.files.inotify_fd()
     }
 
+    fn work(&mut self) {
+        self.listings.work(std::time::Instant::now());
+    }
+
     fn on_watch(&mut self) {
         if self.files.on_change() {
+            self.listings.clear();
             self.reload_rules();
         }
     }

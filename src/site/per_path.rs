@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use crate::engine::Reply;
+use crate::engine::{Answer, Reply};
 use crate::http::request::Request;
 use crate::site::cache::CachedFile;
 use crate::site::error_pages;
@@ -16,9 +16,9 @@ use crate::site::resolve;
 use crate::site::rules::Redirect;
 use crate::site::{is_head, Site};
 
-pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> u16 {
+pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> Answer {
     let Ok(resolved) = resolve::resolve(&req.target) else {
-        return reply.simple(400, &[], is_head(req));
+        return Answer::Sent(reply.simple(400, &[], is_head(req)));
     };
     let mut path = String::with_capacity(resolved.rel.len() + 2);
     path.push('/');
@@ -37,11 +37,11 @@ pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> u16 {
     };
     let rule = site.rules.redirect_for(&path, resolved.query.as_deref());
     if let Some(rule) = rule.as_ref().filter(|r| r.force) {
-        return apply(site, req, reply, rule, &extra);
+        return Answer::Sent(apply(site, req, reply, rule, &extra));
     }
     let found = files::find(site, req, reply.now());
     match (found, rule) {
-        (Found::Status(404), Some(rule)) => apply(site, req, reply, &rule, &extra),
+        (Found::Status(404), Some(rule)) => Answer::Sent(apply(site, req, reply, &rule, &extra)),
         (found, _) => files::send(site, req, reply, found, &extra),
     }
 }

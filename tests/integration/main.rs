@@ -16,6 +16,7 @@ mod hostile;
 mod http;
 mod keepalive;
 mod largefile;
+mod listings;
 mod mime;
 mod ops;
 mod pages;

@@ -45,14 +45,14 @@ pub struct Entry {
 }
 
 /// The column a listing is sorted by.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum SortKey {
     Name,
     Size,
     Mtime,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Order {
     Asc,
     Desc,
