@@ -1,9 +1,12 @@
 //! Directory listings (`--listing`) through the real binary: what is listed and how, HTML and JSON, sorting,
 //! escaping of hostile names, validators and conditional requests, freshness after a change, and a huge
-//! directory that must not hold up the worker's other connections while it is listed.
+//! directory that must not hold up the worker's other connections while it is listed, and the page as
+//! headless Chromium renders it (issue 11).
 
+use std::fs;
 use std::io::Write;
 use std::net::TcpStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -161,4 +164,113 @@ fn a_huge_directory_is_listed_without_holding_up_other_connections() {
         done - started
     );
     assert!(answered >= 3, "only {answered} small requests were answered while the listing was built");
+}
+
+/// Chromium can take well over 10 s to start on a loaded machine.
+const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// One headless Chromium run, as `clients::headless_chromium_renders_the_shipped_site` starts it, with a
+/// profile of its own so that no run finds another's cache, lock or crash state.
+fn chromium(profile: &Path, args: &[&str]) -> Exit {
+    let user_data = format!("--user-data-dir={}", profile.display());
+    let mut all = vec![
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        &user_data,
+    ];
+    all.extend_from_slice(args);
+    run_tool("chromium", &all, None, CHROMIUM_TIMEOUT)
+}
+
+/// The last lines of a Chromium run's stderr, for a failure message.
+fn chromium_tail(run: &Exit) -> String {
+    run.stderr.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+}
+
+/// Screenshots `url` at `width`x`height` into `png`; returns the PNG's bytes once they are known to be a
+/// PNG of exactly that size.
+fn screenshot(site: &TempRoot, url: &str, png: &str, (width, height): (u32, u32)) -> Vec<u8> {
+    let path = site.beside(png);
+    let shot = format!("--screenshot={}", path.display());
+    let size = format!("--window-size={width},{height}");
+    let run = chromium(&site.beside(&format!("profile-{png}")), &[&shot, &size, url]);
+    let bytes = fs::read(&path).unwrap_or_else(|e| {
+        panic!("no screenshot {} (chromium exit {}): {e}\n{}", path.display(), run.status, chromium_tail(&run))
+    });
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 24, "{}: not a PNG", path.display());
+    // The first chunk is IHDR, its width and height big-endian at bytes 16..24.
+    assert_eq!(&bytes[12..16], b"IHDR", "{}: no IHDR first", path.display());
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    assert_eq!((be(16), be(20)), (width, height), "{}: the screenshot is not the window's size", path.display());
+    eprintln!("{url} at {width}x{height}: {} ({} bytes)", path.display(), bytes.len());
+    bytes
+}
+
+/// Issue 11: a real browser parses the listing into a table of links whose hostile names stay text, and
+/// paints it at a phone's and a desktop's window size. The PNGs are left beside the root, their paths on
+/// stderr (`--nocapture`), for a person to look at while the test runs.
+#[test]
+fn headless_chromium_renders_the_listing_as_text_on_a_phone_and_a_desktop() {
+    if !require_tool("chromium") {
+        return;
+    }
+    let site = listed_site("listing-chromium");
+    // An empty page: what a screenshot of nothing weighs, to tell a rendered listing from a blank one.
+    site.write("blank.html", b"");
+    let server = site.serve(&["--listing"]);
+    let listing = format!("http://{}/d/", server.addr());
+
+    let run = chromium(&site.beside("profile-dom"), &["--dump-dom", &listing]);
+    let dom = run.stdout.as_str();
+    assert!(
+        dom.contains("<table>"),
+        "no table in the DOM (chromium exit {}):\n{dom}\n{}",
+        run.status,
+        chromium_tail(&run)
+    );
+    // The DOM as Chromium serializes it: a name that reached it as text comes back escaped, so the hostile
+    // name parsed into no element and no attribute.
+    assert!(!dom.contains("<img"), "a name became markup:\n{dom}");
+    let rows = [
+        ("../", "../"),
+        ("asub/", "asub/"),
+        ("zsub/", "zsub/"),
+        ("big.bin", "big.bin"),
+        ("file2.txt", "file2.txt"),
+        ("file10.txt", "file10.txt"),
+        ("inside-link", "inside-link"),
+        ("%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.txt", "&lt;img src=x onerror=alert(1)&gt;.txt"),
+        ("a%20%22quoted%22%20%26%20%27apos%27.txt", "a \"quoted\" &amp; 'apos'.txt"),
+    ];
+    for (href, text) in rows {
+        let link = format!("<tr><td><a href=\"{href}\">{text}</a></td>");
+        assert!(dom.contains(&link), "no row {link}:\n{dom}");
+    }
+    let body = dom.split_once("<tbody>").map_or("", |(_, b)| b);
+    assert_eq!(body.matches("<tr>").count(), rows.len(), "one row per entry and the parent's:\n{dom}");
+
+    let blank = format!("http://{}/blank.html", server.addr());
+    let mut listed_sizes = Vec::new();
+    for (name, window) in [("phone", (390, 844)), ("desktop", (1200, 800))] {
+        let shot = screenshot(&site, &listing, &format!("{name}.png"), window);
+        let empty = screenshot(&site, &blank, &format!("{name}-blank.png"), window);
+        // A blank page compresses to almost nothing; text, rules and links cannot.
+        assert!(
+            shot.len() * 2 >= empty.len() * 3,
+            "the {name} listing ({} bytes) is not clearly bigger than a blank page ({} bytes)",
+            shot.len(),
+            empty.len()
+        );
+        listed_sizes.push(shot.len());
+    }
+    // Two windows lay the page out differently (the phone wraps names and dates): files of the same length
+    // would mean one picture taken twice.
+    assert_ne!(listed_sizes[0], listed_sizes[1], "the phone and desktop screenshots are the same size");
 }
