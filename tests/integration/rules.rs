@@ -144,19 +144,26 @@ fn a_bad_rule_stops_the_start_with_its_file_and_line() {
     assert!(exit.stderr.contains("_redirects:10001:"), "{}", exit.stderr);
 }
 
+/// Replaces a rule file the way deploy tools do (a new file renamed over the old one): an edit in place can be
+/// read half-written, and a truncated file is a valid, empty set of rules.
+fn replace(site: &TempRoot, name: &str, text: &[u8]) {
+    let staged = site.write(&format!(".{name}.new"), text);
+    std::fs::rename(staged, site.path.join(name)).expect("rename into place");
+}
+
 #[test]
 fn edits_take_effect_and_a_bad_edit_keeps_the_rules_in_force() {
     let site = ruled_site("rules-edit", "", "/a /first 301\n");
     let server = site.serve(&["--workers", "1"]);
     assert_eq!(get(server.addr(), "/a").header("Location"), Some("/first"));
-    site.write("_redirects", b"/a /second 301\n");
+    replace(&site, "_redirects", b"/a /second 301\n");
     let changed = wait_until(LONG, || get(server.addr(), "/a").header("Location") == Some("/second"));
     assert!(changed, "the edit never took effect");
-    site.write("_redirects", b"/a /third 999\n");
+    replace(&site, "_redirects", b"/a /third 999\n");
     let logged = server.wait_for_stderr(|l| l.contains("_redirects:1:"), LONG);
     assert!(logged.is_some(), "no stderr line for the bad edit:\n{}", server.stderr_text());
     assert_eq!(get(server.addr(), "/a").header("Location"), Some("/second"), "the rules in force stay");
-    site.write("_headers", b"/*\n  X-Late: 1\n");
+    replace(&site, "_headers", b"/*\n  X-Late: 1\n");
     let added = wait_until(LONG, || get(server.addr(), "/index.html").header("X-Late") == Some("1"));
     assert!(added, "a new _headers never took effect");
     std::fs::remove_file(site.path.join("_headers")).expect("remove _headers");
