@@ -14,7 +14,6 @@
 //! be added), an entry older than one second is rebuilt before use.
 
 use std::collections::{HashMap, HashSet};
-use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -150,7 +149,7 @@ fn small_body(o: &Opened) -> Option<Box<[u8]>> {
 /// read gets no charset: the header then claims nothing that was not checked.
 fn prefix_is_utf8(fd: BorrowedFd<'_>) -> bool {
     let mut buf = vec![0u8; UTF8_PREFIX];
-    match read_from_start(fd, &mut buf) {
+    match sys::pread_from_start(fd, &mut buf) {
         Ok(n) => mime::is_utf8(&buf[..n], Sample::Prefix),
         Err(_) => false,
     }
@@ -160,24 +159,10 @@ fn prefix_is_utf8(fd: BorrowedFd<'_>) -> bool {
 /// which notices a shrunk file).
 fn read_whole(fd: BorrowedFd<'_>, size: u64) -> Option<Box<[u8]>> {
     let mut buf = vec![0u8; size as usize];
-    match read_from_start(fd, &mut buf) {
+    match sys::pread_from_start(fd, &mut buf) {
         Ok(n) if n == buf.len() => Some(buf.into_boxed_slice()),
         _ => None,
     }
-}
-
-/// Fills `buf` from the start of the file, or as much of it as the file holds; returns how many bytes.
-fn read_from_start(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match sys::pread(fd, &mut buf[done..], done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }
 
 /// A remembered answer that is not a file.

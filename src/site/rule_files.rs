@@ -86,15 +86,7 @@ fn read(root: BorrowedFd<'_>, name: &str, no_symlinks: bool) -> Result<Option<St
 
 fn read_all(fd: BorrowedFd<'_>, size: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; size];
-    let mut done = 0;
-    while done < buf.len() {
-        match sys::pread(fd, &mut buf[done..], done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(done);
+    let n = sys::pread_from_start(fd, &mut buf)?;
+    buf.truncate(n);
     Ok(buf)
 }

@@ -25,6 +25,20 @@ pub fn pread(file: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<us
     Ok(nix::sys::uio::pread(file, buf, offset as libc::off_t)?)
 }
 
+/// Fills `buf` from the start of the file, or as much of it as the file holds; returns how many bytes.
+pub fn pread_from_start(file: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match pread(file, &mut buf[done..], done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
 /// Opens (creating) a log file for appending: whole-line writes from several processes never interleave.
 pub fn open_append(path: &Path) -> io::Result<OwnedFd> {
     let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
