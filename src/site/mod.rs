@@ -2,9 +2,11 @@
 //!
 //! It routes each complete request by method: GET/HEAD go to the status page (`--status-path`) or to the
 //! files under the root; OPTIONS, the methods this read-only server refuses (405) and unknown ones (501) are
-//! answered here too. Everything about files lives below: path resolution, opening beneath the root, the
-//! open-file cache and its freshness, directories, content types and content-coding negotiation. The site
-//! knows nothing of sockets: it writes its answer through a [`Reply`].
+//! answered here too. Everything about what a path means lives below: resolution, opening beneath the root,
+//! the open-file cache and its freshness, directories and their listings, the site's own rule files
+//! (`_headers`, `_redirects`), clean URLs, the single-page-app fallback and error pages, content types and
+//! content-coding negotiation. The site knows nothing of sockets: it writes its answer through a [`Reply`],
+//! or answers `Later` and finishes a long job (a huge listing) in the bounded steps of [`Handler::work`].
 
 pub mod cache;
 pub mod encoding;
