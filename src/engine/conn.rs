@@ -200,10 +200,10 @@ impl Conn {
                 break;
             }
         }
-        // After the client's FIN every complete request has been answered; what is left can never complete.
         if let Reading::Waiting { .. } = self.reading {
             return Ok(Next::Later);
         }
+        // After the client's FIN every complete request has been answered; what is left can never complete.
         if self.out.is_empty() && (matches!(self.reading, Reading::Done) || self.ready.eof) {
             return self.begin_lingering(ctx);
         }
