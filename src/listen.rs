@@ -22,12 +22,67 @@ pub struct Listener {
     pub fd: OwnedFd,
     /// How the startup line names it: `http://127.0.0.1:8080/` or `unix:/run/staticd.sock`.
     pub name: String,
-    /// A socket file this process created, removed on exit.
-    pub unix_path: Option<std::path::PathBuf>,
+    /// A socket file this process created, removed when its listener closes, if it is still the one we bound.
+    pub unix_path: Option<SocketFile>,
     /// Said before the serving line: the default address was taken and this listener took another port.
     pub note: Option<String>,
     /// For a listener on an unspecified address: the URLs of the same port on this machine's LAN addresses.
     pub also: Vec<String>,
+}
+
+/// A socket file we bound, with the identity it had right after bind. By the time we remove it another
+/// instance may have replaced it (ours was stale once our listener closed); unlinking the path then would
+/// cut the new instance off, so removal checks the identity first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketFile {
+    pub path: std::path::PathBuf,
+    id: FileId,
+}
+
+/// Device and inode, plus the birth time: filesystems hand a freed inode number to the next file created
+/// (tmpfs and ext4 do so at once), so a file made by unlink-and-bind often has our old number. Where the
+/// birth time is not available, the status-change time stands in (a chmod after start then makes us leave
+/// our own file behind, which the next start replaces as stale: the safe way to be wrong).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    born: Option<std::time::SystemTime>,
+    ctime: (i64, i64),
+}
+
+impl FileId {
+    fn of(path: &std::path::Path) -> std::io::Result<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::symlink_metadata(path)?;
+        let born = meta.created().ok();
+        let ctime = if born.is_some() { (0, 0) } else { (meta.ctime(), meta.ctime_nsec()) };
+        Ok(FileId { dev: meta.dev(), ino: meta.ino(), born, ctime })
+    }
+}
+
+impl SocketFile {
+    /// Identifies the socket file just bound at `path`.
+    fn bound_at(path: &std::path::Path) -> std::io::Result<SocketFile> {
+        Ok(SocketFile { path: path.to_path_buf(), id: FileId::of(path)? })
+    }
+
+    /// Whether the path still names the file we bound (lstat: a symlink put there is not ours either).
+    pub fn is_still_ours(&self) -> bool {
+        FileId::of(&self.path).is_ok_and(|id| id == self.id)
+    }
+
+    /// Unlinks the file if it is still ours; another instance's file is left alone. There is a window between
+    /// the check and the unlink, but only a restart racing our own close could fall into it.
+    pub fn remove_if_ours(&self) {
+        if !self.is_still_ours() {
+            log::info!("{} is no longer our socket file; leaving it", self.path.display());
+            return;
+        }
+        if let Err(e) = std::fs::remove_file(&self.path) {
+            log::debug!("removing {}: {e}", self.path.display());
+        }
+    }
 }
 
 pub fn bind_all(cfg: &Config) -> Result<Vec<Listener>, String> {
@@ -56,10 +111,12 @@ pub fn bind_all(cfg: &Config) -> Result<Vec<Listener>, String> {
             ListenAddr::Unix(path) => {
                 let fd = sys::unix_listener(path, cfg.socket_mode, BACKLOG)
                     .map_err(|e| format!("cannot listen on unix:{}: {e}", path.display()))?;
+                let file = SocketFile::bound_at(path)
+                    .map_err(|e| format!("cannot stat the socket file unix:{}: {e}", path.display()))?;
                 Listener {
                     fd,
                     name: format!("unix:{}", path.display()),
-                    unix_path: Some(path.clone()),
+                    unix_path: Some(file),
                     note: None,
                     also: Vec::new(),
                 }
@@ -153,6 +210,30 @@ mod tests {
 
     fn iface(name: &str, ip: &str, up: bool, loopback: bool) -> InterfaceAddr {
         InterfaceAddr { interface: name.into(), ip: ip.parse().expect("test address"), up, loopback }
+    }
+
+    #[test]
+    fn a_socket_file_is_removed_only_while_it_is_the_one_we_bound() {
+        let dir = std::env::temp_dir().join(format!("staticd-sockfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("s.sock");
+        let _ = std::fs::remove_file(&path);
+        let ours = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let file = SocketFile::bound_at(&path).expect("stat");
+        assert!(file.is_still_ours());
+        // Another instance replaced the stale file: same path, another inode.
+        drop(ours);
+        std::fs::remove_file(&path).expect("unlink");
+        let _theirs = std::os::unix::net::UnixListener::bind(&path).expect("rebind");
+        assert!(!file.is_still_ours());
+        file.remove_if_ours();
+        assert!(path.exists(), "the other instance's socket file was removed");
+        let theirs = SocketFile::bound_at(&path).expect("stat");
+        theirs.remove_if_ours();
+        assert!(!path.exists(), "our own socket file stayed");
+        // Already gone: nothing to do, no panic.
+        theirs.remove_if_ours();
+        let _ = std::fs::remove_dir(&dir);
     }
 
     #[test]

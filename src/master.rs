@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::channel;
 use crate::config::{AccessLogTarget, Config};
-use crate::listen::Listener;
+use crate::listen::{Listener, SocketFile};
 use crate::ops::systemd;
 use crate::shm::{self, Shm};
 use crate::sys::{self, ExitKind, Forked, Token};
@@ -119,8 +119,8 @@ pub struct Master {
     retiring: Vec<(i32, usize)>,
     /// The access log as currently opened (stdout is a duplicate of fd 1); None when off.
     access_log: Option<OwnedFd>,
-    /// Socket files this process created, removed on exit.
-    socket_files: Vec<std::path::PathBuf>,
+    /// Socket files this process created, removed (if still ours) when the listeners close.
+    socket_files: Vec<SocketFile>,
     mode: Mode,
 }
 
@@ -405,6 +405,8 @@ impl Master {
         self.resume_at = None;
         // Closing the listeners makes new clients fail fast instead of waiting in a backlog nobody reads.
         self.listeners.clear();
+        // Now, not at exit: a new instance may bind the path while we drain, and its file must survive us.
+        self.remove_socket_files();
         for i in 0..self.workers.len() {
             self.flush_queue(i);
             self.workers[i].respawn_at = None;
@@ -623,9 +625,10 @@ impl Master {
         self.access_log = Some(fd);
     }
 
-    fn remove_socket_files(&self) {
-        for path in &self.socket_files {
-            let _ = std::fs::remove_file(path);
+    /// Removes the socket files still ours, once: a later call (at exit after QUIT) finds nothing to do.
+    fn remove_socket_files(&mut self) {
+        for file in self.socket_files.drain(..) {
+            file.remove_if_ours();
         }
     }
 }

@@ -4,7 +4,7 @@
 //! only when the client its proxies name is one of those too; everyone else gets the same 404 as for any
 //! missing file, so the page's existence is not advertised.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::config::Config;
@@ -44,10 +44,15 @@ pub fn respond(site: &Site, req: &Request, reply: &mut Reply<'_>) -> u16 {
 /// Whether the client may see the page. The connection must come from loopback, a Unix socket or a trusted
 /// proxy; and when the request was forwarded (X-Forwarded-For / Forwarded), the client the proxies name must
 /// be local or trusted too — otherwise a reverse proxy on the same host would show the page to everyone.
+/// A Unix-socket peer (`peer` is None) counts as a loopback hop, no more: a proxy in front of the socket
+/// (nginx over `unix:`) forwards internet clients, and the header is what says so.
 fn allowed(req: &Request, trusted: &[Cidr], peer: Option<SocketAddr>) -> bool {
     let local_or_trusted = |ip: IpAddr| ip.to_canonical().is_loopback() || forwarded::is_trusted(ip, trusted);
-    let Some(peer) = peer else { return true };
-    if !local_or_trusted(peer.ip()) {
+    let peer_ip = match peer {
+        Some(peer) => peer.ip(),
+        None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+    if !local_or_trusted(peer_ip) {
         return false;
     }
     if req.headers.x_forwarded_for.is_none() && req.headers.forwarded.is_none() {
@@ -57,7 +62,7 @@ fn allowed(req: &Request, trusted: &[Cidr], peer: Option<SocketAddr>) -> bool {
     let mut hops = trusted.to_vec();
     hops.extend(["127.0.0.0/8", "::1/128"].iter().filter_map(|c| c.parse::<Cidr>().ok()));
     let client = forwarded::client_addr(
-        peer.ip(),
+        peer_ip,
         &hops,
         req.headers.x_forwarded_for.as_deref(),
         req.headers.forwarded.as_deref(),

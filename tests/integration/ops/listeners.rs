@@ -183,3 +183,56 @@ fn socket_activation_serves_the_passed_socket_and_notifies_systemd() {
     assert_eq!(stopping, "STOPPING=1");
     assert!(server.wait_exit(LONG).is_some(), "no exit after TERM");
 }
+
+/// A restart while the old instance drains: A (QUIT, still sending a download) and B (started on the same
+/// path) overlap, and A's exit must not unlink the socket file B now listens on.
+#[test]
+fn draining_instance_leaves_the_new_instances_socket_file() {
+    use std::io::Read;
+    let root = site("handover");
+    const SIZE: u64 = 256 << 20;
+    root.write_sparse("big.bin", SIZE);
+    let sock = root.beside("staticd.sock");
+    let mut a = start_unix(&root, &sock, &[]);
+    // A download far larger than the socket buffers: A cannot finish it while we do not read.
+    let mut slow = UnixStream::connect(&sock).expect("connect to A");
+    slow.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    slow.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").expect("write");
+    let mut first = [0u8; 4096];
+    let mut got = slow.read(&mut first).expect("first bytes from A") as u64;
+    assert!(first.starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&first[..64]));
+    a.signal(libc::SIGQUIT);
+    assert!(wait_until(LONG, || UnixStream::connect(&sock).is_err()), "A still accepts after QUIT");
+    // A's listener is closed: B starts on the same path (over a stale file, or none).
+    let b = start_unix(&root, &sock, &[]);
+    assert!(a.wait_exit(Duration::from_millis(300)).is_none(), "A finished before the download; test is void");
+    // Let A finish the download and exit.
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match slow.read(&mut buf).expect("download from A") {
+            0 => break,
+            n => got += n as u64,
+        }
+    }
+    assert!(got > SIZE, "the whole download arrived ({got} bytes)");
+    let status = a.wait_exit(LONG).expect("A exits after its download");
+    assert!(status.success(), "A's exit status {status}");
+    let meta = std::fs::symlink_metadata(&sock).unwrap_or_else(|e| panic!("B's socket file is gone ({e})"));
+    assert!(meta.file_type().is_socket());
+    let resp = unix_get(&sock, "/index.html");
+    assert_eq!(resp.status, 200, "B answers; B's stderr:\n{}", b.stderr_text());
+}
+
+/// The path was taken over while A ran (its file deleted, B bound there): A's TERM must leave B's file.
+#[test]
+fn exit_leaves_a_socket_file_that_is_no_longer_ours() {
+    let root = site("takenover");
+    let sock = root.beside("staticd.sock");
+    let mut a = start_unix(&root, &sock, &[]);
+    std::fs::remove_file(&sock).expect("delete A's socket file");
+    let b = start_unix(&root, &sock, &[]);
+    a.signal(libc::SIGTERM);
+    a.wait_exit(LONG).expect("A exits on TERM");
+    assert!(sock.exists(), "A removed B's socket file; A's stderr:\n{}", a.stderr_text());
+    assert_eq!(unix_get(&sock, "/index.html").status, 200, "B answers; B's stderr:\n{}", b.stderr_text());
+}

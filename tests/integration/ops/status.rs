@@ -170,3 +170,28 @@ fn status_page_is_hidden_from_clients_forwarded_by_a_local_proxy() {
     assert_eq!(ask("Forwarded: for=\"[2001:db8::7]\"\r\n"), 404, "the same with Forwarded");
     assert_eq!(ask("X-Forwarded-For: 127.0.0.1\r\n"), 200, "a local client behind a local proxy");
 }
+
+/// Behind nginx over `unix:` every request arrives from the socket, local or not: the forwarding header is
+/// what names the client, and a public one must not see the page.
+#[test]
+fn status_page_over_a_unix_socket_checks_forwarded_clients() {
+    use std::os::unix::net::UnixStream;
+    let root = site("status-unix");
+    let sock = root.beside("status.sock");
+    let listen = format!("unix:{}", sock.display());
+    let server = root.serve(&["--listen", &listen, "--status-path", STATUS]);
+    let ask = |extra: &str| {
+        let mut s = UnixStream::connect(&sock).unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
+        s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        s.write_all(format!("GET {STATUS} HTTP/1.1\r\nHost: t\r\n{extra}Connection: close\r\n\r\n").as_bytes())
+            .expect("write");
+        let mut buf = Vec::new();
+        let resp = read_response(&mut s, &mut buf, false).unwrap_or_else(|e| panic!("response: {e}"));
+        resp.status
+    };
+    assert_eq!(ask(""), 200, "a local client on the socket; stderr:\n{}", server.stderr_text());
+    assert_eq!(ask("X-Forwarded-For: 203.0.113.5\r\n"), 404, "a public client forwarded over the socket");
+    assert_eq!(ask("X-Forwarded-For: 127.0.0.1\r\n"), 200, "a local client forwarded over the socket");
+    assert_eq!(ask("Forwarded: for=203.0.113.5\r\n"), 404, "a public client named by Forwarded");
+    assert_eq!(ask("X-Forwarded-For: 203.0.113.5, 127.0.0.1\r\n"), 404, "a public client behind a local hop");
+}
