@@ -7,8 +7,10 @@ use std::fs;
 use std::path::Path;
 
 /// Top-level modules from the bottom layer up. A module may use `crate::X` only for an X listed before it.
-const LAYERS: &[&str] =
-    &["sys", "http", "ops", "shm", "channel", "logging", "config", "listen", "engine", "site", "worker", "master"];
+const LAYERS: &[&str] = &[
+    "sys", "http", "ops", "shm", "channel", "logging", "config", "listen", "probe", "engine", "site", "worker",
+    "master",
+];
 
 /// Modules outside the rule: the crate root and test-only modules.
 const EXEMPT: &[&str] = &["lib", "proptests", "layering"];

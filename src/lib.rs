@@ -3,7 +3,7 @@
 //!
 //! Layers, each importing only from the ones before it (docs/architecture.md has the whole tree; the
 //! `layering` test enforces the order): `sys` (the kernel) → `http` → `ops` → `shm`, `channel`, `logging` →
-//! `config` → `listen` → `engine` (connections; knows nothing of files) → `site` (what a request means) →
+//! `config` → `listen` → `probe` (can the workers read the root) → `engine` (connections; knows nothing of files) → `site` (what a request means) →
 //! `worker` → `master`.
 
 pub mod channel;
@@ -16,6 +16,7 @@ pub mod listen;
 pub mod logging;
 pub mod master;
 pub mod ops;
+pub mod probe;
 #[cfg(test)]
 mod proptests;
 pub mod shm;

@@ -12,6 +12,7 @@ use staticd::config::{Cli, Config};
 use staticd::listen;
 use staticd::master::Master;
 use staticd::ops::systemd;
+use staticd::probe;
 use staticd::site::rule_files;
 use staticd::{logging, sys};
 
@@ -19,10 +20,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init();
     let check_only = cli.check;
+    let user_name = cli.user.clone();
     let cfg = match Config::from_cli(cli) {
         Ok(cfg) => cfg,
         Err(msg) => return usage_error(&msg),
     };
+    // Before anything else forks: a root the workers cannot read would start and answer every request 403.
+    if let Err(msg) = probe::workers_can_read_root(&cfg, &user_name) {
+        return usage_error(&msg);
+    }
     // The site's own rule files are part of the configuration: a bad line stops the start.
     if let Err(msg) = sys::open_dir(&cfg.root)
         .map_err(|e| format!("cannot open root {}: {e}", cfg.root.display()))

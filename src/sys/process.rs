@@ -102,6 +102,25 @@ pub fn reap_child() -> io::Result<Option<(i32, ExitKind)>> {
     Ok(Some((pid, exit_kind(status))))
 }
 
+/// Waits (blocking, through EINTR) for the child `pid` to end: for a short-lived helper child such as the
+/// start-up probe, whose answer the caller needs before going on.
+pub fn wait_child(pid: i32) -> io::Result<ExitKind> {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a live, writable c_int for the call; waitpid writes only there.
+        match Errno::result(unsafe { libc::waitpid(pid, &mut status, 0) }) {
+            Ok(_) => return Ok(exit_kind(status)),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The text of an errno value without std's "(os error N)" suffix, for one-line messages to operators.
+pub fn errno_text(code: i32) -> &'static str {
+    Errno::from_raw(code).desc()
+}
+
 fn exit_kind(status: libc::c_int) -> ExitKind {
     if libc::WIFSIGNALED(status) {
         ExitKind::Signal(libc::WTERMSIG(status))

@@ -367,3 +367,52 @@ fn without_listen_a_taken_8080_moves_to_the_next_free_port() {
     drop(held);
     drop(holder);
 }
+
+#[test]
+fn root_the_workers_cannot_read_is_refused() {
+    if !require_root("the workers drop to --user only when started as root") {
+        return;
+    }
+    if !require(user_ids("nobody").is_some(), "a `nobody` user for the workers") {
+        return;
+    }
+    // Mode 0700, owned by root (the test created it as root): the master can read it, `nobody` cannot.
+    let root = TempRoot::new("unreadable-root");
+    root.write("index.html", b"hello\n");
+    let guard = ModeGuard::chmod(&root.path, 0o700, 0o755);
+    for chroot in [&[][..], &["--no-chroot"][..]] {
+        let check: Vec<&str> = [&["--check"][..], chroot, &[root.path_str()][..]].concat();
+        assert_startup_error(&run(&check), &check, &["workers", "user nobody", root.path_str(), "Permission denied"]);
+        // A normal start says the same and exits before binding or forking a worker.
+        let start: Vec<&str> =
+            [&["--listen", "127.0.0.1:0", "--workers", "2"][..], chroot, &[root.path_str()][..]].concat();
+        assert_startup_error(&run(&start), &start, &["workers", "user nobody", root.path_str(), "Permission denied"]);
+    }
+    drop(guard);
+    // Readable by everyone again: the same configuration passes.
+    for chroot in [&[][..], &["--no-chroot"][..]] {
+        let check: Vec<&str> = [&["--check"][..], chroot, &[root.path_str()][..]].concat();
+        let exit = run(&check);
+        assert_eq!(exit_code(&exit.status), 0, "{check:?} on a 0755 root; stderr:\n{}", exit.stderr);
+    }
+}
+
+#[test]
+fn without_chroot_the_path_to_the_root_must_be_searchable_too() {
+    if !require_root("the workers drop to --user only when started as root") {
+        return;
+    }
+    if !require(user_ids("nobody").is_some(), "a `nobody` user for the workers") {
+        return;
+    }
+    // The root itself is open to all, but its parent is root's alone: a chrooted worker never walks the
+    // parent (chroot happens as root), an unchrooted one must.
+    let root = TempRoot::new("closed-parent");
+    let parent = root.path.parent().expect("the root has a parent").to_path_buf();
+    let _guard = ModeGuard::chmod(&parent, 0o700, 0o755);
+    let check = ["--check", root.path_str()];
+    let exit = run(&check);
+    assert_eq!(exit_code(&exit.status), 0, "{check:?}: the chroot hides the parent; stderr:\n{}", exit.stderr);
+    let check = ["--check", "--no-chroot", root.path_str()];
+    assert_startup_error(&run(&check), &check, &["user nobody", root.path_str(), "Permission denied"]);
+}
