@@ -20,18 +20,19 @@
 //! bytes can never be taken for a request; a request with a body is answered only once its body is framed, so
 //! a malformed or oversized body gets 400/413 instead of the request's answer.
 
+use std::borrow::Cow;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
+use crate::engine::exchange_log::{LineContext, PendingLine, PendingLog};
 use crate::engine::input::ReadBuf;
 use crate::engine::output::{Flush, Output};
 use crate::engine::{Answer, Ctx, Handler, Reply};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::request::{self, BodyFraming, Method, Parsed, Request, RequestError, Version};
 use crate::http::response::{self, Opening, Persist};
-use crate::ops::access_log::Record;
 use crate::ops::{forwarded, proxy_protocol};
 use crate::shm::WorkerSlot;
 use crate::sys;
@@ -109,6 +110,8 @@ pub struct Conn {
     served: u64,
     /// Last time bytes moved in either direction.
     last_progress: Instant,
+    /// Access-log lines of responses not yet sent whole.
+    log_lines: PendingLog,
 }
 
 impl Conn {
@@ -124,6 +127,7 @@ impl Conn {
             ready: Readiness { readable: true, writable: true, fin_pending: false, eof: false },
             served: 0,
             last_progress: now,
+            log_lines: PendingLog::default(),
         }
     }
 
@@ -186,6 +190,7 @@ impl Conn {
                     WorkerSlot::bump(&ctx.counters.bytes_sent, sent);
                     self.last_progress = ctx.clock.now();
                     progress = true;
+                    self.write_log_lines(ctx, false);
                 }
                 match why {
                     Flush::Done => {}
@@ -382,7 +387,7 @@ impl Conn {
         } else {
             Persist::KeepAlive11
         };
-        let queued_before = self.out.pending();
+        let start = self.out.queued_total();
         let common = &ctx.settings.common_headers;
         let mut reply = Reply::new(&mut self.out, &mut ctx.pools.out, &ctx.clock, persist, self.peer, common);
         let Answer::Sent(status) = ctx.site.respond(req, &mut reply) else {
@@ -390,7 +395,7 @@ impl Conn {
         };
         self.served += 1;
         ctx.counters.count_response(status);
-        self.log(ctx, Some(req), status, self.out.pending() - queued_before, started);
+        self.log(ctx, Some(req), status, start, started);
         if persist.closes() {
             self.reading = Reading::Done;
         }
@@ -411,13 +416,13 @@ impl Conn {
             Reading::Proxy { since } => (*since, false),
             Reading::Done | Reading::Lingering { .. } => (now, false),
         };
-        let queued_before = self.out.pending();
+        let start = self.out.queued_total();
         let opening = Opening { date: ctx.clock.date(), persist: Persist::Close, common: &ctx.settings.common_headers };
         self.out.append(&mut ctx.pools.out, |buf| {
             response::simple(buf, status, &opening, &[], b"", head_only);
         });
         ctx.counters.count_response(status);
-        self.log(ctx, None, status, self.out.pending() - queued_before, started);
+        self.log(ctx, None, status, start, started);
         self.reading = Reading::Done;
         self.input.discard();
     }
@@ -436,27 +441,41 @@ impl Conn {
         }
     }
 
-    /// Appends the access-log line for one response (a refused request has no method or target).
-    fn log<H: Handler>(&self, ctx: &mut Ctx<H>, req: Option<&Request>, status: u16, bytes: u64, started: Instant) {
-        let Some(log) = ctx.access_log.as_mut() else { return };
-        let record = Record {
+    /// Leaves the access-log line of the response just queued from `start` (a refused request has no method
+    /// or target); it is written once the response has left.
+    fn log<H: Handler>(&mut self, ctx: &mut Ctx<H>, req: Option<&Request>, status: u16, start: u64, started: Instant) {
+        if ctx.access_log.is_none() {
+            return;
+        }
+        self.log_lines.push(PendingLine {
             client: self.client_ip(req, &ctx.settings.trusted_proxies),
-            time_unix: ctx.clock.unix_now(),
-            method: req.map_or("", |r| &r.method_name),
-            target: req.map_or("", |r| r.target.as_str()),
+            method: req.map_or(Cow::Borrowed(""), |r| r.method_name.clone()),
+            target: req.map_or_else(String::new, |r| r.target.clone()),
             version: match req.map(|r| r.version) {
                 Some(Version::Http10) => "HTTP/1.0",
                 Some(Version::Http11) => "HTTP/1.1",
                 None => "",
             },
             status,
-            bytes,
-            duration_us: ctx.clock.now().saturating_duration_since(started).as_micros() as u64,
-            referer: req.and_then(|r| r.headers.referer.as_deref()),
-            user_agent: req.and_then(|r| r.headers.user_agent.as_deref()),
-            worker: ctx.worker_index,
-        };
-        log.record(&record);
+            referer: req.and_then(|r| r.headers.referer.clone()),
+            user_agent: req.and_then(|r| r.headers.user_agent.clone()),
+            started,
+            start,
+            end: self.out.queued_total(),
+        });
+    }
+
+    /// Writes the lines of responses sent whole, or, when the connection is going away (`abandon`), every
+    /// line left with the bytes that did leave.
+    fn write_log_lines<H: Handler>(&mut self, ctx: &mut Ctx<H>, abandon: bool) {
+        let Some(log) = ctx.access_log.as_mut() else { return };
+        let mut cx =
+            LineContext { log, now: ctx.clock.now(), unix_now: ctx.clock.unix_now(), worker: ctx.worker_index };
+        if abandon {
+            self.log_lines.abandon(self.out.sent_total(), &mut cx);
+        } else {
+            self.log_lines.sent_up_to(self.out.sent_total(), &mut cx);
+        }
     }
 
     /// A deadline passed. Returns what the worker should do.
@@ -532,6 +551,7 @@ impl Conn {
 
     /// Releases queued output and the read buffer before the connection is dropped.
     pub fn finish<H: Handler>(&mut self, ctx: &mut Ctx<H>) {
+        self.write_log_lines(ctx, true);
         self.out.clear(&mut ctx.pools.out);
         self.input.release(&mut ctx.pools);
     }

@@ -111,6 +111,8 @@ impl<H: Handler> EventLoop<H> {
                     }
                     TOKEN_SIGNAL => {
                         if self.handle_signals()? {
+                            // Stopping now: what each connection did send still gets its log line.
+                            self.close_all();
                             return Ok(());
                         }
                     }
@@ -273,6 +275,19 @@ impl<H: Handler> EventLoop<H> {
             self.live -= 1;
             let live = &self.ctx.counters.live;
             live.store(live.load(Relaxed).saturating_sub(1), Relaxed);
+        }
+    }
+
+    fn close_all(&mut self) {
+        let tokens: Vec<Token> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.conn.is_some())
+            .map(|(i, e)| Token::new(i as u32, e.generation))
+            .collect();
+        for token in tokens {
+            self.close(token);
         }
     }
 

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod conn;
 mod ctx;
 pub mod event_loop;
+mod exchange_log;
 mod input;
 pub mod output;
 pub mod pools;

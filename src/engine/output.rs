@@ -40,6 +40,10 @@ pub struct Output {
     pending: u64,
     /// File regions queued (checked before every pipelined request, so counted rather than searched).
     files: usize,
+    /// Bytes ever queued and ever sent on this connection: positions in its output stream, by which the
+    /// access log knows when a response has left whole.
+    queued_total: u64,
+    sent_total: u64,
 }
 
 impl Output {
@@ -49,6 +53,16 @@ impl Output {
 
     pub fn pending(&self) -> u64 {
         self.pending
+    }
+
+    /// Bytes queued since the connection began (the position the next response starts at).
+    pub fn queued_total(&self) -> u64 {
+        self.queued_total
+    }
+
+    /// Bytes handed to the kernel since the connection began.
+    pub fn sent_total(&self) -> u64 {
+        self.sent_total
     }
 
     /// True when a file region is queued: no point parsing more pipelined requests until it has gone.
@@ -64,6 +78,7 @@ impl Output {
         write(buf);
         let added = buf.len() - before;
         self.pending += added as u64;
+        self.queued_total += added as u64;
     }
 
     /// The memory buffer at the tail, started (from the pool) when the tail is a file or a full buffer.
@@ -86,6 +101,7 @@ impl Output {
         self.segments.push_back(Segment::File { file, offset, end: offset + len });
         self.files += 1;
         self.pending += len;
+        self.queued_total += len;
     }
 
     /// Sends queued bytes until done, EAGAIN, or `budget` bytes. Returns bytes sent and why it stopped.
@@ -132,6 +148,7 @@ impl Output {
                 Ok(n) => {
                     sent += n as u64;
                     self.pending -= n as u64;
+                    self.sent_total += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((sent, Flush::WouldBlock)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -426,3 +426,56 @@ fn access_log_dash_writes_to_stdout() {
         assert!(lines.iter().any(|l| l.contains(&format!("GET /index.html?n={i} HTTP/1.1"))));
     }
 }
+
+/// A download's line is written when it has left, with what really left: a client that hangs up after 1 MB
+/// of a 50 MB file is logged with about 1 MB, and a slow download with its real duration.
+#[test]
+fn lines_record_the_bytes_sent_and_the_time_to_the_last_byte() {
+    let root = site("logs-sent");
+    root.write_sparse("huge.bin", 50 << 20);
+    // Larger than the socket buffers on both sides, so the last byte leaves only as the client reads.
+    root.write_sparse("slow.bin", 32 << 20);
+    let log = root.beside("sent.log");
+    let server = start_logging(&root, &log, &["--log-format", "json"]);
+
+    // Read 1 MiB, then hang up.
+    let mut s = server.connect();
+    s.write_all(b"GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n").expect("write");
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 20];
+    while got < 1 << 20 {
+        got += std::io::Read::read(&mut s, &mut buf).expect("read");
+    }
+    drop(s);
+
+    // Read 32 MiB slowly: a pause of 20 ms after every read of at most 1 MiB.
+    let started = std::time::Instant::now();
+    let mut s = server.connect();
+    s.write_all(b"GET /slow.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").expect("write");
+    let mut total = 0usize;
+    loop {
+        let n = std::io::Read::read(&mut s, &mut buf).expect("read slow");
+        if n == 0 {
+            break;
+        }
+        total += n;
+        thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let took = started.elapsed();
+    assert!(total > 32 << 20, "the slow download arrived whole");
+
+    let lines = wait_log_lines(&log, 2, LONG);
+    let records: Vec<JsonRecord> =
+        lines.iter().map(|l| parse_json_record(l).unwrap_or_else(|e| panic!("{e}"))).collect();
+    let huge = records.iter().find(|r| r.target == "/huge.bin").expect("line of the cut download");
+    assert_eq!(huge.status, 200);
+    assert!(huge.bytes >= 1 << 20, "logged {} bytes, the client read {got}", huge.bytes);
+    assert!(huge.bytes < 50 << 20, "the cut download is logged as whole: {} bytes", huge.bytes);
+    let slow = records.iter().find(|r| r.target == "/slow.bin").expect("line of the slow download");
+    assert_eq!(slow.bytes, total as u64, "every byte sent, head included");
+    assert!(
+        slow.duration_us >= 200_000,
+        "duration_us {} for a download that took {took:?} at the client",
+        slow.duration_us
+    );
+}
