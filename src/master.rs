@@ -5,11 +5,14 @@
 //! used up), each new connection goes to the worker with the lowest load (live connections from shared memory
 //! plus those in flight to it), and every worker's share of the batch leaves in as few SCM_RIGHTS messages as
 //! possible. Descriptors that cannot be sent yet (full channel) stay queued and are sent on EPOLLOUT; they are
-//! closed here only once the worker holds its own copy.
+//! closed here only once the worker holds its own copy. A new access log (USR1) is queued the same way, per
+//! worker, and goes ahead of the queued connections.
 //!
 //! When every worker is at --max-conns, or accept fails for lack of descriptors, the listeners are taken out of
 //! the epoll set and polled again later, so neither case becomes a busy loop; the kernel backlog holds new
 //! clients meanwhile. A worker that dies is replaced at once, with exponential back-off if it keeps dying.
+//! A worker whose heartbeat (shared monotonic clock) is more than 30 s old is killed as hung, unless the
+//! master itself has just not been running: then every heartbeat is judged from when it runs again.
 
 use std::collections::VecDeque;
 use std::io;
@@ -65,8 +68,13 @@ const ACCEPT_BATCH: usize = 1024;
 /// How long to wait before accepting again after EMFILE/ENFILE, or before re-checking for a free worker.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 const FULL_RECHECK: Duration = Duration::from_millis(20);
-/// A worker whose heartbeat is this old is considered hung and is replaced.
-const HEARTBEAT_LIMIT: u64 = 30;
+/// A worker whose heartbeat is this old (milliseconds on the shared monotonic clock) is considered hung and is
+/// replaced.
+const HEARTBEAT_LIMIT_MS: u64 = 30_000;
+/// The master's loop wakes at least once a second; a longer gap between two turns means the master itself was
+/// not running (the process group stopped, a VM paused). The workers were most likely stopped with it, so their
+/// heartbeats are judged afresh from the moment the master runs again instead of from before the gap.
+const MASTER_GAP_MS: u64 = 5_000;
 /// How long TERM waits for workers before killing them.
 const STOP_GRACE: Duration = Duration::from_millis(700);
 /// Shared-memory slots per worker: a reload's new workers take free slots while the old ones finish, so several
@@ -86,6 +94,10 @@ struct WorkerHandle {
     chan: Option<OwnedFd>,
     /// Connections waiting to be sent to this worker.
     queue: VecDeque<Pending>,
+    /// The current access log (`Master::access_log`) still has to be handed to this worker: USR1 found its
+    /// channel full. It goes ahead of the queued connections; a later USR1 just leaves it set, since only the
+    /// newest file matters and that is always the one in `access_log`.
+    log_pending: bool,
     /// Connections sent to this incarnation (its `accepted` counter catches up as it receives them).
     sent: u64,
     /// EPOLLOUT is armed on the channel.
@@ -122,6 +134,10 @@ pub struct Master {
     /// Socket files this process created, removed (if still ours) when the listeners close.
     socket_files: Vec<SocketFile>,
     mode: Mode,
+    /// `shm::monotonic_ms` of the last hung-worker check, to notice that the master itself was stopped.
+    last_check_ms: u64,
+    /// Heartbeats older than this are counted from here: when the master has just come back from a stop.
+    heartbeat_baseline_ms: u64,
 }
 
 impl Master {
@@ -142,6 +158,7 @@ impl Master {
                 slot: i,
                 chan: None,
                 queue: VecDeque::new(),
+                log_pending: false,
                 sent: 0,
                 want_write: false,
                 spawned_at: now,
@@ -163,6 +180,8 @@ impl Master {
             access_log,
             socket_files,
             mode: Mode::Running,
+            last_check_ms: shm::monotonic_ms(),
+            heartbeat_baseline_ms: 0,
         })
     }
 
@@ -222,16 +241,25 @@ impl Master {
             }
         }
         // A hung worker is replaced; a hung retiring one (still answering its last requests) would never exit.
-        let unix_now = shm::now_secs();
+        let now_ms = shm::monotonic_ms();
+        if now_ms.saturating_sub(self.last_check_ms) > MASTER_GAP_MS {
+            log::info!(
+                "the master did not run for {} ms; judging worker heartbeats from now",
+                now_ms - self.last_check_ms
+            );
+            self.heartbeat_baseline_ms = now_ms;
+        }
+        self.last_check_ms = now_ms;
         let watched =
             self.workers.iter().enumerate().filter_map(|(i, w)| w.pid.map(|p| (format!("worker {i}"), p, w.slot)));
         let retiring = self.retiring.iter().map(|&(p, slot)| ("retiring worker".to_string(), p, slot));
         for (who, pid, slot) in watched.chain(retiring) {
             let slot = self.shm.slot(slot);
-            if unix_now.saturating_sub(slot.heartbeat.load(Relaxed)) > HEARTBEAT_LIMIT {
-                log::error!("{who} (pid {pid}) has not run for {HEARTBEAT_LIMIT}s; killing it");
+            let beat = slot.heartbeat.load(Relaxed).max(self.heartbeat_baseline_ms);
+            if now_ms.saturating_sub(beat) > HEARTBEAT_LIMIT_MS {
+                log::error!("{who} (pid {pid}) has not run for {}s; killing it", HEARTBEAT_LIMIT_MS / 1000);
                 let _ = sys::kill(pid, libc::SIGKILL);
-                slot.heartbeat.store(unix_now, Relaxed);
+                slot.heartbeat.store(now_ms, Relaxed);
             }
         }
         Ok(())
@@ -320,10 +348,35 @@ impl Master {
         Ok(())
     }
 
-    /// Sends a worker's queued descriptors, many per message, and closes our copies once sent.
+    /// Sends a worker's pending access log, then its queued descriptors, many per message, and closes our copies
+    /// of the connections once sent.
     fn flush_queue(&mut self, i: usize) {
         let w = &mut self.workers[i];
         let Some(chan) = w.chan.as_ref() else { return };
+        // The log goes first: connections sent after it are logged into the new file.
+        while w.log_pending {
+            let Some(log) = self.access_log.as_ref() else {
+                w.log_pending = false;
+                break;
+            };
+            match sys::send_with_fds(chan.as_fd(), &[channel::KIND_LOG], &[log.as_raw_fd()]) {
+                Ok(()) => w.log_pending = false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !w.want_write {
+                        w.want_write = true;
+                        let token = Source::Channel(i).token();
+                        let _ = self.epoll.modify(chan.as_fd(), sys::EPOLLIN | sys::EPOLLOUT, token);
+                    }
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // The worker is dying; its replacement is forked with the current log.
+                    log::debug!("sending the access log to worker {i}: {e}");
+                    return;
+                }
+            }
+        }
         while !w.queue.is_empty() {
             let n = w.queue.len().min(sys::MAX_FDS_PER_MSG);
             let mut payload = Vec::with_capacity(channel::MAX_PAYLOAD);
@@ -537,6 +590,8 @@ impl Master {
                 w.chan = Some(ours);
                 w.sent = 0;
                 w.want_write = false;
+                // Forked with the current log; nothing older may follow it.
+                w.log_pending = false;
                 w.spawned_at = Instant::now();
                 self.flush_queue(i);
                 Ok(())
@@ -616,13 +671,16 @@ impl Master {
             }
         };
         log::info!("reopened access log {}", path.display());
-        for w in &self.workers {
-            let Some(chan) = w.chan.as_ref() else { continue };
-            if let Err(e) = sys::send_with_fds(chan.as_fd(), &[channel::KIND_LOG], &[fd.as_raw_fd()]) {
-                log::error!("handing the new access log to worker pid {:?}: {e}", w.pid);
+        // Queued, never sent directly: a full channel keeps it pending (sent on EPOLLOUT, ahead of connections).
+        // A worker that already had one pending now gets this newer file instead, since it replaces
+        // `access_log`.
+        self.access_log = Some(fd);
+        for i in 0..self.workers.len() {
+            if self.workers[i].chan.is_some() {
+                self.workers[i].log_pending = true;
+                self.flush_queue(i);
             }
         }
-        self.access_log = Some(fd);
     }
 
     /// Removes the socket files still ours, once: a later call (at exit after QUIT) finds nothing to do.

@@ -10,7 +10,8 @@
 
 use std::io;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::sys;
 
@@ -27,7 +28,8 @@ pub struct WorkerSlot {
     pub bytes_sent: AtomicU64,
     /// Responses by status class: index 0 is 1xx … index 4 is 5xx.
     pub status: [AtomicU64; 5],
-    /// Unix seconds of the worker's last event-loop turn.
+    /// Milliseconds on the shared monotonic clock (`monotonic_ms`) of the worker's last event-loop turn.
+    /// Monotonic, not wall-clock, so a clock step cannot make a running worker look hung.
     pub heartbeat: AtomicU64,
 }
 
@@ -48,7 +50,7 @@ impl WorkerSlot {
     pub fn reset(&self, pid: i32) {
         self.pid.store(pid, Relaxed);
         self.live.store(0, Relaxed);
-        self.heartbeat.store(now_secs(), Relaxed);
+        self.heartbeat.store(monotonic_ms(), Relaxed);
     }
 }
 
@@ -71,6 +73,8 @@ impl Shm {
         let len = Self::slots_offset() + slots * std::mem::size_of::<WorkerSlot>();
         let base = sys::map_shared_anonymous(len)?;
         let shm = Shm { base, slots };
+        // Fix the heartbeat clock's origin before any fork, so every worker inherits the same one.
+        let _ = origin();
         // The mapping is zero-filled, which is a valid value for every atomic in it.
         shm.header().started_at.store(now_secs(), Relaxed);
         shm.header().slots.store(slots as u64, Relaxed);
@@ -105,4 +109,36 @@ impl Shm {
 
 pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The origin of `monotonic_ms`. It is set in the master (`Shm::new`) before the first fork and a forked process
+/// inherits it; `Instant` reads CLOCK_MONOTONIC, which is one system-wide clock, so the same origin gives the
+/// same readings in every process. A worker's heartbeat and the master's "now" are therefore comparable.
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+/// Milliseconds on the monotonic clock since the shared origin.
+pub fn monotonic_ms() -> u64 {
+    monotonic_ms_at(Instant::now())
+}
+
+/// `monotonic_ms` for an instant already read (the worker's per-turn clock), saving a clock call.
+pub fn monotonic_ms_at(at: Instant) -> u64 {
+    at.saturating_duration_since(origin()).as_millis() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monotonic_ms_moves_forward_from_the_origin() {
+        let a = monotonic_ms();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let b = monotonic_ms();
+        assert!(b >= a + 5, "{a} then {b}");
+        assert_eq!(monotonic_ms_at(origin()), 0);
+    }
 }

@@ -22,7 +22,7 @@ use crate::channel;
 use crate::engine::conn::{Conn, Next};
 use crate::engine::timers::Timers;
 use crate::engine::{Ctx, Handler};
-use crate::shm::WorkerSlot;
+use crate::shm::{self, WorkerSlot};
 use crate::sys::{self, Received, Token};
 
 const TOKEN_CHANNEL: Token = Token::new(u32::MAX, 0);
@@ -95,7 +95,7 @@ impl<H: Handler> EventLoop<H> {
             let timeout = self.wait_timeout();
             let n = self.epoll.wait(&mut events, timeout)?;
             self.ctx.clock.refresh();
-            self.ctx.counters.heartbeat.store(self.ctx.clock.unix_now() as u64, Relaxed);
+            self.ctx.counters.heartbeat.store(shm::monotonic_ms_at(self.ctx.clock.now()), Relaxed);
             // File changes first: an edit that finished before a request was sent must be seen by it.
             if events[..n].iter().any(|ev| ev.token() == TOKEN_WATCH) {
                 self.ctx.site.on_watch();

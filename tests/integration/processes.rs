@@ -1,5 +1,6 @@
 //! The process model as the operating system sees it: one master and N workers, connections
-//! spread over workers, a killed worker replaced while service continues, TERM/INT/QUIT semantics,
+//! spread over workers, a killed worker replaced while service continues, a hung worker replaced but none
+//! killed when the whole group was stopped, a USR1 log handoff that survives a full channel, TERM/INT/QUIT semantics,
 //! and (as root) workers that are chrooted and unprivileged. Observed through /proc, not logs alone.
 
 use std::fs;
@@ -357,4 +358,102 @@ fn a_full_worker_gets_no_more_connections_until_one_closes() {
     let mut buf = Vec::new();
     let r = read_response(&mut waiting, &mut buf, false).expect("served once a slot frees up");
     assert_eq!((r.status, r.body.as_slice()), (200, &b"alpha\n"[..]));
+}
+
+/// Longer than the master's 30 s hung-worker limit (`HEARTBEAT_LIMIT_MS` in src/master.rs).
+const PAST_HEARTBEAT_LIMIT: Duration = Duration::from_secs(32);
+
+#[test]
+fn stopping_the_whole_process_group_past_the_heartbeat_limit_kills_no_worker() {
+    // Ctrl-Z then fg, a laptop suspend or a VM pause stops the master with its workers: when they all run
+    // again, the workers' heartbeats are old, but only because nobody ran. None of them is hung.
+    let root = small_site("group-stop");
+    let server = root.serve(&[]);
+    let before = {
+        let mut w = server.wait_for_workers(2, LONG);
+        w.sort();
+        w
+    };
+    assert_serves(&server, "before the stop");
+    // The server's process group is the master's pid (support spawns it with process_group(0)).
+    kill(-server.pid(), libc::SIGSTOP);
+    thread::sleep(PAST_HEARTBEAT_LIMIT);
+    kill(-server.pid(), libc::SIGCONT);
+    assert_serves(&server, "after the stop");
+    // The master runs its check at least once a second: give it a few rounds to (wrongly) kill someone.
+    thread::sleep(Duration::from_secs(3));
+    let mut after = server.worker_pids();
+    after.sort();
+    assert_eq!(after, before, "workers changed across the stop; stderr:\n{}", server.stderr_text());
+    assert_eq!(server.stderr_count(|l| l.contains("has not run")), 0, "stderr:\n{}", server.stderr_text());
+    assert_serves(&server, "a few seconds after the stop");
+}
+
+#[test]
+fn a_worker_stopped_alone_is_killed_as_hung_and_replaced() {
+    // The master keeps running while one worker does not: that worker is hung and must be replaced.
+    let root = small_site("worker-stop");
+    let server = root.serve(&[]);
+    let before = server.wait_for_workers(2, LONG);
+    let victim = before[0];
+    kill(victim, libc::SIGSTOP);
+    let started = Instant::now();
+    let verdict = server.wait_for_stderr(|l| l.contains("has not run"), PAST_HEARTBEAT_LIMIT + LONG);
+    assert!(verdict.is_some(), "a stopped worker was never judged hung; stderr:\n{}", server.stderr_text());
+    assert!(started.elapsed() >= Duration::from_secs(29), "judged hung after only {:?}", started.elapsed());
+    let (replaced, after) = server.wait_for_workers_without(victim, 2, LONG);
+    assert!(replaced, "worker {victim} was not replaced: workers {after:?}; stderr:\n{}", server.stderr_text());
+    assert_serves(&server, "after the hung worker was replaced");
+}
+
+#[test]
+fn usr1_reaches_a_worker_whose_channel_was_full() {
+    // One worker, stopped so it reads nothing from its channel; connections arriving one by one each become a
+    // message, which fills the channel (a SOCK_SEQPACKET receive queue holds only a handful of messages). The
+    // USR1 that follows cannot be sent at once; it must be queued and delivered when the worker runs again.
+    // A socketpair's queue is bounded by the sender's buffer (about 200 KiB by default, under a KiB per small
+    // message), so a few hundred one-connection messages fill it.
+    let root = small_site("usr1-full");
+    let log = root.beside("access.log");
+    let rotated = root.beside("access.log.1");
+    let log_arg = log.to_string_lossy().into_owned();
+    let server = root.serve(&["--workers", "1", "--access-log", &log_arg]);
+    let worker = server.wait_for_workers(1, LONG)[0];
+    let resp = get(server.addr(), "/a.txt");
+    assert_eq!(resp.status, 200);
+    assert!(!wait_log_lines(&log, 1, LONG).is_empty(), "no line before the rotation");
+
+    kill(worker, libc::SIGSTOP);
+    let mut held = Vec::new();
+    for _ in 0..600 {
+        held.push(server.connect());
+        // Let the master accept it alone, so each connection is a message of its own.
+        thread::sleep(Duration::from_millis(3));
+    }
+    fs::rename(&log, &rotated).expect("rename the log");
+    server.signal(libc::SIGUSR1);
+    let reopened = server.wait_for_stderr(|l| l.contains("reopened access log"), LONG);
+    assert!(reopened.is_some(), "no 'reopened access log' line; stderr:\n{}", server.stderr_text());
+    // A second rotation while the first file is still waiting to be handed over: only the newest counts.
+    let rotated_again = root.beside("access.log.2");
+    fs::rename(&log, &rotated_again).expect("rename the reopened log");
+    server.signal(libc::SIGUSR1);
+    let twice = wait_until(LONG, || server.stderr_count(|l| l.contains("reopened access log")) >= 2);
+    assert!(twice, "the second USR1 was not handled; stderr:\n{}", server.stderr_text());
+    kill(worker, libc::SIGCONT);
+    drop(held);
+
+    let resp = get(server.addr(), "/index.html");
+    assert_eq!(resp.status, 200);
+    let new = wait_log_lines(&log, 1, LONG);
+    assert!(
+        new.iter().any(|l| l.contains("GET /index.html")),
+        "the request after USR1 is not in the new file: new {new:?}, rotated {:?}; stderr:\n{}",
+        log_lines(&rotated),
+        server.stderr_text()
+    );
+    for old in [&rotated, &rotated_again] {
+        let lines = log_lines(old);
+        assert!(!lines.iter().any(|l| l.contains("GET /index.html")), "logged into {}", old.display());
+    }
 }
