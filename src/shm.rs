@@ -27,6 +27,8 @@ pub struct WorkerSlot {
     pub bytes_sent: AtomicU64,
     /// Responses by status class: index 0 is 1xx … index 4 is 5xx.
     pub status: [AtomicU64; 5],
+    /// Access-log lines not written whole (a full disk); see `ops::log_file`.
+    pub log_dropped_lines: AtomicU64,
     /// Unix seconds of the worker's last event-loop turn.
     pub heartbeat: AtomicU64,
 }
