@@ -179,7 +179,7 @@ staticd_workers 2
             assert!(name.starts_with("staticd_"), "{l}");
             assert!(out.contains(&format!("# TYPE {name} ")), "family declared: {l}");
         }
-        // 4 one-label families × 4 workers + 5 classes × 4 workers + uptime + workers.
-        assert_eq!(out.lines().filter(|l| !l.starts_with('#')).count(), 16 + 20 + 2);
+        // 5 one-label families × 4 workers + 5 classes × 4 workers + uptime + workers.
+        assert_eq!(out.lines().filter(|l| !l.starts_with('#')).count(), 20 + 20 + 2);
     }
 }
