@@ -10,11 +10,16 @@
 //! written may end mid-line, and the next record would then be glued onto that torn fragment, one line mixing
 //! two requests. We do not truncate the fragment away: other workers append to the same file, so by the time
 //! we could `ftruncate` someone else's lines may follow ours, and "the file still ends where our write ended"
-//! cannot be checked and acted on atomically. Instead a cut write leaves the writer "torn", and its next write
-//! starts with a newline, which ends the fragment as a (garbage) line of its own; every other line stays whole.
+//! cannot be checked and acted on atomically. Instead a write that would follow a fragment starts with a
+//! newline, which ends the fragment as a (garbage) line of its own; every other line stays whole. The fragment
+//! may be another worker's, so a per-worker "my last write was cut" flag is not enough: before each write to a
+//! regular file we read the file's last byte (an fstat and a one-byte pread, at most once per 64 KiB flush or
+//! per second; the file is opened read-write for it when permitted, and a write-only one falls back to
+//! remembering whether our own last write was cut). What is left is a window of microseconds between that read and our write, in which another
+//! worker would have to have its own write cut; that needs two workers hitting a full disk at the same instant.
 //! The rest of a cut write is not retried as-is (it would resume mid-line, possibly after another worker's
-//! lines) but from the next line start, behind that newline; when that write fails too (the disk is still
-//! full) the lines are dropped. Every line not written whole, the fragment included, counts as dropped, in
+//! lines) but from the next line start, behind a newline; when that write fails too (the disk is still full)
+//! the lines are dropped. Every line not written whole, the fragment included, counts as dropped, in
 //! the worker's `staticd_access_log_dropped_lines_total`.
 
 use std::io;
@@ -37,7 +42,7 @@ pub struct AccessLog {
     /// Not a regular file: writes must stay within PIPE_BUF to be atomic.
     pipe_like: bool,
     last_flush: Instant,
-    /// The last write to this file stopped mid-line: the next one must start with a newline.
+    /// Our last write stopped mid-line: used only when the file's last byte cannot be read (write-only).
     torn: bool,
     /// The worker's count of lines not written whole, in shared memory.
     dropped: &'static AtomicU64,
@@ -77,7 +82,6 @@ impl AccessLog {
         self.flush();
         self.pipe_like = !is_regular(&fd);
         self.fd = fd;
-        // A fragment in the old file is that file's business; the new one starts clean.
         self.torn = false;
     }
 
@@ -89,6 +93,7 @@ impl AccessLog {
             flush_pipe(&self.fd, &self.buf)
         } else {
             let fd = &self.fd;
+            self.torn = ends_mid_line(fd).unwrap_or(self.torn);
             flush_file(&mut |bytes| sys::write(fd.as_fd(), bytes), &self.buf, &mut self.torn)
         };
         if dropped > 0 {
@@ -120,7 +125,8 @@ fn flush_pipe(fd: &OwnedFd, buf: &[u8]) -> (u64, Option<io::Error>) {
 }
 
 /// Appends `buf` (whole lines) to a regular file through `write`, so that the file never ends mid-line before
-/// a line of ours: after a cut write `torn` is set, and the next write starts with a newline. Returns the lines
+/// a line of ours: `torn` says the file ends mid-line now, and is kept up to date as the writes land; while it
+/// is set the next write starts with a newline. Returns the lines
 /// not written whole and the error that stopped the flush, if any.
 fn flush_file(
     write: &mut dyn FnMut(&[u8]) -> io::Result<usize>,
@@ -159,6 +165,20 @@ fn flush_file(
         };
     }
     (dropped, None)
+}
+
+/// Whether the file's last byte is not a newline: a cut write (ours or another worker's) left a fragment there.
+/// `None` when it cannot be read (a log file opened write-only).
+fn ends_mid_line(fd: &OwnedFd) -> Option<bool> {
+    let info = sys::fstat(fd.as_fd()).ok()?;
+    if info.size == 0 {
+        return Some(false);
+    }
+    let mut last = [0u8; 1];
+    match sys::pread(fd.as_fd(), &mut last, info.size - 1) {
+        Ok(1) => Some(last[0] != b'\n'),
+        _ => None,
+    }
 }
 
 fn count_lines(bytes: &[u8]) -> u64 {
@@ -218,6 +238,8 @@ mod tests {
         }
 
         fn flush(&mut self, buf: &[u8], torn: &mut bool) -> u64 {
+            // As `AccessLog::flush` does, from the file itself.
+            *torn = !self.data.is_empty() && !self.data.ends_with(b"\n");
             flush_file(&mut |b| self.write(b), buf, torn).0
         }
     }
