@@ -11,16 +11,22 @@
 //! two requests. We do not truncate the fragment away: other workers append to the same file, so by the time
 //! we could `ftruncate` someone else's lines may follow ours, and "the file still ends where our write ended"
 //! cannot be checked and acted on atomically. Instead a write that would follow a fragment starts with a
-//! newline, which ends the fragment as a (garbage) line of its own; every other line stays whole. The fragment
-//! may be another worker's, so a per-worker "my last write was cut" flag is not enough: before each write to a
-//! regular file we read the file's last byte (an fstat and a one-byte pread, at most once per 64 KiB flush or
-//! per second; the file is opened read-write for it when permitted, and a write-only one falls back to
-//! remembering whether our own last write was cut). What is left is a window of microseconds between that read and our write, in which another
-//! worker would have to have its own write cut; that needs two workers hitting a full disk at the same instant.
+//! newline, which ends the fragment as a (garbage) line of its own; every other line stays whole.
+//!
+//! The fragment may be another worker's, so a per-worker "my last write was cut" flag is not enough: before
+//! each write to a regular file we read the file's last byte (an fstat and a one-byte pread, at most once per
+//! 64 KiB flush or per second; the file is opened read-write for it when permitted, and a write-only one falls
+//! back to remembering whether our own last write was cut). A last byte that is not a newline is believed only
+//! if it stays so for a couple of milliseconds, since another worker's write in progress looks the same (see
+//! `ends_mid_line`). What is left: a window of microseconds between that read and our write in which another
+//! worker's write would have to be cut (two workers hitting a full disk at the same instant), and, the other
+//! way, a blank line if another worker's write stalls midway for longer than the looks; both far rarer than
+//! the merged line they replace.
+//!
 //! The rest of a cut write is not retried as-is (it would resume mid-line, possibly after another worker's
 //! lines) but from the next line start, behind a newline; when that write fails too (the disk is still full)
-//! the lines are dropped. Every line not written whole, the fragment included, counts as dropped, in
-//! the worker's `staticd_access_log_dropped_lines_total`.
+//! the lines are dropped. Every line not written whole, the fragment included, counts as dropped, in the
+//! worker's `staticd_access_log_dropped_lines_total`, and is reported in one error line per flush.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -169,16 +175,31 @@ fn flush_file(
 
 /// Whether the file's last byte is not a newline: a cut write (ours or another worker's) left a fragment there.
 /// `None` when it cannot be read (a log file opened write-only).
+///
+/// Another worker's write in progress also shows a last byte that is not a newline (the size grows page by
+/// page while the write copies, and a read does not wait for it); taking that for a fragment would add a blank
+/// line. A fragment does not change, so it is believed only when the size and last byte stay the same across
+/// three looks 1 ms apart; the sleeps happen only when the file looks torn, which is rare.
 fn ends_mid_line(fd: &OwnedFd) -> Option<bool> {
-    let info = sys::fstat(fd.as_fd()).ok()?;
-    if info.size == 0 {
-        return Some(false);
+    let mut seen = None;
+    for look in 0..3 {
+        if look > 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let size = sys::fstat(fd.as_fd()).ok()?.size;
+        if size == 0 {
+            return Some(false);
+        }
+        let mut last = [0u8; 1];
+        match sys::pread(fd.as_fd(), &mut last, size - 1) {
+            Ok(1) if last[0] == b'\n' => return Some(false),
+            Ok(1) if seen.is_none_or(|s| s == size) => seen = Some(size),
+            // Still growing: a write in progress, which ends with its own newline.
+            Ok(1) => return Some(false),
+            _ => return None,
+        }
     }
-    let mut last = [0u8; 1];
-    match sys::pread(fd.as_fd(), &mut last, info.size - 1) {
-        Ok(1) => Some(last[0] != b'\n'),
-        _ => None,
-    }
+    Some(true)
 }
 
 fn count_lines(bytes: &[u8]) -> u64 {
