@@ -517,12 +517,12 @@ fn a_full_disk_never_merges_two_requests_into_one_line() {
             assert!(whole.contains(&want), "{want} not logged whole; log:\n{}", lines.join("\n"));
         }
     }
-    assert!(whole.len() < lines.len() || whole.len() < 75, "the disk never filled: nothing was cut");
     let dropped: u64 = metrics
         .lines()
         .filter(|l| l.starts_with("staticd_access_log_dropped_lines_total{"))
         .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
         .sum();
     let logged_full = whole.iter().filter(|r| r.contains("?full")).count() as u64;
+    assert!(dropped > 0, "the disk never filled: nothing was cut; metrics:\n{metrics}");
     assert_eq!(dropped, 60 - logged_full, "dropped-lines counter; metrics:\n{metrics}");
 }
