@@ -28,6 +28,8 @@ pub struct WorkerSlot {
     pub bytes_sent: AtomicU64,
     /// Responses by status class: index 0 is 1xx … index 4 is 5xx.
     pub status: [AtomicU64; 5],
+    /// Access-log lines not written whole (a full disk); see `ops::log_file`.
+    pub log_dropped_lines: AtomicU64,
     /// Milliseconds on the shared monotonic clock (`monotonic_ms`) of the worker's last event-loop turn.
     /// Monotonic, not wall-clock, so a clock step cannot make a running worker look hung.
     pub heartbeat: AtomicU64,

@@ -62,7 +62,8 @@ fn start(args: WorkerArgs) -> io::Result<EventLoop<Site>> {
         shm.slot(args.slot)
     };
     let settings = engine_settings(&cfg);
-    let access_log = args.access_log.map(|fd| AccessLog::new(fd, cfg.log_format, Instant::now()));
+    let access_log =
+        args.access_log.map(|fd| AccessLog::new(fd, cfg.log_format, Instant::now(), &counters.log_dropped_lines));
     let site = Site::new(Rc::new(cfg), args.root, args.shm);
     let ctx = Ctx::new(settings, site, counters, access_log, args.index);
     EventLoop::new(ctx, args.chan, sigfd)

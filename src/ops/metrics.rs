@@ -18,6 +18,7 @@ pub struct WorkerStats {
     pub bytes_sent: u64,
     /// Responses by status class: 1xx..5xx.
     pub status: [u64; 5],
+    pub log_dropped_lines: u64,
 }
 
 /// The `Content-Type` to serve the rendered text with.
@@ -25,7 +26,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Families (with # HELP and # TYPE): staticd_connections_live (gauge, label worker), staticd_connections_accepted_total,
 /// staticd_requests_total, staticd_bytes_sent_total, staticd_responses_total (labels worker, class="2xx"…),
-/// staticd_uptime_seconds (gauge), staticd_workers (gauge).
+/// staticd_access_log_dropped_lines_total, staticd_uptime_seconds (gauge), staticd_workers (gauge).
 pub fn render(out: &mut String, workers: &[WorkerStats], uptime_secs: u64) {
     per_worker(out, "staticd_connections_live", "gauge", "Connections currently open.", workers, |w| w.live);
     per_worker(out, "staticd_connections_accepted_total", "counter", "Connections accepted.", workers, |w| w.accepted);
@@ -40,6 +41,14 @@ pub fn render(out: &mut String, workers: &[WorkerStats], uptime_secs: u64) {
             let _ = writeln!(out, "staticd_responses_total{{worker=\"{}\",class=\"{class}xx\"}} {count}", w.index);
         }
     }
+    per_worker(
+        out,
+        "staticd_access_log_dropped_lines_total",
+        "counter",
+        "Access-log lines not written whole (disk full).",
+        workers,
+        |w| w.log_dropped_lines,
+    );
     header(out, "staticd_uptime_seconds", "gauge", "Seconds since the master process started.");
     let _ = writeln!(out, "staticd_uptime_seconds {uptime_secs}");
     header(out, "staticd_workers", "gauge", "Worker processes currently running.");
@@ -79,6 +88,7 @@ mod tests {
                 requests: 25,
                 bytes_sent: 4096,
                 status: [0, 20, 3, 2, 0],
+                log_dropped_lines: 0,
             },
             WorkerStats {
                 index: 1,
@@ -88,6 +98,7 @@ mod tests {
                 requests: 1,
                 bytes_sent: 100,
                 status: [0, 0, 0, 0, 1],
+                log_dropped_lines: 7,
             },
         ];
         let mut out = String::new();
@@ -121,6 +132,10 @@ staticd_responses_total{worker=\"1\",class=\"2xx\"} 0
 staticd_responses_total{worker=\"1\",class=\"3xx\"} 0
 staticd_responses_total{worker=\"1\",class=\"4xx\"} 0
 staticd_responses_total{worker=\"1\",class=\"5xx\"} 1
+# HELP staticd_access_log_dropped_lines_total Access-log lines not written whole (disk full).
+# TYPE staticd_access_log_dropped_lines_total counter
+staticd_access_log_dropped_lines_total{worker=\"0\"} 0
+staticd_access_log_dropped_lines_total{worker=\"1\"} 7
 # HELP staticd_uptime_seconds Seconds since the master process started.
 # TYPE staticd_uptime_seconds gauge
 staticd_uptime_seconds 3600
@@ -137,7 +152,7 @@ staticd_workers 2
         render(&mut out, &[], 0);
         let types = out.lines().filter(|l| l.starts_with("# TYPE ")).count();
         let helps = out.lines().filter(|l| l.starts_with("# HELP ")).count();
-        assert_eq!((types, helps), (7, 7));
+        assert_eq!((types, helps), (8, 8));
         assert!(out.ends_with("staticd_workers 0\n"));
         assert!(out.contains("staticd_uptime_seconds 0\n"));
     }
@@ -164,7 +179,7 @@ staticd_workers 2
             assert!(name.starts_with("staticd_"), "{l}");
             assert!(out.contains(&format!("# TYPE {name} ")), "family declared: {l}");
         }
-        // 4 one-label families × 4 workers + 5 classes × 4 workers + uptime + workers.
-        assert_eq!(out.lines().filter(|l| !l.starts_with('#')).count(), 16 + 20 + 2);
+        // 5 one-label families × 4 workers + 5 classes × 4 workers + uptime + workers.
+        assert_eq!(out.lines().filter(|l| !l.starts_with('#')).count(), 20 + 20 + 2);
     }
 }

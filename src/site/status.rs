@@ -84,6 +84,7 @@ fn snapshot(shm: &Shm) -> Vec<WorkerStats> {
                 requests: s.requests.load(Relaxed),
                 bytes_sent: s.bytes_sent.load(Relaxed),
                 status: std::array::from_fn(|c| s.status[c].load(Relaxed)),
+                log_dropped_lines: s.log_dropped_lines.load(Relaxed),
             })
         })
         .collect()

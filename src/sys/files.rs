@@ -40,9 +40,15 @@ pub fn pread_from_start(file: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usiz
 }
 
 /// Opens (creating) a log file for appending: whole-line writes from several processes never interleave.
+/// Readable too when permitted, so a writer can check that the file does not end mid-line after a full disk
+/// cut a write (see `ops::log_file`); a file we may only write is opened write-only, as before.
 pub fn open_append(path: &Path) -> io::Result<OwnedFd> {
-    let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
-    Ok(fcntl::open(path, flags, Mode::from_bits_truncate(0o640))?)
+    let flags = OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+    let mode = Mode::from_bits_truncate(0o640);
+    match fcntl::open(path, flags | OFlag::O_RDWR, mode) {
+        Err(Errno::EACCES) => Ok(fcntl::open(path, flags | OFlag::O_WRONLY, mode)?),
+        r => Ok(r?),
+    }
 }
 
 /// Opens a directory as an O_PATH handle to resolve files beneath it.

@@ -479,3 +479,103 @@ fn lines_record_the_bytes_sent_and_the_time_to_the_last_byte() {
         slow.duration_us
     );
 }
+
+/// A small tmpfs, unmounted (lazily, so a still-open log cannot block it) when dropped, even if the test fails.
+struct TinyFs(std::path::PathBuf);
+
+impl TinyFs {
+    fn mount(dir: std::path::PathBuf, size: &str) -> TinyFs {
+        std::fs::create_dir_all(&dir).expect("mount point");
+        let opts = format!("size={size}");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &opts, "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("run mount");
+        assert!(ok.success(), "mount tmpfs on {}", dir.display());
+        TinyFs(dir)
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes `path` until the filesystem is full.
+fn fill(path: &Path) {
+    let mut f = std::fs::File::create(path).expect("filler");
+    let chunk = vec![b'x'; 512];
+    loop {
+        match f.write(&chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Issue 12, item 7: after ENOSPC cut a flush mid-line, the next flush used to be glued onto the fragment.
+#[test]
+fn a_full_disk_never_merges_two_requests_into_one_line() {
+    if !require_root("mounting a 64 KiB tmpfs to fill up") {
+        return;
+    }
+    let root = site("disk-full");
+    let fs = TinyFs::mount(root.beside("tinyfs"), "64k");
+    let log = fs.0.join("access.log");
+    let mut server = start_logging(&root, &log, &["--status-path", "/status"]);
+    let ua = "f".repeat(300);
+    let send = |tag: &str, n: usize| {
+        for i in 0..n {
+            let raw = format!(
+                "GET /index.html?{tag}-{i} HTTP/1.1\r\nHost: t\r\nUser-Agent: {ua}\r\nConnection: close\r\n\r\n"
+            );
+            assert_eq!(exchange(server.addr(), raw.as_bytes()).0.status, 200);
+        }
+    };
+    send("before", 5);
+    wait_log_lines(&log, 5, LONG);
+    // The disk fills up; the log's last page still has room for part of a flush, so writes are cut short.
+    fill(&fs.0.join("filler"));
+    for round in 0..3 {
+        send(&format!("full{round}"), 20);
+        thread::sleep(std::time::Duration::from_millis(1300));
+    }
+    // Room again: these land, and must not be glued onto a fragment.
+    std::fs::remove_file(fs.0.join("filler")).expect("free space");
+    send("after", 10);
+    thread::sleep(std::time::Duration::from_millis(1300));
+    let metrics = String::from_utf8_lossy(&get(server.addr(), "/status").body).into_owned();
+    server.signal(libc::SIGQUIT);
+    assert!(server.wait_exit(LONG).is_some(), "QUIT did not end the server");
+
+    let bytes = std::fs::read(&log).expect("read log");
+    assert!(bytes.ends_with(b"\n"), "the log ends mid-line");
+    let lines = log_lines(&log);
+    let mut whole = HashSet::new();
+    for line in &lines {
+        assert!(
+            line.matches(" HTTP/1.1\"").count() <= 1 && line.matches("GET ").count() <= 1,
+            "two requests in one line: {line}"
+        );
+        if let Ok(rec) = parse_combined(line) {
+            whole.insert(rec.request);
+        }
+    }
+    for tag in ["before", "after"] {
+        let n = if tag == "before" { 5 } else { 10 };
+        for i in 0..n {
+            let want = format!("GET /index.html?{tag}-{i} HTTP/1.1");
+            assert!(whole.contains(&want), "{want} not logged whole; log:\n{}", lines.join("\n"));
+        }
+    }
+    let dropped: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("staticd_access_log_dropped_lines_total{"))
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+        .sum();
+    let logged_full = whole.iter().filter(|r| r.contains("?full")).count() as u64;
+    assert!(dropped > 0, "the disk never filled: nothing was cut; metrics:\n{metrics}");
+    assert_eq!(dropped, 60 - logged_full, "dropped-lines counter; metrics:\n{metrics}");
+}
