@@ -28,7 +28,7 @@ pub fn workers_can_read_root(cfg: &Config, user_name: &str) -> Result<(), String
     };
     let Some(user) = cfg.user else {
         // Not root: the workers are this very user, so the check needs no child.
-        return read_root(&cfg.root, cfg.no_symlinks).map_err(|e| cannot_read(&describe(&e)));
+        return read_root(&cfg.root, cfg.no_symlinks, cfg.site.listing).map_err(|e| cannot_read(&describe(&e)));
     };
     let pid = match sys::fork().map_err(|e| format!("cannot fork to check the root: {e}"))? {
         Forked::Child => {
@@ -36,7 +36,11 @@ pub fn workers_can_read_root(cfg: &Config, user_name: &str) -> Result<(), String
             let code = match sys::drop_privileges(chroot, user) {
                 Err(e) => DROP_FAILED + errno_code(&e),
                 // Inside the chroot the root is "/", as the worker sees it.
-                Ok(()) => match read_root(chroot.map_or(cfg.root.as_path(), |_| Path::new("/")), cfg.no_symlinks) {
+                Ok(()) => match read_root(
+                    chroot.map_or(cfg.root.as_path(), |_| Path::new("/")),
+                    cfg.no_symlinks,
+                    cfg.site.listing,
+                ) {
                     Ok(()) => OK,
                     Err(e) => errno_code(&e),
                 },
@@ -55,13 +59,16 @@ pub fn workers_can_read_root(cfg: &Config, user_name: &str) -> Result<(), String
     }
 }
 
-/// What a worker needs of the root: to open it as a directory (search permission on the path, and on the
-/// root itself to look up "." beneath it), to read it (listings, and the sign that its files can be found)
-/// and to list at least its first entry.
-fn read_root(root: &Path, no_symlinks: bool) -> io::Result<()> {
+/// What a worker needs of the root: to open it as a directory and search it (every file is looked up
+/// beneath it); with `--listing` also to read it, since the root's listing is a page of the site. A root
+/// that is searchable but not readable (0711) serves its files, so it passes without `--listing`.
+fn read_root(root: &Path, no_symlinks: bool, listing: bool) -> io::Result<()> {
     let handle = sys::open_dir(root)?;
-    let mut dir = DirReader::open_beneath(std::os::fd::AsFd::as_fd(&handle), b"", no_symlinks)?;
-    dir.next_entry()?;
+    sys::check_searchable(std::os::fd::AsFd::as_fd(&handle))?;
+    if listing {
+        let mut dir = DirReader::open_beneath(std::os::fd::AsFd::as_fd(&handle), b"", no_symlinks)?;
+        dir.next_entry()?;
+    }
     Ok(())
 }
 

@@ -51,6 +51,12 @@ pub fn open_append(path: &Path) -> io::Result<OwnedFd> {
     }
 }
 
+/// Fails (EACCES) unless this process may search the directory `dir`: look names up in it, which is all
+/// opening files beneath it needs.
+pub fn check_searchable(dir: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(nix::unistd::faccessat(dir, ".", nix::unistd::AccessFlags::X_OK, nix::fcntl::AtFlags::empty())?)
+}
+
 /// Opens a directory as an O_PATH handle to resolve files beneath it.
 pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     Ok(fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?)

@@ -32,7 +32,10 @@ mod socket;
 
 pub use dir::{stat_beneath, DirEntry, DirReader, EntryType};
 pub use epoll::{Epoll, Event, Token, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
-pub use files::{fstat, open_append, open_beneath, open_dir, pread, pread_from_start, read, write, FileInfo, FileKind};
+pub use files::{
+    check_searchable, fstat, open_append, open_beneath, open_dir, pread, pread_from_start, read, write, FileInfo,
+    FileKind,
+};
 pub use inotify::{inotify, inotify_drain, inotify_watch_dir};
 pub use memory::map_shared_anonymous;
 pub use privileges::{drop_privileges, lookup_user, UserIds};

@@ -397,6 +397,29 @@ fn root_the_workers_cannot_read_is_refused() {
     }
 }
 
+/// A root the workers may search but not read (0711) serves its files, so only `--listing`, which reads it,
+/// makes it an error.
+#[test]
+fn a_searchable_but_unreadable_root_is_refused_only_for_listings() {
+    if !require_root("the workers drop to --user only when started as root") {
+        return;
+    }
+    if !require(user_ids("nobody").is_some(), "a `nobody` user for the workers") {
+        return;
+    }
+    let root = TempRoot::new("search-only-root");
+    root.write("index.html", b"hello\n");
+    let _guard = ModeGuard::chmod(&root.path, 0o711, 0o755);
+    let check = ["--check", root.path_str()];
+    let exit = run(&check);
+    assert_eq!(exit_code(&exit.status), 0, "{check:?} on a 0711 root; stderr:\n{}", exit.stderr);
+    let server = root.serve(&[]);
+    assert_eq!(get(server.addr(), "/index.html").body, b"hello\n", "a 0711 root serves its files");
+    drop(server);
+    let check = ["--check", "--listing", root.path_str()];
+    assert_startup_error(&run(&check), &check, &["user nobody", root.path_str(), "Permission denied"]);
+}
+
 #[test]
 fn without_chroot_the_path_to_the_root_must_be_searchable_too() {
     if !require_root("the workers drop to --user only when started as root") {
