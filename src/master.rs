@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -362,11 +362,7 @@ impl Master {
             match sys::send_with_fds(chan.as_fd(), &[channel::KIND_LOG], &[log.as_raw_fd()]) {
                 Ok(()) => w.log_pending = false,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !w.want_write {
-                        w.want_write = true;
-                        let token = Source::Channel(i).token();
-                        let _ = self.epoll.modify(chan.as_fd(), sys::EPOLLIN | sys::EPOLLOUT, token);
-                    }
+                    wait_for_room(&self.epoll, &mut w.want_write, chan.as_fd(), i);
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -392,11 +388,7 @@ impl Master {
                     w.sent += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !w.want_write {
-                        w.want_write = true;
-                        let token = Source::Channel(i).token();
-                        let _ = self.epoll.modify(chan.as_fd(), sys::EPOLLIN | sys::EPOLLOUT, token);
-                    }
+                    wait_for_room(&self.epoll, &mut w.want_write, chan.as_fd(), i);
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -688,6 +680,14 @@ impl Master {
         for file in self.socket_files.drain(..) {
             file.remove_if_ours();
         }
+    }
+}
+
+/// A full channel: ask for EPOLLOUT (once) so the rest of the queue goes out when the worker has read.
+fn wait_for_room(epoll: &sys::Epoll, want_write: &mut bool, chan: BorrowedFd<'_>, worker: usize) {
+    if !*want_write {
+        *want_write = true;
+        let _ = epoll.modify(chan, sys::EPOLLIN | sys::EPOLLOUT, Source::Channel(worker).token());
     }
 }
 

@@ -279,16 +279,16 @@ impl<H: Handler> EventLoop<H> {
     }
 
     fn close_all(&mut self) {
-        let tokens: Vec<Token> = self
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.conn.is_some())
-            .map(|(i, e)| Token::new(i as u32, e.generation))
-            .collect();
+        let tokens = self.live_tokens();
         for token in tokens {
             self.close(token);
         }
+    }
+
+    /// The tokens of every open connection (to act on all of them while `self` changes).
+    fn live_tokens(&self) -> Vec<Token> {
+        let open = self.entries.iter().enumerate().filter(|(_, e)| e.conn.is_some());
+        open.map(|(i, e)| Token::new(i as u32, e.generation)).collect()
     }
 
     fn run_again_list(&mut self) {
@@ -348,13 +348,7 @@ impl<H: Handler> EventLoop<H> {
         if let Some(chan) = self.chan.take() {
             let _ = self.epoll.delete(chan.as_fd());
         }
-        let tokens: Vec<Token> = self
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.conn.is_some())
-            .map(|(i, e)| Token::new(i as u32, e.generation))
-            .collect();
+        let tokens = self.live_tokens();
         for token in tokens {
             let Some((entry, ctx)) = self.conn_mut(token) else { continue };
             let Some(conn) = entry.conn.as_mut() else { continue };
