@@ -333,11 +333,11 @@ impl Conn {
     }
 
     /// A head is complete: answer it now, or frame its body first.
-    fn start_request<H: Handler>(&mut self, request: Request, started: Instant, ctx: &mut Ctx<H>) {
+    fn start_request<H: Handler>(&mut self, mut request: Request, started: Instant, ctx: &mut Ctx<H>) {
         let body = match request.body {
             BodyFraming::None | BodyFraming::Length(0) => {
                 self.reading = Reading::Head { started: None };
-                if !self.answer(&request, started, ctx) {
+                if !self.answer(&mut request, started, ctx) {
                     self.reading = Reading::Waiting { request: Box::new(request), started };
                 }
                 return;
@@ -356,8 +356,8 @@ impl Conn {
     /// The body of the request in `Body` has been read and discarded: answer the request.
     fn body_done<H: Handler>(&mut self, ctx: &mut Ctx<H>) {
         let state = std::mem::replace(&mut self.reading, Reading::Head { started: None });
-        if let Reading::Body { request, started, .. } = state {
-            if !self.answer(&request, started, ctx) {
+        if let Reading::Body { mut request, started, .. } = state {
+            if !self.answer(&mut request, started, ctx) {
                 self.reading = Reading::Waiting { request, started };
             }
         }
@@ -367,8 +367,8 @@ impl Conn {
     fn retry_waiting<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> bool {
         let Reading::Waiting { .. } = self.reading else { return false };
         let state = std::mem::replace(&mut self.reading, Reading::Head { started: None });
-        let Reading::Waiting { request, started } = state else { return false };
-        if self.answer(&request, started, ctx) {
+        let Reading::Waiting { mut request, started } = state else { return false };
+        if self.answer(&mut request, started, ctx) {
             return true;
         }
         self.reading = Reading::Waiting { request, started };
@@ -376,8 +376,9 @@ impl Conn {
     }
 
     /// Has the site queue the response to one complete request. Returns false when the site answers later
-    /// (the caller keeps the request in `Waiting`).
-    fn answer<H: Handler>(&mut self, req: &Request, started: Instant, ctx: &mut Ctx<H>) -> bool {
+    /// (the caller keeps the request in `Waiting`). Once answered the request is done with: its access-log
+    /// fields are moved into the pending log line rather than copied.
+    fn answer<H: Handler>(&mut self, req: &mut Request, started: Instant, ctx: &mut Ctx<H>) -> bool {
         let limit = ctx.settings.keepalive_requests;
         let limit_reached = limit != 0 && self.served + 1 >= limit;
         let persist = if !req.keep_alive || limit_reached || ctx.draining {
@@ -443,25 +444,44 @@ impl Conn {
 
     /// Leaves the access-log line of the response just queued from `start` (a refused request has no method
     /// or target); it is written once the response has left.
-    fn log<H: Handler>(&mut self, ctx: &mut Ctx<H>, req: Option<&Request>, status: u16, start: u64, started: Instant) {
+    fn log<H: Handler>(
+        &mut self,
+        ctx: &mut Ctx<H>,
+        req: Option<&mut Request>,
+        status: u16,
+        start: u64,
+        started: Instant,
+    ) {
         if ctx.access_log.is_none() {
             return;
         }
+        let client = self.client_ip(req.as_deref(), &ctx.settings.trusted_proxies);
+        let version = match req.as_deref().map(|r| r.version) {
+            Some(Version::Http10) => "HTTP/1.0",
+            Some(Version::Http11) => "HTTP/1.1",
+            None => "",
+        };
+        let (method, target, referer, user_agent) = match req {
+            Some(r) => (
+                std::mem::take(&mut r.method_name),
+                std::mem::take(&mut r.target),
+                r.headers.referer.take(),
+                r.headers.user_agent.take(),
+            ),
+            None => (Cow::Borrowed(""), String::new(), None, None),
+        };
+        let end = self.out.queued_total();
         self.log_lines.push(PendingLine {
-            client: self.client_ip(req, &ctx.settings.trusted_proxies),
-            method: req.map_or(Cow::Borrowed(""), |r| r.method_name.clone()),
-            target: req.map_or_else(String::new, |r| r.target.clone()),
-            version: match req.map(|r| r.version) {
-                Some(Version::Http10) => "HTTP/1.0",
-                Some(Version::Http11) => "HTTP/1.1",
-                None => "",
-            },
+            client,
+            method,
+            target,
+            version,
             status,
-            referer: req.and_then(|r| r.headers.referer.clone()),
-            user_agent: req.and_then(|r| r.headers.user_agent.clone()),
+            referer,
+            user_agent,
             started,
             start,
-            end: self.out.queued_total(),
+            end,
         });
     }
 
