@@ -25,7 +25,6 @@ pub struct WorkerArgs {
     pub slot: usize,
     pub cfg: Config,
     pub chan: OwnedFd,
-    pub root: OwnedFd,
     pub access_log: Option<OwnedFd>,
     pub shm: Shm,
 }
@@ -46,10 +45,15 @@ pub fn run(args: WorkerArgs) -> i32 {
 fn start(args: WorkerArgs) -> io::Result<EventLoop<Site>> {
     let master_pid = sys::getppid();
     let cfg = args.cfg;
+    let chroot = cfg.user.is_some() && cfg.chroot;
     if let Some(user) = cfg.user {
-        let chroot = if cfg.chroot { Some(cfg.root.as_path()) } else { None };
-        sys::drop_privileges(chroot, user)?;
+        sys::drop_privileges(chroot.then_some(cfg.root.as_path()), user)?;
     }
+    // Opened here, by path, after the chroot: each worker (a reload's, a respawn's) gets the directory that is
+    // at that path now, and never a descriptor of one outside its own root.
+    let root_path = if chroot { std::path::Path::new("/") } else { cfg.root.as_path() };
+    let root = sys::open_dir(root_path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot open root {}: {e}", cfg.root.display())))?;
     // Set after dropping privileges (a uid change clears it); a worker must not outlive its master.
     sys::set_parent_death_signal(libc::SIGTERM)?;
     if sys::getppid() != master_pid {
@@ -64,7 +68,7 @@ fn start(args: WorkerArgs) -> io::Result<EventLoop<Site>> {
     let settings = engine_settings(&cfg);
     let access_log =
         args.access_log.map(|fd| AccessLog::new(fd, cfg.log_format, Instant::now(), &counters.log_dropped_lines));
-    let site = Site::new(Rc::new(cfg), args.root, args.shm);
+    let site = Site::new(Rc::new(cfg), root, args.shm);
     let ctx = Ctx::new(settings, site, counters, access_log, args.index);
     EventLoop::new(ctx, args.chan, sigfd)
 }
@@ -77,6 +81,7 @@ fn engine_settings(cfg: &Config) -> Settings {
         keepalive_timeout: cfg.keepalive_timeout,
         send_timeout: cfg.send_timeout,
         linger_timeout: cfg.linger_timeout,
+        drain_timeout: cfg.drain_timeout,
         keepalive_requests: cfg.keepalive_requests,
         proxy_protocol: cfg.proxy_protocol,
         trusted_proxies: cfg.trusted_proxies.clone(),

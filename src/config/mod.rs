@@ -107,6 +107,11 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
     pub linger_timeout: Duration,
 
+    /// Seconds a reload's old workers and a graceful stop (QUIT) give open connections to finish before
+    /// closing them.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
+    pub drain_timeout: Duration,
+
     /// Index file names tried for a directory, in order (repeatable or comma-separated).
     #[arg(long, value_name = "NAME", default_value = "index.html", value_delimiter = ',')]
     pub index: Vec<String>,
@@ -197,6 +202,7 @@ pub struct Config {
     pub header_timeout: Duration,
     pub send_timeout: Duration,
     pub linger_timeout: Duration,
+    pub drain_timeout: Duration,
     pub index: Vec<String>,
     pub dotfiles: bool,
     pub no_symlinks: bool,
@@ -292,6 +298,7 @@ impl Config {
             header_timeout: cli.header_timeout,
             send_timeout: cli.send_timeout,
             linger_timeout: cli.linger_timeout,
+            drain_timeout: cli.drain_timeout,
             index,
             dotfiles: cli.dotfiles,
             no_symlinks: cli.no_symlinks,

@@ -26,10 +26,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
+use crate::channel::{ConnRecord, Stage};
 use crate::engine::exchange_log::{LineContext, PendingLine, PendingLog};
 use crate::engine::input::ReadBuf;
 use crate::engine::output::{Flush, Output};
-use crate::engine::{Answer, Ctx, Handler, Reply};
+use crate::engine::{Answer, Ctx, Handler, Phase, Reply, STOP_IDLE};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::request::{self, BodyFraming, Method, Parsed, Request, RequestError, Version};
 use crate::http::response::{self, Opening, Persist};
@@ -131,6 +132,43 @@ impl Conn {
         }
     }
 
+    /// A connection passed on by the master: just accepted, or handed over by a retiring worker between two
+    /// keep-alive requests (whatever the client sent since is still in the socket, for us to read).
+    pub fn resume(fd: OwnedFd, record: ConnRecord, proxy_protocol: bool, now: Instant) -> Conn {
+        let mut conn = Conn::new(fd, record.peer, proxy_protocol, now);
+        if let Stage::Idle { idle, served } = record.stage {
+            // Its PROXY header, if any, was read by the worker before: `peer` is already what it said.
+            conn.reading = Reading::Head { started: None };
+            conn.served = served;
+            conn.last_progress = now.checked_sub(idle).unwrap_or(now);
+        }
+        conn
+    }
+
+    /// Whether the connection can move to another worker without anyone noticing: nothing read and not yet
+    /// parsed, nothing queued or in flight, no request being answered, and the client has not closed.
+    pub fn can_hand_over(&self) -> bool {
+        matches!(self.reading, Reading::Head { .. } | Reading::Proxy { .. })
+            && self.input.unparsed().is_empty()
+            && self.out.is_empty()
+            && !self.ready.eof
+            && !self.ready.fin_pending
+    }
+
+    /// Gives up the connection for another worker to carry on (see `can_hand_over`): its descriptor and the
+    /// record that tells the next worker where it stands.
+    pub fn hand_over<H: Handler>(mut self, ctx: &mut Ctx<H>) -> (OwnedFd, ConnRecord) {
+        self.finish(ctx);
+        let stage = match self.reading {
+            // Nothing came yet (a PROXY header may still be on its way): the next worker starts from scratch.
+            Reading::Proxy { .. } | Reading::Head { started: Some(_) } => Stage::Fresh,
+            _ => {
+                Stage::Idle { idle: ctx.clock.now().saturating_duration_since(self.last_progress), served: self.served }
+            }
+        };
+        (self.fd, ConnRecord { peer: self.peer, stage })
+    }
+
     pub fn on_event(&mut self, events: u32) {
         if events & (sys::EPOLLIN | sys::EPOLLRDHUP | sys::EPOLLHUP | sys::EPOLLERR) != 0 {
             self.ready.readable = true;
@@ -150,7 +188,13 @@ impl Conn {
             Reading::Lingering { until } => *until,
             _ if !self.out.is_empty() => self.last_progress + s.send_timeout,
             Reading::Proxy { since: started } | Reading::Head { started: Some(started) } => *started + s.header_timeout,
-            Reading::Head { started: None } => self.last_progress + s.keepalive_timeout,
+            Reading::Head { started: None } => {
+                let idle_limit = self.last_progress + s.keepalive_timeout;
+                match ctx.phase {
+                    Phase::Stopping { since } => idle_limit.min(self.last_progress.max(since) + STOP_IDLE),
+                    _ => idle_limit,
+                }
+            }
             Reading::Body { deadline, .. } => *deadline,
             Reading::Waiting { .. } => self.last_progress + s.send_timeout,
             // `drive` starts closing as soon as the output is flushed, so this only bounds a stray wait.
@@ -381,7 +425,8 @@ impl Conn {
     fn answer<H: Handler>(&mut self, req: &mut Request, started: Instant, ctx: &mut Ctx<H>) -> bool {
         let limit = ctx.settings.keepalive_requests;
         let limit_reached = limit != 0 && self.served + 1 >= limit;
-        let persist = if !req.keep_alive || limit_reached || ctx.draining {
+        let stopping = matches!(ctx.phase, Phase::Stopping { .. });
+        let persist = if !req.keep_alive || limit_reached || stopping {
             Persist::Close
         } else if req.version == Version::Http10 {
             Persist::KeepAlive10
@@ -518,28 +563,16 @@ impl Conn {
         self.drive(ctx)
     }
 
-    /// The worker is shutting down gracefully: close at once if idle, else after the response in progress.
+    /// The worker is stopping gracefully (`ctx.phase` is `Stopping`): the next response closes the connection,
+    /// and an idle one closes when its (now short) idle deadline passes, so a request already on the wire is
+    /// still answered rather than met by a close.
     pub fn begin_drain<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> Next {
         if let Reading::Lingering { .. } = self.reading {
             return Next::Wait;
         }
-        // A request may have arrived without its event being handled yet: answer it (with Connection: close,
-        // as ctx.draining is set) rather than close under it.
+        // A request may have arrived without its event being handled yet: answer it now.
         self.ready.readable = true;
-        if self.drive(ctx) == Next::Close {
-            return Next::Close;
-        }
-        // A connection that has been answered closes once what is in flight is done (at once when idle). One
-        // that has not sent its first request yet is new: its request is on the way, and is answered with
-        // Connection: close (or the header deadline ends it).
-        // A request the site is still answering is answered (with Connection: close) before the close.
-        if self.served > 0 {
-            if !matches!(self.reading, Reading::Lingering { .. } | Reading::Waiting { .. }) {
-                self.reading = Reading::Done;
-            }
-            return self.drive(ctx);
-        }
-        Next::Wait
+        self.drive(ctx)
     }
 
     /// Shuts our write side so the client sees a clean end, and waits for its FIN before closing, so unread

@@ -9,19 +9,21 @@
 //! let the site apply file changes before anything else in the batch, handle events, re-drive connections
 //! that used up their write budget, fire deadlines, flush the access log once a second.
 //!
-//! The master hands over new connections as SCM_RIGHTS messages on the channel; TERM stops at once, QUIT (or
-//! the master going away) stops taking connections, lets the ones in flight finish, and exits.
+//! The master hands over new connections as SCM_RIGHTS messages on the channel. TERM stops at once. A reload
+//! retires the worker (an `R` message): each connection goes back to the master, over the same channel, the
+//! moment it is idle, for the new generation to carry on. QUIT (or the master going away) stops the worker:
+//! responses close their connections and idle ones close after a short grace. Either way the worker exits
+//! when its last connection is gone, or at the drain limit.
 
 use std::io;
-use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use crate::channel;
+use crate::channel::{self, ConnRecord};
 use crate::engine::conn::{Conn, Next};
 use crate::engine::timers::Timers;
-use crate::engine::{Ctx, Handler};
+use crate::engine::{Ctx, Handler, Phase};
 use crate::shm::{self, WorkerSlot};
 use crate::sys::{self, Received, Token};
 
@@ -61,6 +63,12 @@ pub struct EventLoop<H: Handler> {
     again: Vec<Token>,
     /// Connections whose request the site answers later; driven again after each `Handler::work`.
     parked: Vec<Token>,
+    /// Idle connections given up by a retiring worker, not yet sent to the master.
+    handed_back: Vec<(OwnedFd, ConnRecord)>,
+    /// EPOLLOUT is armed on the channel because `handed_back` did not fit.
+    chan_wants_out: bool,
+    /// Retiring or stopping: whatever is still open then is closed.
+    drain_deadline: Option<Instant>,
 }
 
 impl<H: Handler> EventLoop<H> {
@@ -83,13 +91,16 @@ impl<H: Handler> EventLoop<H> {
             timers: Timers::default(),
             again: Vec::new(),
             parked: Vec::new(),
+            handed_back: Vec::new(),
+            chan_wants_out: false,
+            drain_deadline: None,
         })
     }
 
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = vec![sys::Event::EMPTY; EVENT_BATCH];
         loop {
-            if self.ctx.draining && self.live == 0 {
+            if self.ctx.phase != Phase::Serving && self.live == 0 && self.handed_back.is_empty() {
                 return Ok(());
             }
             let timeout = self.wait_timeout();
@@ -103,6 +114,9 @@ impl<H: Handler> EventLoop<H> {
             for ev in &events[..n] {
                 match ev.token() {
                     TOKEN_CHANNEL => {
+                        if ev.flags() & sys::EPOLLOUT != 0 {
+                            self.send_handed_back();
+                        }
                         if self.receive_connections()? == ChannelRead::Closed {
                             // The master retired us (reload) or is gone: finish what is in flight and leave.
                             log::info!("channel to the master closed; finishing in-flight requests");
@@ -123,6 +137,13 @@ impl<H: Handler> EventLoop<H> {
             self.run_again_list();
             self.run_parked();
             self.fire_timers();
+            self.send_handed_back();
+            if self.drain_deadline.is_some_and(|at| self.ctx.clock.now() >= at) {
+                log::warn!("drain limit reached; closing {} connection(s) still open", self.live);
+                self.close_all();
+                self.handed_back.clear();
+                return Ok(());
+            }
             let entries = &self.entries;
             self.timers.compact(self.live, |at, token| {
                 Self::entry(entries, token).is_some_and(|e| e.conn.is_some() && e.queued_deadline == Some(at))
@@ -138,7 +159,11 @@ impl<H: Handler> EventLoop<H> {
         if !self.again.is_empty() || !self.parked.is_empty() {
             return 0;
         }
-        let wait = self.timers.until_next(Instant::now()).map_or(MAX_WAIT, |d| d.min(MAX_WAIT));
+        let now = Instant::now();
+        let mut wait = self.timers.until_next(now).map_or(MAX_WAIT, |d| d.min(MAX_WAIT));
+        if let Some(at) = self.drain_deadline {
+            wait = wait.min(at.saturating_duration_since(now));
+        }
         // Round up so we never wake just before a deadline and spin.
         wait.as_millis() as i32 + 1
     }
@@ -159,8 +184,12 @@ impl<H: Handler> EventLoop<H> {
                         Some(&channel::KIND_CONNECTIONS) => {
                             WorkerSlot::bump(&self.ctx.counters.accepted, fds.len() as u64);
                             for (i, fd) in fds.into_iter().enumerate() {
-                                self.add_conn(fd, channel::decode_addr(payload, i));
+                                self.add_conn(fd, channel::decode_record(payload, i));
                             }
+                        }
+                        Some(&channel::KIND_RETIRE) => {
+                            let limit = channel::decode_retire(payload, self.ctx.settings.drain_timeout);
+                            self.start_retiring(limit);
                         }
                         Some(&channel::KIND_LOG) => {
                             if let (Some(log), Some(fd)) = (self.ctx.access_log.as_mut(), fds.into_iter().next()) {
@@ -174,7 +203,7 @@ impl<H: Handler> EventLoop<H> {
                 Ok(Received::Truncated { len }) => {
                     // Out of descriptors: those connections are lost (closed), but must still be counted as
                     // received or the master would think them in flight here forever.
-                    let lost = channel::connection_count(len);
+                    let lost = channel::record_count(len);
                     WorkerSlot::bump(&self.ctx.counters.accepted, lost as u64);
                     log::error!("lost {lost} connection(s) passed by the master: descriptor message truncated (out of descriptors?)");
                     return Ok(ChannelRead::Took);
@@ -187,8 +216,8 @@ impl<H: Handler> EventLoop<H> {
         }
     }
 
-    fn add_conn(&mut self, fd: OwnedFd, peer: Option<SocketAddr>) {
-        if self.ctx.draining {
+    fn add_conn(&mut self, fd: OwnedFd, record: ConnRecord) {
+        if let Phase::Stopping { .. } = self.ctx.phase {
             return;
         }
         let index = match self.free.pop() {
@@ -208,7 +237,7 @@ impl<H: Handler> EventLoop<H> {
             self.free.push(index as u32);
             return;
         }
-        entry.conn = Some(Conn::new(fd, peer, self.ctx.settings.proxy_protocol, self.ctx.clock.now()));
+        entry.conn = Some(Conn::resume(fd, record, self.ctx.settings.proxy_protocol, self.ctx.clock.now()));
         self.live += 1;
         WorkerSlot::bump(&self.ctx.counters.live, 1);
         // The socket may already hold a request: edge-triggered registration reports it, but driving now
@@ -249,6 +278,7 @@ impl<H: Handler> EventLoop<H> {
         match next {
             Next::Close => self.close(token),
             Next::Again => self.again.push(token),
+            Next::Wait if self.ctx.phase == Phase::Retiring && self.can_hand_over(token) => self.hand_over(token),
             Next::Wait | Next::Later => {
                 if next == Next::Later && !self.parked.contains(&token) {
                     self.parked.push(token);
@@ -337,14 +367,24 @@ impl<H: Handler> EventLoop<H> {
         Ok(false)
     }
 
-    /// Stops taking connections, closes idle ones, and lets the rest finish with `Connection: close`.
+    /// QUIT, or the master is gone: stops taking connections; every response from now on closes its
+    /// connection, and idle ones close after a short grace (see `Phase::Stopping`).
     fn start_drain(&mut self) {
-        if self.ctx.draining {
+        if let Phase::Stopping { .. } = self.ctx.phase {
             return;
         }
         // Connections the master already sent are ours to answer: take every one still in the channel.
-        while let Ok(ChannelRead::Took) = self.receive_connections() {}
-        self.ctx.draining = true;
+        if self.ctx.phase == Phase::Serving {
+            while let Ok(ChannelRead::Took) = self.receive_connections() {}
+        }
+        let now = self.ctx.clock.now();
+        self.ctx.phase = Phase::Stopping { since: now };
+        self.limit_drain(now + self.ctx.settings.drain_timeout);
+        // Nobody is left to pass connections on to: those given up already are closed.
+        if !self.handed_back.is_empty() {
+            log::warn!("closing {} idle connection(s) the master can no longer take over", self.handed_back.len());
+            self.handed_back.clear();
+        }
         if let Some(chan) = self.chan.take() {
             let _ = self.epoll.delete(chan.as_fd());
         }
@@ -354,6 +394,89 @@ impl<H: Handler> EventLoop<H> {
             let Some(conn) = entry.conn.as_mut() else { continue };
             let next = conn.begin_drain(ctx);
             self.after(token, next);
+        }
+    }
+
+    /// A reload: the new generation takes over. Every idle connection goes back to the master now, the others
+    /// as soon as they are idle; whatever is still open after `limit` is closed.
+    fn start_retiring(&mut self, limit: Duration) {
+        if self.ctx.phase != Phase::Serving {
+            return;
+        }
+        log::info!("retiring: handing idle connections over to the new workers");
+        self.ctx.phase = Phase::Retiring;
+        self.limit_drain(self.ctx.clock.now() + limit);
+        for token in self.live_tokens() {
+            if self.can_hand_over(token) {
+                self.hand_over(token);
+            }
+        }
+        self.send_handed_back();
+    }
+
+    fn limit_drain(&mut self, at: Instant) {
+        self.drain_deadline = Some(self.drain_deadline.map_or(at, |d| d.min(at)));
+    }
+
+    fn can_hand_over(&self, token: Token) -> bool {
+        Self::entry(&self.entries, token).and_then(|e| e.conn.as_ref()).is_some_and(Conn::can_hand_over)
+    }
+
+    /// Takes an idle connection out of this worker and queues it for the master (see `send_handed_back`).
+    fn hand_over(&mut self, token: Token) {
+        let Some((entry, ctx)) = self.conn_mut(token) else { return };
+        let Some(conn) = entry.conn.take() else { return };
+        entry.queued_deadline = None;
+        let (fd, record) = conn.hand_over(ctx);
+        // The registration belongs to the open socket, which lives on in the next worker: remove it here
+        // explicitly rather than rely on the close.
+        let _ = self.epoll.delete(fd.as_fd());
+        self.handed_back.push((fd, record));
+        self.free.push(token.slot() as u32);
+        self.live -= 1;
+        let live = &self.ctx.counters.live;
+        live.store(live.load(Relaxed).saturating_sub(1), Relaxed);
+    }
+
+    /// Sends the connections given up so far to the master, many per message. A full channel keeps the rest
+    /// for EPOLLOUT; a closed one means the master is gone, and nobody can take them.
+    fn send_handed_back(&mut self) {
+        while !self.handed_back.is_empty() {
+            let Some(chan) = self.chan.as_ref() else {
+                self.handed_back.clear();
+                return;
+            };
+            let n = self.handed_back.len().min(sys::MAX_FDS_PER_MSG);
+            let mut payload = Vec::with_capacity(channel::MAX_PAYLOAD);
+            payload.push(channel::KIND_HANDED_BACK);
+            let mut raw: Vec<RawFd> = Vec::with_capacity(n);
+            for (fd, record) in &self.handed_back[..n] {
+                raw.push(fd.as_raw_fd());
+                channel::encode_record(&mut payload, record);
+            }
+            match sys::send_with_fds(chan.as_fd(), &payload, &raw) {
+                // Our copies close here; the master holds its own now.
+                Ok(()) => drop(self.handed_back.drain(..n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !self.chan_wants_out {
+                        self.chan_wants_out = true;
+                        let _ = self.epoll.modify(chan.as_fd(), sys::EPOLLIN | sys::EPOLLOUT, TOKEN_CHANNEL);
+                    }
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::warn!("cannot hand {} connection(s) back to the master: {e}; closing them", n);
+                    self.handed_back.clear();
+                    return;
+                }
+            }
+        }
+        if self.chan_wants_out {
+            self.chan_wants_out = false;
+            if let Some(chan) = self.chan.as_ref() {
+                let _ = self.epoll.modify(chan.as_fd(), sys::EPOLLIN, TOKEN_CHANNEL);
+            }
         }
     }
 }

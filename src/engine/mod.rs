@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::http::request::{Limits, Request};
 use crate::ops::forwarded::Cidr;
 
-pub use ctx::Ctx;
+pub use ctx::{Ctx, Phase, STOP_IDLE};
 pub use reply::Reply;
 
 /// What the handler did with a request.
@@ -64,6 +64,8 @@ pub struct Settings {
     pub keepalive_timeout: Duration,
     pub send_timeout: Duration,
     pub linger_timeout: Duration,
+    /// How long a stopping or retiring worker lets its connections finish before it closes them.
+    pub drain_timeout: Duration,
     /// Requests per connection before it is closed; 0 = unlimited.
     pub keepalive_requests: u64,
     /// Every connection starts with a PROXY protocol header.

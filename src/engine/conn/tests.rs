@@ -67,6 +67,7 @@ fn settings() -> Settings {
         keepalive_timeout: Duration::from_secs(60),
         send_timeout: Duration::from_secs(30),
         linger_timeout: Duration::from_secs(5),
+        drain_timeout: Duration::from_secs(30),
         keepalive_requests: 0,
         proxy_protocol: false,
         trusted_proxies: Vec::new(),

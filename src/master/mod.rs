@@ -20,13 +20,16 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use crate::channel;
+use crate::channel::{self, ConnRecord};
 use crate::config::{AccessLogTarget, Config};
 use crate::listen::{Listener, SocketFile};
 use crate::ops::systemd;
 use crate::shm::{self, Shm};
 use crate::sys::{self, ExitKind, Forked, Token};
 use crate::worker::{self, WorkerArgs};
+
+mod retiring;
+use retiring::Retiree;
 
 /// What a master epoll event is about, packed into its token: the kind as the generation, the index as the
 /// slot.
@@ -38,18 +41,23 @@ enum Source {
     Signal,
     /// Worker `i`'s channel is writable again or closed.
     Channel(usize),
+    /// The channel of the retiring worker in shared-memory slot `i` has connections handed back, has room
+    /// again, or closed.
+    Retiree(usize),
 }
 
 impl Source {
     const LISTENER: u32 = 0;
     const SIGNAL: u32 = 1;
     const CHANNEL: u32 = 2;
+    const RETIREE: u32 = 3;
 
     fn token(self) -> Token {
         match self {
             Source::Listener(i) => Token::new(i as u32, Self::LISTENER),
             Source::Signal => Token::new(0, Self::SIGNAL),
             Source::Channel(i) => Token::new(i as u32, Self::CHANNEL),
+            Source::Retiree(i) => Token::new(i as u32, Self::RETIREE),
         }
     }
 
@@ -58,6 +66,7 @@ impl Source {
             Self::LISTENER => Some(Source::Listener(token.slot())),
             Self::SIGNAL => Some(Source::Signal),
             Self::CHANNEL => Some(Source::Channel(token.slot())),
+            Self::RETIREE => Some(Source::Retiree(token.slot())),
             _ => None,
         }
     }
@@ -83,8 +92,9 @@ const SLOTS_PER_WORKER: usize = 4;
 /// Wait before retrying a spawn that failed (fork or socketpair out of resources).
 const SPAWN_RETRY: Duration = Duration::from_millis(500);
 
-/// A connection accepted but not yet handed to a worker, with the peer address accept4 reported.
-type Pending = (OwnedFd, Option<std::net::SocketAddr>);
+/// A connection not yet handed to a worker: accepted (with the peer address accept4 reported), or handed back
+/// by a retiring worker (with where it stood).
+type Pending = (OwnedFd, ConnRecord);
 
 struct WorkerHandle {
     pid: Option<i32>,
@@ -125,10 +135,9 @@ pub struct Master {
     epoll: sys::Epoll,
     sigfd: OwnedFd,
     shm: Shm,
-    root: OwnedFd,
     workers: Vec<WorkerHandle>,
-    /// Workers replaced by a reload, finishing their connections: (pid, slot).
-    retiring: Vec<(i32, usize)>,
+    /// Workers replaced by a reload, handing their connections back and finishing the busy ones.
+    retiring: Vec<Retiree>,
     /// The access log as currently opened (stdout is a duplicate of fd 1); None when off.
     access_log: Option<OwnedFd>,
     /// Socket files this process created, removed (if still ours) when the listeners close.
@@ -148,7 +157,6 @@ impl Master {
         epoll.add(sigfd.as_fd(), sys::EPOLLIN, Source::Signal.token())?;
         // Spare slots: a reload's new workers take free ones while the old workers finish in theirs.
         let shm = Shm::new(SLOTS_PER_WORKER * cfg.workers)?;
-        let root = sys::open_dir(&cfg.root)?;
         let access_log = open_access_log(&cfg.access_log)?;
         let socket_files = listeners.iter().filter_map(|l| l.unix_path.clone()).collect();
         let now = Instant::now();
@@ -174,7 +182,6 @@ impl Master {
             epoll,
             sigfd,
             shm,
-            root,
             workers,
             retiring: Vec::new(),
             access_log,
@@ -201,6 +208,7 @@ impl Master {
                         return Ok(());
                     }
                     Some(Source::Channel(i)) => self.on_channel_event(i, ev.flags()),
+                    Some(Source::Retiree(slot)) => self.on_retiree_event(slot, ev.flags()),
                     Some(Source::Listener(i)) => self.accept_from(i)?,
                     // Signals that do not stop the master (already handled by the guard), or a foreign token.
                     Some(Source::Signal) | None => {}
@@ -252,7 +260,7 @@ impl Master {
         self.last_check_ms = now_ms;
         let watched =
             self.workers.iter().enumerate().filter_map(|(i, w)| w.pid.map(|p| (format!("worker {i}"), p, w.slot)));
-        let retiring = self.retiring.iter().map(|&(p, slot)| ("retiring worker".to_string(), p, slot));
+        let retiring = self.retiring.iter().map(|r| ("retiring worker".to_string(), r.pid, r.slot));
         for (who, pid, slot) in watched.chain(retiring) {
             let slot = self.shm.slot(slot);
             let beat = slot.heartbeat.load(Relaxed).max(self.heartbeat_baseline_ms);
@@ -308,7 +316,8 @@ impl Master {
                 return Ok(());
             };
             match sys::accept(listener.fd.as_fd()) {
-                Ok(conn) => {
+                Ok((fd, peer)) => {
+                    let conn = (fd, ConnRecord::accepted(peer));
                     accepted += 1;
                     let target =
                         (0..loads.len()).filter_map(|i| loads[i].map(|l| (l, i))).filter(|&(l, _)| l < max).min();
@@ -378,9 +387,9 @@ impl Master {
             let mut payload = Vec::with_capacity(channel::MAX_PAYLOAD);
             payload.push(channel::KIND_CONNECTIONS);
             let mut raw: Vec<RawFd> = Vec::with_capacity(n);
-            for (fd, addr) in w.queue.iter().take(n) {
+            for (fd, record) in w.queue.iter().take(n) {
                 raw.push(fd.as_raw_fd());
-                channel::encode_addr(&mut payload, *addr);
+                channel::encode_record(&mut payload, record);
             }
             match sys::send_with_fds(chan.as_fd(), &payload, &raw) {
                 Ok(()) => {
@@ -459,6 +468,10 @@ impl Master {
                 let _ = sys::kill(pid, libc::SIGQUIT);
             }
         }
+        // Retiring workers cannot hand their connections to anyone now: they stop the same way.
+        for r in &self.retiring {
+            let _ = sys::kill(r.pid, libc::SIGQUIT);
+        }
         Ok(())
     }
 
@@ -467,7 +480,7 @@ impl Master {
         notify_service_manager("STOPPING=1");
         self.listeners.clear();
         let pids: Vec<i32> =
-            self.workers.iter().filter_map(|w| w.pid).chain(self.retiring.iter().map(|&(pid, _)| pid)).collect();
+            self.workers.iter().filter_map(|w| w.pid).chain(self.retiring.iter().map(|r| r.pid)).collect();
         for &pid in &pids {
             let _ = sys::kill(pid, libc::SIGTERM);
         }
@@ -490,12 +503,7 @@ impl Master {
 
     fn reap(&mut self) -> io::Result<()> {
         while let Some((pid, how)) = sys::reap_child()? {
-            if let Some(at) = self.retiring.iter().position(|&(p, _)| p == pid) {
-                let (_, slot) = self.retiring.swap_remove(at);
-                // Only if the slot is still this process's (it always is: slots are never handed out while a
-                // retiring worker holds them).
-                let _ = self.shm.slot(slot).pid.compare_exchange(pid, 0, Relaxed, Relaxed);
-                log::info!("old worker (pid {pid}) finished after reload");
+            if self.reap_retiree(pid) {
                 continue;
             }
             let Some(i) = self.workers.iter().position(|w| w.pid == Some(pid)) else {
@@ -530,21 +538,28 @@ impl Master {
                 w.respawn_at = Some(Instant::now() + delay);
                 log::warn!("worker {i} (pid {pid}) died: {how}; respawn in {}ms (dying repeatedly)", delay.as_millis());
             }
-            self.redistribute(orphans);
+            self.route(orphans);
         }
         Ok(())
     }
 
-    /// Hands connections that were queued for a dead worker to the others (or closes them if none can take them).
-    fn redistribute(&mut self, fds: Vec<Pending>) {
-        if fds.is_empty() {
+    /// Gives connections that are not new (queued for a worker that died, or handed back by a retiring one) to
+    /// the least-loaded running worker, over --max-conns if need be: they are open already, and closing one
+    /// could lose a request. With no worker running, they wait in the queue of one about to be respawned.
+    fn route(&mut self, conns: Vec<Pending>) {
+        if conns.is_empty() {
             return;
         }
-        for fd in fds {
-            let target =
+        if self.mode == Mode::Draining {
+            log::warn!("closing {} connection(s): stopping, no worker can take them", conns.len());
+            return;
+        }
+        for conn in conns {
+            let running =
                 (0..self.workers.len()).filter(|&i| self.workers[i].pid.is_some()).min_by_key(|&i| self.load(i));
+            let target = running.or_else(|| (0..self.workers.len()).min_by_key(|&i| self.workers[i].queue.len()));
             if let Some(i) = target {
-                self.workers[i].queue.push_back(fd);
+                self.workers[i].queue.push_back(conn);
             }
         }
         for i in 0..self.workers.len() {
@@ -554,12 +569,11 @@ impl Master {
 
     fn spawn(&mut self, i: usize) -> io::Result<()> {
         let (ours, theirs) = sys::seqpacket_pair()?;
-        let root = self.root.try_clone()?;
         let log = self.access_log.as_ref().map(|fd| fd.try_clone()).transpose()?;
         let slot = self.workers[i].slot;
         match sys::fork()? {
             Forked::Child => {
-                let mut keep = vec![theirs.as_raw_fd(), root.as_raw_fd()];
+                let mut keep = vec![theirs.as_raw_fd()];
                 keep.extend(log.as_ref().map(|fd| fd.as_raw_fd()));
                 if let Err(e) = sys::close_fds_except(&keep) {
                     log::error!("worker {i}: cannot close the master's descriptors: {e}");
@@ -567,12 +581,11 @@ impl Master {
                 }
                 sys::unblock_all_signals();
                 let cfg = self.cfg.clone();
-                let args = WorkerArgs { index: i, slot, cfg, chan: theirs, root, access_log: log, shm: self.shm };
+                let args = WorkerArgs { index: i, slot, cfg, chan: theirs, access_log: log, shm: self.shm };
                 std::process::exit(worker::run(args));
             }
             Forked::Parent(pid) => {
                 drop(theirs);
-                drop(root);
                 drop(log);
                 self.shm.slot(slot).reset(pid);
                 self.shm.slot(slot).accepted.store(0, Relaxed);
@@ -593,51 +606,6 @@ impl Master {
 }
 
 impl Master {
-    /// HUP: a new set of workers takes over at once; the old ones stop receiving connections, close idle
-    /// keep-alive connections, finish in-flight responses with `Connection: close`, and exit.
-    fn reload(&mut self) -> io::Result<()> {
-        if self.mode != Mode::Running {
-            return Ok(());
-        }
-        let n = self.workers.len();
-        let free = self.free_slots();
-        if free.len() < n {
-            log::warn!("HUP ignored: earlier reloads are still finishing (no free worker slots)");
-            return Ok(());
-        }
-        log::info!("received HUP; starting new workers and retiring the old ones");
-        notify_service_manager("RELOADING=1");
-        for (i, new_slot) in (0..n).zip(free) {
-            let w = &mut self.workers[i];
-            let old_slot = w.slot;
-            w.slot = new_slot;
-            w.failures = 0;
-            w.respawn_at = None;
-            let queued: Vec<Pending> = w.queue.drain(..).collect();
-            if let Some(pid) = w.pid.take() {
-                if let Some(chan) = w.chan.take() {
-                    let _ = self.epoll.delete(chan.as_fd());
-                }
-                self.retiring.push((pid, old_slot));
-                let _ = sys::kill(pid, libc::SIGQUIT);
-            }
-            self.workers[i].queue.extend(queued);
-            self.spawn_or_retry(i);
-        }
-        notify_service_manager("READY=1");
-        Ok(())
-    }
-
-    /// Shared-memory slots no current or retiring worker holds.
-    fn free_slots(&self) -> Vec<usize> {
-        (0..self.shm.slots())
-            .filter(|s| {
-                !self.workers.iter().any(|w| w.pid.is_some() && w.slot == *s)
-                    && !self.retiring.iter().any(|&(_, r)| r == *s)
-            })
-            .collect()
-    }
-
     /// Spawns worker `i`, or, when the system is out of processes or descriptors, logs it and tries again
     /// shortly: a server that is serving must not exit because one fork failed. Returns whether it spawned.
     fn spawn_or_retry(&mut self, i: usize) -> bool {
@@ -736,12 +704,18 @@ mod tests {
 
     #[test]
     fn sources_survive_their_tokens() {
-        for source in
-            [Source::Listener(0), Source::Listener(7), Source::Signal, Source::Channel(0), Source::Channel(1023)]
-        {
+        for source in [
+            Source::Listener(0),
+            Source::Listener(7),
+            Source::Signal,
+            Source::Channel(0),
+            Source::Channel(1023),
+            Source::Retiree(5),
+        ] {
             assert_eq!(Source::of(source.token()), Some(source));
         }
         assert_ne!(Source::Listener(1).token(), Source::Channel(1).token());
-        assert_eq!(Source::of(Token::new(0, 3)), None);
+        assert_ne!(Source::Retiree(1).token(), Source::Channel(1).token());
+        assert_eq!(Source::of(Token::new(0, 4)), None);
     }
 }
