@@ -56,7 +56,8 @@ max-body-bytes = 1_000
 
 #[test]
 fn entries_know_their_ids_kinds_and_lines() {
-    let entries = parse_ok("root = \"/srv/www\"\n\nno-symlinks = true\nlisten = [\n  \"127.0.0.1:1\",\n  \"[::1]:2\",\n]\n");
+    let entries =
+        parse_ok("root = \"/srv/www\"\n\nno-symlinks = true\nlisten = [\n  \"127.0.0.1:1\",\n  \"[::1]:2\",\n]\n");
     let summary: Vec<(&str, &str, usize, Kind)> =
         entries.iter().map(|e| (e.id.as_str(), e.key.as_str(), e.line, e.kind)).collect();
     assert_eq!(
@@ -144,7 +145,10 @@ listen = ["unix:run/s.sock", "unix:/run/abs.sock", "127.0.0.1:0"]
     );
     // Absolute paths, the special access-log values, and options that are not paths are left alone.
     assert_eq!(args("root = \"/srv/www\"\naccess-log = \"-\""), ["/srv/www", "--access-log=-"]);
-    assert_eq!(args("access-log = \"off\"\nfallback = \"/index.html\""), ["--access-log=off", "--fallback=/index.html"]);
+    assert_eq!(
+        args("access-log = \"off\"\nfallback = \"/index.html\""),
+        ["--access-log=off", "--fallback=/index.html"]
+    );
     assert_eq!(args("listen = \"unix:\""), ["--listen=unix:"]);
 }
 
