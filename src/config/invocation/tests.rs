@@ -229,6 +229,12 @@ fn the_example_file_documents_every_option() {
 }
 
 #[test]
+fn the_readme_shows_the_example_file() {
+    let readme = include_str!("../../../README.md");
+    assert!(readme.contains(EXAMPLE), "README.md's config-file example should be docs/staticd.example.toml verbatim");
+}
+
+#[test]
 fn the_example_file_is_valid_as_written_and_uncommented() {
     let dir = Dir::new();
     let root = dir.root();
