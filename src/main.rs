@@ -1,7 +1,8 @@
 //! staticd: serve a folder over HTTP/1.1, fast and safely.
 //!
-//! `main` turns the command line (and the config file it names) into a validated `Config`, binds every listener, and only then hands over to
-//! the master, so every operator mistake is reported (one line, exit code 2) before anything forks.
+//! `main` turns the command line (and the config file it names) into a validated `Config`, binds every
+//! listener, and only then hands over to the master, so every operator mistake is reported (one line, exit
+//! code 2) before anything forks.
 
 use std::os::fd::AsFd;
 use std::process::ExitCode;
