@@ -1,14 +1,13 @@
 //! staticd: serve a folder over HTTP/1.1, fast and safely.
 //!
-//! `main` turns the command line into a validated `Config`, binds every listener, and only then hands over to
-//! the master, so every operator mistake is reported (one line, exit code 2) before anything forks.
+//! `main` turns the command line (and the config file it names) into a validated `Config`, binds every
+//! listener, and only then hands over to the master, so every operator mistake is reported (one line, exit
+//! code 2) before anything forks.
 
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use staticd::config::{Cli, Config};
+use staticd::config::Invocation;
 use staticd::listen;
 use staticd::master::Master;
 use staticd::ops::systemd;
@@ -17,16 +16,15 @@ use staticd::site::rule_files;
 use staticd::{logging, sys};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let inv = Invocation::from_env();
     logging::init();
-    let check_only = cli.check;
-    let user_name = cli.user.clone();
-    let cfg = match Config::from_cli(cli) {
+    let check_only = inv.check_only();
+    let cfg = match inv.load() {
         Ok(cfg) => cfg,
         Err(msg) => return usage_error(&msg),
     };
     // Before anything else forks: a root the workers cannot read would start and answer every request 403.
-    if let Err(msg) = probe::workers_can_read_root(&cfg, &user_name) {
+    if let Err(msg) = probe::workers_can_read_root(&cfg, &cfg.user_name) {
         return usage_error(&msg);
     }
     // The site's own rule files are part of the configuration: a bad line stops the start.

@@ -1,7 +1,10 @@
-//! The command line, turned into one validated `Config` before anything is bound or forked.
+//! The command line (and the config file it may name), turned into one validated `Config` before anything is
+//! bound or forked.
 //!
-//! Every mistake an operator can make on the command line is found here (or while binding, in `main.rs`)
-//! and reported as one line with exit code 2, so a bad invocation never leaves half a server running.
+//! Every mistake an operator can make on the command line or in the config file is found here (or while
+//! binding, in `main.rs`) and reported as one line with exit code 2, so a bad invocation never leaves half a
+//! server running. `invocation.rs` keeps the command line so the configuration can be built again on HUP;
+//! `file.rs` reads the config file as the command-line arguments it stands for.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +16,10 @@ use crate::ops::access_log::LogFormat;
 use crate::ops::forwarded::Cidr;
 use crate::sys::{self, UserIds};
 
+mod file;
+mod invocation;
 mod site_options;
+pub use invocation::Invocation;
 pub use site_options::SiteOptions;
 
 /// A fast, safe static-file HTTP/1.1 server.
@@ -62,6 +68,11 @@ pub struct Cli {
     /// Validate the configuration (root, addresses, user) and exit: 0 when it is usable, 2 when not.
     #[arg(long)]
     pub check: bool,
+
+    /// Read options from this TOML file (keys are the long option names); the command line overrides it,
+    /// and HUP reads it again.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 
     /// Number of worker processes [default: CPUs online].
     #[arg(short, long, value_name = "N")]
@@ -194,6 +205,8 @@ pub struct Config {
     pub max_conns: usize,
     /// Ids to drop to; `None` when not started as root (nothing to drop).
     pub user: Option<UserIds>,
+    /// The `--user` name `user` was looked up by, for messages.
+    pub user_name: String,
     pub chroot: bool,
     pub max_header_bytes: usize,
     pub max_body_bytes: u64,
@@ -211,9 +224,28 @@ pub struct Config {
     pub site: SiteOptions,
 }
 
+/// A problem `Config::from_cli` found, with the id of the option (the `Cli` field's name, clap's id) whose
+/// value caused it, so a value that came from the config file can be reported at its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionError {
+    pub option: &'static str,
+    pub message: String,
+}
+
+/// Tags a plain message with the option it is about.
+fn at(option: &'static str) -> impl Fn(String) -> OptionError {
+    move |message| OptionError { option, message }
+}
+
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config, String> {
-        let root = validate_root(&cli.root)?;
+        Config::from_cli_tagged(cli).map_err(|e| e.message)
+    }
+
+    /// `from_cli`, saying which option each problem is about.
+    pub fn from_cli_tagged(cli: Cli) -> Result<Config, OptionError> {
+        let fail = |option: &'static str, message: String| Err(OptionError { option, message });
+        let root = validate_root(&cli.root).map_err(at("root"))?;
         let is_root = sys::geteuid() == 0;
         let default_listen = cli.listen.is_empty();
         let mut listen = Vec::new();
@@ -221,47 +253,48 @@ impl Config {
             listen.push(ListenAddr::Tcp(DEFAULT_LISTEN));
         }
         for text in &cli.listen {
-            let addr = parse_listen_addr(text)?;
+            let addr = parse_listen_addr(text).map_err(at("listen"))?;
             if let ListenAddr::Tcp(tcp) = addr {
                 if tcp.port() != 0 && tcp.port() < 1024 && !is_root {
-                    return Err(format!("cannot listen on {tcp}: ports below 1024 need root"));
+                    return fail("listen", format!("cannot listen on {tcp}: ports below 1024 need root"));
                 }
             }
             listen.push(addr);
         }
         let mut trusted_proxies = Vec::new();
         for text in &cli.trusted_proxy {
-            trusted_proxies.push(text.parse::<Cidr>().map_err(|e| format!("--trusted-proxy '{text}': {e}"))?);
+            let cidr = text.parse::<Cidr>().map_err(|e| format!("--trusted-proxy '{text}': {e}"));
+            trusted_proxies.push(cidr.map_err(at("trusted_proxy"))?);
         }
         let access_log = match cli.access_log.as_deref() {
             None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => AccessLogTarget::Stdout,
             None | Some("off") => AccessLogTarget::Off,
             Some("-") => AccessLogTarget::Stdout,
-            Some("") => return Err("--access-log needs a path, '-' or 'off'".into()),
-            Some(path) => AccessLogTarget::File(absolute(path)?),
+            Some("") => return fail("access_log", "--access-log needs a path, '-' or 'off'".into()),
+            Some(path) => AccessLogTarget::File(absolute(path).map_err(at("access_log"))?),
         };
         if let Some(p) = &cli.status_path {
             if !p.starts_with('/') || p.contains('?') || p.bytes().any(|b| b <= 0x20 || b >= 0x7f) {
-                return Err(format!("--status-path '{p}' must be a path starting with '/'"));
+                return fail("status_path", format!("--status-path '{p}' must be a path starting with '/'"));
             }
         }
         let workers = match cli.workers {
-            Some(0) => return Err("--workers must be at least 1".into()),
-            Some(n) if n > 1024 => return Err("--workers must be at most 1024".into()),
+            Some(0) => return fail("workers", "--workers must be at least 1".into()),
+            Some(n) if n > 1024 => return fail("workers", "--workers must be at most 1024".into()),
             Some(n) => n,
             None => sys::cpus_online(),
         };
         if cli.max_conns == 0 {
-            return Err("--max-conns must be at least 1".into());
+            return fail("max_conns", "--max-conns must be at least 1".into());
         }
         if cli.max_header_bytes < 256 {
-            return Err("--max-header-bytes must be at least 256".into());
+            return fail("max_header_bytes", "--max-header-bytes must be at least 256".into());
         }
         let user = if is_root {
             match sys::lookup_user(&cli.user) {
                 Ok(Some(ids)) => Some(ids),
-                Ok(None) => return Err(format!("unknown user '{}'", cli.user)),
-                Err(e) => return Err(format!("cannot look up user '{}': {e}", cli.user)),
+                Ok(None) => return fail("user", format!("unknown user '{}'", cli.user)),
+                Err(e) => return fail("user", format!("cannot look up user '{}': {e}", cli.user)),
             }
         } else {
             None
@@ -269,7 +302,7 @@ impl Config {
         let mut index = Vec::new();
         for name in cli.index.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
             if name.contains('/') || name == "." || name == ".." {
-                return Err(format!("--index '{name}' must be a plain file name"));
+                return fail("index", format!("--index '{name}' must be a plain file name"));
             }
             index.push(name.to_string());
         }
@@ -290,6 +323,7 @@ impl Config {
             workers,
             max_conns: cli.max_conns,
             user,
+            user_name: cli.user,
             chroot: is_root && !cli.no_chroot,
             max_header_bytes: cli.max_header_bytes,
             max_body_bytes: cli.max_body_bytes,

@@ -2,7 +2,7 @@
 //! fallback, clean URLs, error pages, extra headers, Cache-Control — validated once at start, so a typo is
 //! one line and exit code 2, never a surprise at the first request.
 
-use crate::config::Cli;
+use crate::config::{at, Cli, OptionError};
 use crate::http::syntax;
 
 /// Netlify's and Cloudflare Pages' default: browsers and CDNs may store a file but must revalidate it on
@@ -30,23 +30,26 @@ pub struct SiteOptions {
 }
 
 impl SiteOptions {
-    pub fn from_cli(cli: &Cli) -> Result<SiteOptions, String> {
-        let fallback = cli.fallback.as_deref().map(|p| site_path(p, "--fallback")).transpose()?;
+    /// Each problem is tagged with the option (clap id) it is about.
+    pub fn from_cli(cli: &Cli) -> Result<SiteOptions, OptionError> {
+        let fallback =
+            cli.fallback.as_deref().map(|p| site_path(p, "--fallback")).transpose().map_err(at("fallback"))?;
         let mut error_pages: Vec<(u16, Vec<u8>)> = Vec::new();
         for spec in &cli.error_page {
-            let (status, path) = parse_error_page(spec)?;
+            let (status, path) = parse_error_page(spec).map_err(at("error_page"))?;
             error_pages.retain(|(s, _)| *s != status);
             error_pages.push((status, path));
         }
         if !error_pages.iter().any(|(s, _)| *s == 404) {
             error_pages.push((404, b"404.html".to_vec()));
         }
-        let headers = cli.header.iter().map(|h| parse_header(h)).collect::<Result<_, _>>()?;
+        let headers = cli.header.iter().map(|h| parse_header(h)).collect::<Result<_, _>>().map_err(at("header"))?;
+        let bad_cache_control = at("cache_control");
         let cache_control = match cli.cache_control.trim() {
             "none" => None,
-            "" => return Err("--cache-control needs a value (or 'none')".into()),
+            "" => return Err(bad_cache_control("--cache-control needs a value (or 'none')".into())),
             value if value.bytes().any(|b| b < 0x20 || b == 0x7f) => {
-                return Err("--cache-control must not contain control characters".into())
+                return Err(bad_cache_control("--cache-control must not contain control characters".into()))
             }
             value => Some(value.to_owned()),
         };

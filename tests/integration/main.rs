@@ -8,6 +8,7 @@ mod bodies;
 mod cache;
 mod clients;
 mod conditional;
+mod config_file;
 mod crashes;
 mod files;
 mod floods;
