@@ -5,6 +5,10 @@
 //! free port up to 8099 (an address given explicitly never moves: a script or a proxy expects it there), and a
 //! listener on an unspecified address (`0.0.0.0`, `[::]`) names the machine's LAN addresses, the URLs another
 //! device would use.
+//!
+//! A reload (HUP) with a changed configuration reconciles the set (`reconcile`): a listener whose address the
+//! new configuration still names is kept as it is, so clients waiting in its backlog are not lost; new
+//! addresses are bound, and the set changes only once all of them are.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
@@ -20,6 +24,8 @@ const LAST_DEFAULT_PORT: u16 = 8099;
 /// A bound listening socket, ready for the master.
 pub struct Listener {
     pub fd: OwnedFd,
+    /// The configured address it was bound for; None for a socket systemd passed.
+    pub configured: Option<ListenAddr>,
     /// How the startup line names it: `http://127.0.0.1:8080/` or `unix:/run/staticd.sock`.
     pub name: String,
     /// A socket file this process created, removed when its listener closes, if it is still the one we bound.
@@ -90,41 +96,116 @@ pub fn bind_all(cfg: &Config) -> Result<Vec<Listener>, String> {
     // Read once, and only when some listener needs it.
     let mut interfaces: Option<Vec<InterfaceAddr>> = None;
     for addr in &cfg.listen {
-        let listener = match addr {
-            ListenAddr::Tcp(addr) => {
-                let (fd, moved_to) = if cfg.default_listen { bind_default(addr)? } else { (bind_tcp(addr)?, None) };
-                let bound =
-                    sys::local_addr(fd.as_fd()).map_err(|e| format!("cannot read the address of {addr}: {e}"))?;
-                let also = if bound.ip().is_unspecified() {
-                    let interfaces = interfaces.get_or_insert_with(|| {
-                        sys::interface_addresses()
-                            .map_err(|e| log::debug!("cannot list the network interfaces: {e}"))
-                            .unwrap_or_default()
-                    });
-                    lan_urls(bound, interfaces)
-                } else {
-                    Vec::new()
-                };
-                let note = moved_to.map(|to| format!("{addr} is in use; using {to}"));
-                Listener { fd, name: format!("http://{bound}/"), unix_path: None, note, also }
-            }
-            ListenAddr::Unix(path) => {
-                let fd = sys::unix_listener(path, cfg.socket_mode, BACKLOG)
-                    .map_err(|e| format!("cannot listen on unix:{}: {e}", path.display()))?;
-                let file = SocketFile::bound_at(path)
-                    .map_err(|e| format!("cannot stat the socket file unix:{}: {e}", path.display()))?;
-                Listener {
-                    fd,
-                    name: format!("unix:{}", path.display()),
-                    unix_path: Some(file),
-                    note: None,
-                    also: Vec::new(),
-                }
-            }
-        };
-        listeners.push(listener);
+        listeners.push(bind_one(cfg, addr, &mut interfaces)?);
     }
     Ok(listeners)
+}
+
+/// What a reload changes in the listener set.
+pub struct Reconciled {
+    /// The new set, in the order the configuration gives.
+    pub listeners: Vec<Listener>,
+    /// Indexes into it of the listeners bound just now (to be announced).
+    pub added: Vec<usize>,
+    /// Listeners the configuration no longer names, to be closed.
+    pub removed: Vec<Listener>,
+}
+
+/// Builds the listener set `cfg` asks for out of `current`: the same configured address keeps its socket,
+/// a new one is bound. On a bind failure nothing changes: `current` comes back whole with the message. Sockets
+/// from systemd are the service manager's to change, and a default listener (no --listen before or now) may
+/// have moved port: both stay as they are.
+pub fn reconcile(
+    cfg: &Config,
+    current: Vec<Listener>,
+    was_default: bool,
+) -> Result<Reconciled, (String, Vec<Listener>)> {
+    let unchanged = |listeners| Reconciled { listeners, added: Vec::new(), removed: Vec::new() };
+    if current.iter().any(|l| l.configured.is_none()) {
+        if !cfg.default_listen {
+            log::warn!("listening on the sockets systemd passed; the configured addresses are not used");
+        }
+        return Ok(unchanged(current));
+    }
+    if was_default && cfg.default_listen {
+        return Ok(unchanged(current));
+    }
+    let mut old: Vec<Option<Listener>> = current.into_iter().map(Some).collect();
+    let mut interfaces: Option<Vec<InterfaceAddr>> = None;
+    // Each new listener, with the index in `old` it was kept from (None: bound now).
+    let mut listeners: Vec<(Listener, Option<usize>)> = Vec::new();
+    for addr in &cfg.listen {
+        let kept = old.iter().position(|l| l.as_ref().is_some_and(|l| l.configured.as_ref() == Some(addr)));
+        if let Some(listener) = kept.and_then(|i| old[i].take()) {
+            listeners.push((listener, kept));
+            continue;
+        }
+        match bind_one(cfg, addr, &mut interfaces) {
+            Ok(listener) => listeners.push((listener, None)),
+            Err(msg) => {
+                // Undo: close what was bound just now, and put the kept ones back where they were.
+                let mut fresh = Vec::new();
+                for (listener, from) in listeners {
+                    match from {
+                        Some(i) => old[i] = Some(listener),
+                        None => fresh.push(listener),
+                    }
+                }
+                close_all(fresh);
+                return Err((msg, old.into_iter().flatten().collect()));
+            }
+        }
+    }
+    let added = listeners.iter().enumerate().filter(|(_, (_, from))| from.is_none()).map(|(i, _)| i).collect();
+    let listeners = listeners.into_iter().map(|(l, _)| l).collect();
+    Ok(Reconciled { listeners, added, removed: old.into_iter().flatten().collect() })
+}
+
+/// Closes listeners and removes the socket files among them that are still ours.
+pub fn close_all(listeners: Vec<Listener>) {
+    for l in listeners {
+        drop(l.fd);
+        if let Some(file) = l.unix_path {
+            file.remove_if_ours();
+        }
+    }
+}
+
+fn bind_one(cfg: &Config, addr: &ListenAddr, interfaces: &mut Option<Vec<InterfaceAddr>>) -> Result<Listener, String> {
+    let listener = match addr {
+        ListenAddr::Tcp(addr) => {
+            let (fd, moved_to) = if cfg.default_listen { bind_default(addr)? } else { (bind_tcp(addr)?, None) };
+            let bound = sys::local_addr(fd.as_fd()).map_err(|e| format!("cannot read the address of {addr}: {e}"))?;
+            let also = if bound.ip().is_unspecified() {
+                let interfaces = interfaces.get_or_insert_with(|| {
+                    sys::interface_addresses()
+                        .map_err(|e| log::debug!("cannot list the network interfaces: {e}"))
+                        .unwrap_or_default()
+                });
+                lan_urls(bound, interfaces)
+            } else {
+                Vec::new()
+            };
+            let note = moved_to.map(|to| format!("{addr} is in use; using {to}"));
+            let configured = Some(ListenAddr::Tcp(*addr));
+            Listener { fd, configured, name: format!("http://{bound}/"), unix_path: None, note, also }
+        }
+        ListenAddr::Unix(path) => {
+            let fd = sys::unix_listener(path, cfg.socket_mode, BACKLOG)
+                .map_err(|e| format!("cannot listen on unix:{}: {e}", path.display()))?;
+            let file = SocketFile::bound_at(path)
+                .map_err(|e| format!("cannot stat the socket file unix:{}: {e}", path.display()))?;
+            Listener {
+                fd,
+                configured: Some(ListenAddr::Unix(path.clone())),
+                name: format!("unix:{}", path.display()),
+                unix_path: Some(file),
+                note: None,
+                also: Vec::new(),
+            }
+        }
+    };
+    Ok(listener)
 }
 
 fn bind_tcp(addr: &SocketAddr) -> Result<OwnedFd, String> {
@@ -199,7 +280,7 @@ pub fn adopt_all(fds: Vec<OwnedFd>) -> Result<Vec<Listener>, String> {
             Err(_) if sys::is_unix_socket(fd.as_fd()).unwrap_or(false) => "a unix socket from systemd".to_string(),
             Err(e) => return Err(format!("socket activation: descriptor is not a usable socket: {e}")),
         };
-        listeners.push(Listener { fd, name, unix_path: None, note: None, also: Vec::new() });
+        listeners.push(Listener { fd, configured: None, name, unix_path: None, note: None, also: Vec::new() });
     }
     Ok(listeners)
 }

@@ -4,15 +4,12 @@
 //! listener, and only then hands over to the master, so every operator mistake is reported (one line, exit
 //! code 2) before anything forks.
 
-use std::os::fd::AsFd;
 use std::process::ExitCode;
 
 use staticd::config::Invocation;
 use staticd::listen;
-use staticd::master::Master;
+use staticd::master::{preflight, Master};
 use staticd::ops::systemd;
-use staticd::probe;
-use staticd::site::rule_files;
 use staticd::{logging, sys};
 
 fn main() -> ExitCode {
@@ -23,15 +20,9 @@ fn main() -> ExitCode {
         Ok(cfg) => cfg,
         Err(msg) => return usage_error(&msg),
     };
-    // Before anything else forks: a root the workers cannot read would start and answer every request 403.
-    if let Err(msg) = probe::workers_can_read_root(&cfg, &cfg.user_name) {
-        return usage_error(&msg);
-    }
-    // The site's own rule files are part of the configuration: a bad line stops the start.
-    if let Err(msg) = sys::open_dir(&cfg.root)
-        .map_err(|e| format!("cannot open root {}: {e}", cfg.root.display()))
-        .and_then(|root| rule_files::load(root.as_fd(), cfg.no_symlinks).map(drop))
-    {
+    // Before anything else forks: a root the workers cannot read would start and answer every request 403,
+    // and a bad line in the site's rule files is a configuration error like a bad option.
+    if let Err(msg) = preflight::check(&cfg) {
         return usage_error(&msg);
     }
     if check_only {
@@ -67,7 +58,7 @@ fn main() -> ExitCode {
             eprintln!("staticd:   also {url}");
         }
     }
-    let result = Master::new(cfg, listeners).and_then(Master::run);
+    let result = Master::new(inv, cfg, listeners).and_then(Master::run);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -21,13 +21,14 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use crate::channel::{self, ConnRecord};
-use crate::config::{AccessLogTarget, Config};
-use crate::listen::{Listener, SocketFile};
+use crate::config::{AccessLogTarget, Config, Invocation};
+use crate::listen::{self, Listener};
 use crate::ops::systemd;
 use crate::shm::{self, Shm};
 use crate::sys::{self, ExitKind, Forked, Token};
 use crate::worker::{self, WorkerArgs};
 
+pub mod preflight;
 mod retiring;
 use retiring::Retiree;
 
@@ -89,12 +90,32 @@ const STOP_GRACE: Duration = Duration::from_millis(700);
 /// Shared-memory slots per worker: a reload's new workers take free slots while the old ones finish, so several
 /// reloads can overlap before one is refused.
 const SLOTS_PER_WORKER: usize = 4;
+/// Slots are counted for at least this many workers, so a reload may raise --workers (up to this many at once).
+const MIN_SLOTTED_WORKERS: usize = 64;
 /// Wait before retrying a spawn that failed (fork or socketpair out of resources).
 const SPAWN_RETRY: Duration = Duration::from_millis(500);
 
 /// A connection not yet handed to a worker: accepted (with the peer address accept4 reported), or handed back
 /// by a retiring worker (with where it stood).
 type Pending = (OwnedFd, ConnRecord);
+
+impl WorkerHandle {
+    /// Worker `i` before its first spawn, in shared-memory slot `i`.
+    fn new(i: usize, now: Instant) -> WorkerHandle {
+        WorkerHandle {
+            pid: None,
+            slot: i,
+            chan: None,
+            queue: VecDeque::new(),
+            log_pending: false,
+            sent: 0,
+            want_write: false,
+            spawned_at: now,
+            failures: 0,
+            respawn_at: None,
+        }
+    }
+}
 
 struct WorkerHandle {
     pid: Option<i32>,
@@ -126,6 +147,8 @@ enum Mode {
 }
 
 pub struct Master {
+    /// The command line, to build the configuration again (its file re-read) on HUP.
+    invocation: Invocation,
     cfg: Config,
     listeners: Vec<Listener>,
     /// Listeners are in the epoll set.
@@ -140,8 +163,6 @@ pub struct Master {
     retiring: Vec<Retiree>,
     /// The access log as currently opened (stdout is a duplicate of fd 1); None when off.
     access_log: Option<OwnedFd>,
-    /// Socket files this process created, removed (if still ours) when the listeners close.
-    socket_files: Vec<SocketFile>,
     mode: Mode,
     /// `shm::monotonic_ms` of the last hung-worker check, to notice that the master itself was stopped.
     last_check_ms: u64,
@@ -150,31 +171,18 @@ pub struct Master {
 }
 
 impl Master {
-    pub fn new(cfg: Config, listeners: Vec<Listener>) -> io::Result<Master> {
+    pub fn new(invocation: Invocation, cfg: Config, listeners: Vec<Listener>) -> io::Result<Master> {
         let sigfd =
             sys::signalfd(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1, libc::SIGCHLD])?;
         let epoll = sys::Epoll::new()?;
         epoll.add(sigfd.as_fd(), sys::EPOLLIN, Source::Signal.token())?;
         // Spare slots: a reload's new workers take free ones while the old workers finish in theirs.
-        let shm = Shm::new(SLOTS_PER_WORKER * cfg.workers)?;
+        let shm = Shm::new(SLOTS_PER_WORKER * cfg.workers.max(MIN_SLOTTED_WORKERS))?;
         let access_log = open_access_log(&cfg.access_log)?;
-        let socket_files = listeners.iter().filter_map(|l| l.unix_path.clone()).collect();
         let now = Instant::now();
-        let workers = (0..cfg.workers)
-            .map(|i| WorkerHandle {
-                pid: None,
-                slot: i,
-                chan: None,
-                queue: VecDeque::new(),
-                log_pending: false,
-                sent: 0,
-                want_write: false,
-                spawned_at: now,
-                failures: 0,
-                respawn_at: None,
-            })
-            .collect();
+        let workers = (0..cfg.workers).map(|i| WorkerHandle::new(i, now)).collect();
         Ok(Master {
+            invocation,
             cfg,
             listeners,
             accepting: false,
@@ -185,7 +193,6 @@ impl Master {
             workers,
             retiring: Vec::new(),
             access_log,
-            socket_files,
             mode: Mode::Running,
             last_check_ms: shm::monotonic_ms(),
             heartbeat_baseline_ms: 0,
@@ -204,7 +211,7 @@ impl Master {
             for ev in &events[..n] {
                 match Source::of(ev.token()) {
                     Some(Source::Signal) if self.handle_signals()? => {
-                        self.remove_socket_files();
+                        self.close_listeners();
                         return Ok(());
                     }
                     Some(Source::Channel(i)) => self.on_channel_event(i, ev.flags()),
@@ -217,7 +224,7 @@ impl Master {
             self.tick()?;
             if self.mode == Mode::Draining && self.workers.iter().all(|w| w.pid.is_none()) && self.retiring.is_empty() {
                 log::info!("all workers finished; exiting");
-                self.remove_socket_files();
+                self.close_listeners();
                 return Ok(());
             }
         }
@@ -457,10 +464,10 @@ impl Master {
         self.mode = Mode::Draining;
         self.set_accepting(false)?;
         self.resume_at = None;
-        // Closing the listeners makes new clients fail fast instead of waiting in a backlog nobody reads.
-        self.listeners.clear();
-        // Now, not at exit: a new instance may bind the path while we drain, and its file must survive us.
-        self.remove_socket_files();
+        // Closing the listeners makes new clients fail fast instead of waiting in a backlog nobody reads. Their
+        // socket files go now, not at exit: a new instance may bind the path while we drain, and its file must
+        // survive us.
+        self.close_listeners();
         for i in 0..self.workers.len() {
             self.flush_queue(i);
             self.workers[i].respawn_at = None;
@@ -478,7 +485,7 @@ impl Master {
     /// TERM: every worker is told to exit, and killed if it has not within a moment.
     fn stop_now(&mut self) {
         notify_service_manager("STOPPING=1");
-        self.listeners.clear();
+        self.close_listeners();
         let pids: Vec<i32> =
             self.workers.iter().filter_map(|w| w.pid).chain(self.retiring.iter().map(|r| r.pid)).collect();
         for &pid in &pids {
@@ -643,11 +650,11 @@ impl Master {
         }
     }
 
-    /// Removes the socket files still ours, once: a later call (at exit after QUIT) finds nothing to do.
-    fn remove_socket_files(&mut self) {
-        for file in self.socket_files.drain(..) {
-            file.remove_if_ours();
-        }
+    /// Closes the listeners and removes the socket files still ours, once: a later call (at exit after QUIT)
+    /// finds nothing to do.
+    fn close_listeners(&mut self) {
+        let _ = self.set_accepting(false);
+        listen::close_all(std::mem::take(&mut self.listeners));
     }
 }
 

@@ -1,7 +1,10 @@
 //! Reloads: a new generation of workers takes over, and the old one hands its connections back.
 //!
-//! On HUP every worker is replaced at once by one forked afresh (so it opens the root again and gets the
-//! current configuration). The old worker gets no more connections and an `R` message on its channel; from
+//! On HUP the configuration is built again from the command line and the re-read `--config` file, and checked
+//! as at start (root, rule files, the workers' view of the root, listeners bound, access log opened). If any
+//! of it fails, the running generation keeps serving and the reason is one line in the log and in sd_notify
+//! `STATUS=`. Otherwise every worker is replaced at once by one forked afresh (so it opens the root again, at
+//! whatever directory the path names now, and runs with the new settings). The old worker gets no more connections and an `R` message on its channel; from
 //! then on it sends each keep-alive connection back the moment it is idle (nothing buffered in the process,
 //! nothing in flight), and the master passes it on to the least-loaded new worker with where it stood. Bytes
 //! the client sent meanwhile wait in the socket, so no request is lost and no client sees a close. The old
@@ -11,8 +14,10 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::{notify_service_manager, Master, Mode, Pending, Source};
+use super::{notify_service_manager, open_access_log, preflight, Master, Mode, Pending, Source, WorkerHandle};
 use crate::channel;
+use crate::config::Config;
+use crate::listen;
 use crate::sys::{self, Received};
 
 /// A worker replaced by a reload, finishing up.
@@ -29,33 +34,47 @@ pub(super) struct Retiree {
 }
 
 impl Master {
-    /// HUP: a new set of workers takes over at once; the old ones stop receiving connections, hand idle
-    /// keep-alive connections back for the new ones, and exit once the rest are done.
+    /// HUP: the configuration is read again and, when it is usable, a new set of workers takes over at once;
+    /// the old ones stop receiving connections, hand idle keep-alive connections back for the new ones, and
+    /// exit once the rest are done.
     pub(super) fn reload(&mut self) -> io::Result<()> {
         if self.mode != Mode::Running {
             return Ok(());
         }
-        let n = self.workers.len();
-        let free = self.free_slots();
-        if free.len() < n {
-            log::warn!("HUP ignored: earlier reloads are still finishing (no free worker slots)");
+        log::info!("received HUP; reading the configuration again");
+        notify_service_manager("RELOADING=1");
+        if let Err(msg) = self.take_new_configuration() {
+            log::error!("reload refused, still serving the previous configuration: {msg}");
+            notify_service_manager(&format!("READY=1\nSTATUS=reload refused: {msg}"));
             return Ok(());
         }
-        log::info!("received HUP; starting new workers and retiring the old ones");
-        notify_service_manager("RELOADING=1");
+        log::info!("starting new workers and retiring the old ones");
+        let n = self.cfg.workers;
+        let free = self.free_slots();
+        let now = std::time::Instant::now();
         let mut old = Vec::new();
-        for (i, new_slot) in (0..n).zip(free) {
-            let w = &mut self.workers[i];
-            let old_slot = w.slot;
-            w.slot = new_slot;
-            w.failures = 0;
-            w.respawn_at = None;
+        let mut orphans: Vec<Pending> = Vec::new();
+        // Handles beyond the new worker count retire with the rest; their queues go to the new workers.
+        while self.workers.len() < n {
+            self.workers.push(WorkerHandle::new(self.workers.len(), now));
+        }
+        let mut dropped: Vec<WorkerHandle> = self.workers.drain(n..).collect();
+        for w in self.workers.iter_mut().chain(dropped.iter_mut()) {
             w.want_write = false;
             w.log_pending = false;
             w.sent = 0;
             if let Some(pid) = w.pid.take() {
-                old.push(Retiree { pid, slot: old_slot, chan: w.chan.take(), retire_pending: true, want_write: false });
+                old.push(Retiree { pid, slot: w.slot, chan: w.chan.take(), retire_pending: true, want_write: false });
             }
+        }
+        for w in &mut dropped {
+            orphans.extend(w.queue.drain(..));
+        }
+        for (i, new_slot) in (0..n).zip(free) {
+            let w = &mut self.workers[i];
+            w.slot = new_slot;
+            w.failures = 0;
+            w.respawn_at = None;
             // Connections not yet sent to the old worker go to its successor (still queued in `w.queue`).
             self.spawn_or_retry(i);
         }
@@ -76,7 +95,62 @@ impl Master {
             let at = self.retiring.len() - 1;
             self.send_retire(at);
         }
-        notify_service_manager("READY=1");
+        self.route(orphans);
+        let status = format!("serving {} with {n} worker(s) (reloaded)", self.cfg.root.display());
+        notify_service_manager(&format!("READY=1\nSTATUS={status}"));
+        Ok(())
+    }
+
+    /// Builds and checks the configuration afresh and, only when all of it is usable, makes it current: the
+    /// listeners it names (kept, bound or closed), its access log, its settings for the next workers.
+    fn take_new_configuration(&mut self) -> Result<(), String> {
+        let cfg: Config = self.invocation.load()?;
+        preflight::check(&cfg)?;
+        if self.free_slots().len() < cfg.workers {
+            return Err(format!(
+                "{} workers need {} free worker slots, and earlier reloads are still finishing (or --workers grew past {}): try again, or restart",
+                cfg.workers,
+                cfg.workers,
+                self.shm.slots() / super::SLOTS_PER_WORKER
+            ));
+        }
+        let access_log = if cfg.access_log == self.cfg.access_log {
+            None
+        } else {
+            Some(open_access_log(&cfg.access_log).map_err(|e| e.to_string())?)
+        };
+        // Last, since it changes the sockets: on failure it restores them as they were.
+        self.set_accepting(false).map_err(|e| format!("epoll: {e}"))?;
+        let current = std::mem::take(&mut self.listeners);
+        let outcome = listen::reconcile(&cfg, current, self.cfg.default_listen);
+        let result = match outcome {
+            Ok(r) => {
+                self.listeners = r.listeners;
+                for l in &r.removed {
+                    log::info!("no longer listening on {}", l.name);
+                }
+                listen::close_all(r.removed);
+                for &i in &r.added {
+                    // The start-up line's format: scripts and tests read the address from it.
+                    let plural = if cfg.workers == 1 { "worker" } else { "workers" };
+                    let l = &self.listeners[i];
+                    eprintln!("staticd: serving {} at {} ({} {plural})", cfg.root.display(), l.name, cfg.workers);
+                }
+                Ok(())
+            }
+            Err((msg, current)) => {
+                self.listeners = current;
+                Err(msg)
+            }
+        };
+        if self.resume_at.is_none() {
+            self.set_accepting(true).map_err(|e| format!("epoll: {e}"))?;
+        }
+        result?;
+        if let Some(log) = access_log {
+            self.access_log = log;
+        }
+        self.cfg = cfg;
         Ok(())
     }
 

@@ -33,16 +33,6 @@ fn start_unix(root: &TempRoot, sock: &Path, extra: &[&str]) -> Server {
     server
 }
 
-/// GET over the Unix socket; returns the parsed response.
-fn unix_get(sock: &Path, path: &str) -> Response {
-    let mut s = UnixStream::connect(sock).unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
-    s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-    s.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes()).expect("write");
-    let mut buf = Vec::new();
-    read_response(&mut s, &mut buf, false).unwrap_or_else(|e| panic!("response over {}: {e}", sock.display()))
-}
-
 fn unix_socket_served_then_removed_on(sig: i32) {
     let root = site("unix");
     let sock = root.beside("staticd.sock");
@@ -116,14 +106,6 @@ fn live_socket_of_another_staticd_is_an_error() {
     let _first = start_unix(&root, &sock, &[]);
     assert_refused_in_use(&root, &sock);
     assert_eq!(unix_get(&sock, "/index.html").status, 200, "the first server still serves");
-}
-
-/// Receives one notification datagram (or None after the timeout).
-fn recv_notify(sock: &UnixDatagram, timeout: Duration) -> Option<String> {
-    sock.set_read_timeout(Some(timeout)).expect("timeout");
-    let mut buf = [0u8; 4096];
-    let n = sock.recv(&mut buf).ok()?;
-    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
 #[test]

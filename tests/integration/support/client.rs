@@ -3,6 +3,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::Path;
 use std::time::Duration;
 
 use super::response::{find, read_response, Response};
@@ -126,4 +128,22 @@ pub fn get(addr: SocketAddr, target: &str) -> Response {
 
 pub fn head(addr: SocketAddr, target: &str) -> Response {
     fetch(addr, "HEAD", target, &[])
+}
+
+/// GET over the Unix socket; returns the parsed response.
+pub fn unix_get(sock: &Path, path: &str) -> Response {
+    let mut s = UnixStream::connect(sock).unwrap_or_else(|e| panic!("connect {}: {e}", sock.display()));
+    s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    s.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes()).expect("write");
+    let mut buf = Vec::new();
+    read_response(&mut s, &mut buf, false).unwrap_or_else(|e| panic!("response over {}: {e}", sock.display()))
+}
+
+/// Receives one notification datagram (or None after the timeout).
+pub fn recv_notify(sock: &UnixDatagram, timeout: Duration) -> Option<String> {
+    sock.set_read_timeout(Some(timeout)).expect("timeout");
+    let mut buf = [0u8; 4096];
+    let n = sock.recv(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
