@@ -29,7 +29,14 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// staticd_access_log_dropped_lines_total, staticd_uptime_seconds (gauge), staticd_workers (gauge).
 pub fn render(out: &mut String, workers: &[WorkerStats], uptime_secs: u64) {
     per_worker(out, "staticd_connections_live", "gauge", "Connections currently open.", workers, |w| w.live);
-    per_worker(out, "staticd_connections_accepted_total", "counter", "Connections accepted.", workers, |w| w.accepted);
+    per_worker(
+        out,
+        "staticd_connections_accepted_total",
+        "counter",
+        "Connections received from the master: accepted, or carried over from a reloaded worker.",
+        workers,
+        |w| w.accepted,
+    );
     per_worker(out, "staticd_requests_total", "counter", "Requests answered.", workers, |w| w.requests);
     per_worker(out, "staticd_bytes_sent_total", "counter", "Bytes sent to clients, headers included.", workers, |w| {
         w.bytes_sent
@@ -108,7 +115,7 @@ mod tests {
 # TYPE staticd_connections_live gauge
 staticd_connections_live{worker=\"0\"} 2
 staticd_connections_live{worker=\"1\"} 0
-# HELP staticd_connections_accepted_total Connections accepted.
+# HELP staticd_connections_accepted_total Connections received from the master: accepted, or carried over from a reloaded worker.
 # TYPE staticd_connections_accepted_total counter
 staticd_connections_accepted_total{worker=\"0\"} 10
 staticd_connections_accepted_total{worker=\"1\"} 1

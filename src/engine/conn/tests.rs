@@ -8,7 +8,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::{Conn, Next, WRITE_BUDGET};
-use crate::engine::{Answer, Ctx, Handler, Reply, Settings};
+use crate::channel::Stage;
+use crate::engine::{Answer, Ctx, Handler, Phase, Reply, Settings, STOP_IDLE};
 use crate::http::request::{Limits, Request};
 use crate::http::response;
 use crate::shm::WorkerSlot;
@@ -388,4 +389,63 @@ fn operator_headers_are_on_the_engines_own_refusals() {
     h.send(b"GET / HTTP/1.1\r\n\r\n");
     let got = h.received();
     assert!(got.starts_with("HTTP/1.1 400 ") && got.contains("\r\nX-Site: a\r\n"), "{got}");
+}
+
+#[test]
+fn only_a_connection_with_nothing_buffered_or_in_flight_can_be_handed_over() {
+    let mut h = Harness::new();
+    assert!(h.conn.can_hand_over(), "a fresh connection that sent nothing");
+    assert_eq!(h.send(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /b HT"), Next::Wait);
+    assert!(!h.conn.can_hand_over(), "half a pipelined head is buffered here");
+    assert_eq!(h.send(b"TP/1.1\r\nHost: t\r\n\r\n"), Next::Wait);
+    assert!(h.received().ends_with("/b"));
+    assert!(h.conn.can_hand_over(), "between two keep-alive requests");
+    h.ctx.clock.advance(Duration::from_secs(7));
+    let (fd, record) = h.conn.hand_over(&mut h.ctx);
+    assert_eq!(record.stage, Stage::Idle { idle: Duration::from_secs(7), served: 2 });
+    // The next worker resumes it with the idle time already spent, and serves the next request.
+    h.conn = Conn::resume(fd, record, false, h.ctx.clock.now());
+    assert_eq!(h.deadline_in(), Duration::from_secs(53));
+    assert_eq!(h.send(b"GET /c HTTP/1.1\r\nHost: t\r\n\r\n"), Next::Wait);
+    let got = h.received();
+    assert!(got.starts_with("HTTP/1.1 200") && got.ends_with("/c"), "{got:?}");
+}
+
+#[test]
+fn a_connection_the_client_closed_is_not_handed_over() {
+    let mut h = Harness::new();
+    h.send(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
+    h.conn.on_event(sys::EPOLLRDHUP);
+    assert!(!h.conn.can_hand_over());
+}
+
+#[test]
+fn a_fresh_connection_is_handed_over_as_fresh() {
+    let mut h = Harness::new();
+    let (_fd, record) = h.conn.hand_over(&mut h.ctx);
+    assert_eq!(record.stage, Stage::Fresh);
+}
+
+#[test]
+fn a_stopping_worker_answers_with_close_and_closes_idle_connections_after_a_grace() {
+    let mut h = Harness::new();
+    h.send(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(!h.received().contains("Connection: close"));
+    h.ctx.phase = Phase::Stopping { since: h.ctx.clock.now() };
+    assert_eq!(h.conn.begin_drain(&mut h.ctx), Next::Wait, "an idle connection is not closed at once");
+    assert_eq!(h.deadline_in(), STOP_IDLE);
+    // A request arriving within the grace is answered, and closes the connection.
+    h.send(b"GET /b HTTP/1.1\r\nHost: t\r\n\r\n");
+    let got = h.received();
+    assert!(got.contains("Connection: close") && got.ends_with("/b"), "{got:?}");
+    assert!(h.server_write_side_closed());
+    // Another idle connection closes quietly once the grace is over.
+    let mut idle = Harness::new();
+    idle.send(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n");
+    idle.received();
+    idle.ctx.phase = Phase::Stopping { since: idle.ctx.clock.now() };
+    assert_eq!(idle.conn.begin_drain(&mut idle.ctx), Next::Wait);
+    idle.expire();
+    assert!(idle.server_write_side_closed());
+    assert_eq!(idle.received(), "", "nothing is sent to an idle connection that is closed");
 }

@@ -224,3 +224,27 @@ fn directory_redirects_stay_relative_behind_a_proxy() {
     let plain = get(server.addr(), "/dir");
     assert_eq!(plain.header("location"), Some("/dir/"));
 }
+
+#[test]
+fn a_reload_keeps_the_proxy_protocol_client_of_a_kept_connection() {
+    // The PROXY header was read by the old worker; the connection handed over to the new one must keep the
+    // client it named (and not wait for a second header).
+    let root = site("pp-reload");
+    let log = root.beside("access.log");
+    let server = start_logging(&root, &log, &["--proxy-protocol", "--workers", "1"]);
+    let old = server.wait_for_workers(1, LONG);
+    let mut s = connect(server.addr());
+    let mut raw = proxy_v1(ip("203.0.113.8"), ip("192.0.2.1"), 51234, 443);
+    raw.extend_from_slice(req("/index.html?pp-before", "").as_bytes());
+    s.write_all(&raw).expect("write");
+    let mut buf = Vec::new();
+    assert_eq!(read_response(&mut s, &mut buf, false).expect("first response").status, 200);
+    server.signal(libc::SIGHUP);
+    let needle = format!("old worker (pid {}) finished after reload", old[0]);
+    assert!(server.wait_for_stderr(|l| l.contains(&needle), LONG).is_some(), "the old worker kept the connection");
+    s.write_all(req("/index.html?pp-after", "").as_bytes()).expect("write after the reload");
+    let resp = read_response(&mut s, &mut buf, false).expect("answered by the new worker");
+    assert_eq!(resp.status, 200);
+    assert!(!resp.says_close());
+    assert_eq!(client_for(&log, "/index.html?pp-after"), "203.0.113.8");
+}

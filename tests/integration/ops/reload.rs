@@ -219,6 +219,27 @@ fn hup_lets_an_inflight_download_complete() {
 }
 
 #[test]
+fn drain_timeout_ends_a_response_that_never_finishes() {
+    // A client that stops reading would keep a retiring worker forever; --drain-timeout bounds it.
+    let root = site("hup-drain-limit");
+    let server = root.serve(&["--workers", "1", "--drain-timeout", "1"]);
+    let old = server.wait_for_workers(1, LONG);
+    let (mut s, _resp, body) = start_download(server.addr());
+    server.signal(libc::SIGHUP);
+    let needle = format!("old worker (pid {}) finished after reload", old[0]);
+    assert!(server.wait_for_stderr(|l| l.contains(&needle), LONG).is_some(), "{needle:?} missing");
+    assert!(server.stderr_count(|l| l.contains("drain limit reached")) > 0, "{}", server.stderr_text());
+    // What the socket buffers held arrives, then the end: the download is cut short.
+    let mut got = body.len();
+    let mut chunk = vec![0u8; 1 << 20];
+    while let Ok(n @ 1..) = s.read(&mut chunk) {
+        got += n;
+    }
+    assert!(got < BIG, "the download completed although the worker had to stop");
+    assert_eq!(get(server.addr(), "/index.html").status, 200, "the new worker serves");
+}
+
+#[test]
 fn quit_drains_inflight_work_and_exits() {
     let root = site("quit-drain");
     let mut server = root.serve(&[]);
