@@ -11,6 +11,8 @@
 //! Worker to master:
 //! - `H`: connections handed back by a retiring worker, in the same record format as `C`, for the master to
 //!   pass on to the new generation.
+//! - `F`: a connection closed in a worker that was full (at --max-conns): the master, which stops accepting
+//!   when every worker is full, may accept again now.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -19,6 +21,7 @@ pub const KIND_CONNECTIONS: u8 = b'C';
 pub const KIND_LOG: u8 = b'L';
 pub const KIND_RETIRE: u8 = b'R';
 pub const KIND_HANDED_BACK: u8 = b'H';
+pub const KIND_ROOM: u8 = b'F';
 /// family, 16 address bytes, port, state, idle milliseconds (u32), requests served (u32).
 const RECORD_BYTES: usize = 1 + 16 + 2 + 1 + 4 + 4;
 /// Largest payload: the kind byte and one record per descriptor of a full batch.

@@ -83,6 +83,7 @@ fn engine_settings(cfg: &Config) -> Settings {
         linger_timeout: cfg.linger_timeout,
         drain_timeout: cfg.drain_timeout,
         keepalive_requests: cfg.keepalive_requests,
+        max_conns: cfg.max_conns,
         proxy_protocol: cfg.proxy_protocol,
         trusted_proxies: cfg.trusted_proxies.clone(),
         common_headers: cfg.site.headers.iter().fold(Vec::new(), |mut lines, (name, value)| {

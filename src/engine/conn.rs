@@ -109,6 +109,9 @@ pub struct Conn {
     out: Output,
     ready: Readiness,
     served: u64,
+    /// The client asked for the close (`Connection: close`, or HTTP/1.0 without keep-alive): it sends nothing
+    /// after the request that said so.
+    client_closes: bool,
     /// Last time bytes moved in either direction.
     last_progress: Instant,
     /// Access-log lines of responses not yet sent whole.
@@ -127,6 +130,7 @@ impl Conn {
             out: Output::default(),
             ready: Readiness { readable: true, writable: true, fin_pending: false, eof: false },
             served: 0,
+            client_closes: false,
             last_progress: now,
             log_lines: PendingLog::default(),
         }
@@ -440,6 +444,7 @@ impl Conn {
             return false;
         };
         self.served += 1;
+        self.client_closes = !req.keep_alive;
         ctx.counters.count_response(status);
         self.log(ctx, Some(req), status, start, started);
         if persist.closes() {
@@ -578,13 +583,21 @@ impl Conn {
     /// Shuts our write side so the client sees a clean end, and waits for its FIN before closing, so unread
     /// request bytes can never turn our close into an RST that destroys the response (RFC 9112 §9.6).
     fn begin_lingering<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> io::Result<Next> {
-        if self.ready.eof {
+        if self.ready.eof || self.nothing_unread() {
             return Ok(Next::Close);
         }
         sys::shutdown_write(self.fd.as_fd())?;
         self.reading = Reading::Lingering { until: ctx.clock.now() + ctx.settings.linger_timeout };
         self.input.discard();
         self.drain_lingering()
+    }
+
+    /// Whether the socket cannot hold anything unread, so a plain close sends a FIN and never an RST that
+    /// could destroy the response: the client asked for the close, everything it sent was parsed, and the last
+    /// read found the socket empty. Most short connections end this way, in one close instead of a shutdown,
+    /// a wait for the client's FIN and a close.
+    fn nothing_unread(&self) -> bool {
+        self.client_closes && self.input.unparsed().is_empty() && !self.ready.readable && !self.ready.fin_pending
     }
 
     fn drain_lingering(&mut self) -> io::Result<Next> {

@@ -302,9 +302,21 @@ impl<H: Handler> EventLoop<H> {
             // Closing the descriptor removes it from the epoll set.
             drop(conn);
             self.free.push(token.slot() as u32);
-            self.live -= 1;
-            let live = &self.ctx.counters.live;
-            live.store(live.load(Relaxed).saturating_sub(1), Relaxed);
+            self.connection_gone();
+        }
+    }
+
+    /// Counts a connection that left (closed or handed over). A worker that was full tells the master it has
+    /// room again: the master stops accepting while every worker is full, and resumes on this message rather
+    /// than polling. Best effort: a full channel drops it, and the master's slow re-check covers that.
+    fn connection_gone(&mut self) {
+        self.live -= 1;
+        let live = &self.ctx.counters.live;
+        live.store(live.load(Relaxed).saturating_sub(1), Relaxed);
+        if self.ctx.phase == Phase::Serving && self.live + 1 == self.ctx.settings.max_conns {
+            if let Some(chan) = self.chan.as_ref() {
+                let _ = sys::send_with_fds(chan.as_fd(), &[channel::KIND_ROOM], &[]);
+            }
         }
     }
 
@@ -433,9 +445,7 @@ impl<H: Handler> EventLoop<H> {
         let _ = self.epoll.delete(fd.as_fd());
         self.handed_back.push((fd, record));
         self.free.push(token.slot() as u32);
-        self.live -= 1;
-        let live = &self.ctx.counters.live;
-        live.store(live.load(Relaxed).saturating_sub(1), Relaxed);
+        self.connection_gone();
     }
 
     /// Sends the connections given up so far to the master, many per message. A full channel keeps the rest

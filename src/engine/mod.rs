@@ -66,6 +66,8 @@ pub struct Settings {
     pub linger_timeout: Duration,
     /// How long a stopping or retiring worker lets its connections finish before it closes them.
     pub drain_timeout: Duration,
+    /// Connections the master gives this worker at most; when one closes at this many, the master is told.
+    pub max_conns: usize,
     /// Requests per connection before it is closed; 0 = unlimited.
     pub keepalive_requests: u64,
     /// Every connection starts with a PROXY protocol header.

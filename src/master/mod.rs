@@ -9,8 +9,9 @@
 //! worker, and goes ahead of the queued connections.
 //!
 //! When every worker is at --max-conns, or accept fails for lack of descriptors, the listeners are taken out of
-//! the epoll set and polled again later, so neither case becomes a busy loop; the kernel backlog holds new
-//! clients meanwhile. A worker that dies is replaced at once, with exponential back-off if it keeps dying.
+//! the epoll set, so neither case becomes a busy loop; the kernel backlog holds new clients meanwhile. A full
+//! worker that closes a connection says so on its channel (`F`), and accepting resumes at once, so at
+//! --max-conns the accept rate follows the rate at which connections end; a slow timer only backs that up. A worker that dies is replaced at once, with exponential back-off if it keeps dying.
 //! A worker whose heartbeat (shared monotonic clock) is more than 30 s old is killed as hung, unless the
 //! master itself has just not been running: then every heartbeat is judged from when it runs again.
 
@@ -25,7 +26,7 @@ use crate::config::{AccessLogTarget, Config, Invocation};
 use crate::listen::{self, Listener};
 use crate::ops::systemd;
 use crate::shm::{self, Shm};
-use crate::sys::{self, ExitKind, Forked, Token};
+use crate::sys::{self, ExitKind, Forked, Received, Token};
 use crate::worker::{self, WorkerArgs};
 
 pub mod preflight;
@@ -77,7 +78,8 @@ impl Source {
 const ACCEPT_BATCH: usize = 1024;
 /// How long to wait before accepting again after EMFILE/ENFILE, or before re-checking for a free worker.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-const FULL_RECHECK: Duration = Duration::from_millis(20);
+/// Every worker full: accepting resumes when one says it has room (`F`), or after this long at the latest.
+const FULL_RECHECK: Duration = Duration::from_secs(1);
 /// A worker whose heartbeat is this old (milliseconds on the shared monotonic clock) is considered hung and is
 /// replaced.
 const HEARTBEAT_LIMIT_MS: u64 = 30_000;
@@ -155,6 +157,8 @@ pub struct Master {
     accepting: bool,
     /// When to try accepting again after a pause.
     resume_at: Option<Instant>,
+    /// The pause is because every worker is full: a worker's `F` ends it.
+    paused_full: bool,
     epoll: sys::Epoll,
     sigfd: OwnedFd,
     shm: Shm,
@@ -187,6 +191,7 @@ impl Master {
             listeners,
             accepting: false,
             resume_at: None,
+            paused_full: false,
             epoll,
             sigfd,
             shm,
@@ -245,6 +250,7 @@ impl Master {
         let now = Instant::now();
         if self.resume_at.is_some_and(|at| at <= now) {
             self.resume_at = None;
+            self.paused_full = false;
             if self.mode == Mode::Running {
                 self.set_accepting(true)?;
             }
@@ -360,6 +366,7 @@ impl Master {
         if room as usize <= accepted && self.mode == Mode::Running {
             // Every worker is full: let the backlog hold clients until one has room.
             self.pause_accepting(FULL_RECHECK)?;
+            self.paused_full = true;
         }
         Ok(())
     }
@@ -428,10 +435,38 @@ impl Master {
         if events & sys::EPOLLOUT != 0 {
             self.flush_queue(i);
         }
+        if events & sys::EPOLLIN != 0 {
+            self.read_worker_messages(i);
+        }
         if events & (sys::EPOLLHUP | sys::EPOLLERR) != 0 {
             // The worker end closed: it is exiting. Stop watching; SIGCHLD does the rest.
             if let Some(chan) = self.workers[i].chan.as_ref() {
                 let _ = self.epoll.delete(chan.as_fd());
+            }
+        }
+    }
+
+    /// Takes what worker `i` said: `F`, it has room again after being full.
+    fn read_worker_messages(&mut self, i: usize) {
+        let mut room = false;
+        while let Some(chan) = self.workers[i].chan.as_ref() {
+            let mut payload = [0u8; 16];
+            match sys::recv_with_fds(chan.as_fd(), &mut payload) {
+                Ok(Received::Msg { len, .. }) => match payload[..len].first() {
+                    Some(&channel::KIND_ROOM) => room = true,
+                    _ => log::error!("unknown message from worker {i}"),
+                },
+                Ok(Received::Truncated { .. }) => log::error!("unexpected descriptors from worker {i}"),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Empty, or closed (the worker is exiting: SIGCHLD does the rest).
+                Ok(Received::Closed) | Err(_) => break,
+            }
+        }
+        if room && self.paused_full && self.mode == Mode::Running {
+            self.paused_full = false;
+            self.resume_at = None;
+            if let Err(e) = self.set_accepting(true) {
+                log::error!("resuming accept: {e}");
             }
         }
     }

@@ -10,7 +10,7 @@
 use std::io::{self, IoSlice};
 use std::mem::size_of;
 use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 
 use nix::errno::Errno;
@@ -49,7 +49,29 @@ pub fn tcp_listener(addr: &SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
     // Accepted sockets inherit TCP_NODELAY from the listener, saving a setsockopt per connection. Responses
     // are written whole, so Nagle's delay would only add latency.
     nix_socket::setsockopt(&fd, sockopt::TcpNoDelay, &true)?;
+    defer_accept(fd.as_fd(), DEFER_ACCEPT_SECS)?;
     Ok(fd)
+}
+
+/// HTTP clients speak first: with TCP_DEFER_ACCEPT the kernel hands a connection to accept only once its
+/// first bytes have arrived, so the worker's first read finds the request instead of EAGAIN and another
+/// epoll round. A client that stays silent is accepted anyway after about this long (then the header
+/// timeout runs as usual), so it is never stuck in the kernel.
+const DEFER_ACCEPT_SECS: libc::c_int = 1;
+
+fn defer_accept(fd: BorrowedFd<'_>, secs: libc::c_int) -> io::Result<()> {
+    // SAFETY: `secs` is a live c_int for the duration of the call and its size is passed with it; the
+    // descriptor is borrowed, so it is open.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            std::ptr::addr_of!(secs).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    Errno::result(rc).map(drop).map_err(io::Error::from)
 }
 
 /// nix refuses a backlog above libc's SOMAXCONN constant (128 on musl), while the kernel quietly caps any

@@ -252,3 +252,30 @@ fn max_conns_is_respected_per_worker() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"alpha\n");
 }
+
+#[test]
+fn at_max_conns_a_freed_slot_is_taken_at_once_not_on_a_timer() {
+    // One slot, a queue of clients: each is answered only once the previous one's connection has ended. The
+    // master learns of the free slot from the worker; polling (once a second as a fallback) would make these
+    // 30 hand-offs take 30 s or more, far above the bound below on any machine.
+    let root = site("maxconns-resume");
+    let server = root.serve(&["--workers", "1", "--max-conns", "1"]);
+    let started = std::time::Instant::now();
+    let clients: Vec<_> = (0..30)
+        .map(|i| {
+            let addr = server.addr();
+            std::thread::spawn(move || {
+                let mut s = connect(addr);
+                let req = format!("GET /a.txt?{i} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+                s.write_all(req.as_bytes()).expect("write");
+                read_response(&mut s, &mut Vec::new(), false).map(|r| r.status)
+            })
+        })
+        .collect();
+    for c in clients {
+        assert_eq!(c.join().expect("client thread").expect("answered"), 200);
+    }
+    let took = started.elapsed();
+    println!("30 clients through one slot in {took:?}");
+    assert!(took < Duration::from_secs(15), "a freed slot waited for the master's timer: {took:?}");
+}

@@ -70,6 +70,7 @@ fn settings() -> Settings {
         linger_timeout: Duration::from_secs(5),
         drain_timeout: Duration::from_secs(30),
         keepalive_requests: 0,
+        max_conns: 10_000,
         proxy_protocol: false,
         trusted_proxies: Vec::new(),
         common_headers: Vec::new(),
@@ -296,10 +297,26 @@ fn the_body_deadline_is_fixed_and_not_extended_by_progress() {
 
 #[test]
 fn the_linger_deadline_closes_a_client_that_never_sends_its_fin() {
+    // Bytes after the request that closes: unread input is possible, so the server lingers.
     let mut h = Harness::new();
-    h.send(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    h.send(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /y HTTP/1.1\r\n");
+    assert!(h.received().ends_with("/x"));
+    assert!(h.server_write_side_closed(), "our side is shut");
     assert_eq!(h.deadline_in(), Duration::from_secs(5), "linger timeout");
     assert_eq!(h.expire(), Next::Close);
+}
+
+#[test]
+fn a_client_that_asked_for_the_close_and_sent_nothing_more_is_closed_at_once() {
+    let mut h = Harness::new();
+    assert_eq!(h.send(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), Next::Close);
+    let got = h.received();
+    assert!(got.starts_with("HTTP/1.1 200") && got.ends_with("/x"), "{got:?}");
+    // A close the server decides (here the request limit) still lingers: the client may be sending more.
+    let mut limited = Harness::with(Settings { keepalive_requests: 1, ..settings() }, Stub::default());
+    assert_eq!(limited.send(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n"), Next::Wait);
+    assert!(limited.received().ends_with("/x"));
+    assert!(limited.server_write_side_closed());
 }
 
 /// A file of `len` bytes for sendfile, removed when the test ends.
