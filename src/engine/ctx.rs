@@ -53,4 +53,4 @@ pub enum Phase {
 }
 
 /// How long a stopping worker keeps an idle keep-alive connection open for a request that may be on its way.
-pub const STOP_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+pub const STOP_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
