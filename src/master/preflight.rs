@@ -15,3 +15,47 @@ pub fn check(cfg: &Config) -> Result<(), String> {
     let root = sys::open_dir(&cfg.root).map_err(|e| format!("cannot open root {}: {e}", cfg.root.display()))?;
     rule_files::load(root.as_fd(), cfg.no_symlinks).map(drop)
 }
+
+/// Descriptors a worker holds besides its connections and its file cache: stdio, epoll, signalfd, channel,
+/// inotify, access log, root, and a few directories a listing may have open, with room to spare.
+pub const FIXED_WORKER_FDS: u64 = 32;
+
+/// Lowers `cfg.max_conns` to what a worker can hold under an open-files limit of `nofile` with `cache_fds` of
+/// it kept for the file cache, so a full worker leaves clients waiting in the backlog instead of failing to
+/// take the connections it was given. Returns the warning to print when it was lowered.
+pub fn clamp_max_conns(cfg: &mut Config, nofile: u64, cache_fds: u64) -> Option<String> {
+    let room = nofile.saturating_sub(cache_fds + FIXED_WORKER_FDS).max(1);
+    let room = usize::try_from(room).unwrap_or(usize::MAX);
+    if cfg.max_conns <= room {
+        return None;
+    }
+    let asked = std::mem::replace(&mut cfg.max_conns, room);
+    Some(format!(
+        "--max-conns {asked} lowered to {room}: the open-files limit is {nofile}, and each worker keeps {cache_fds} for its file cache and {FIXED_WORKER_FDS} for itself (raise the limit with LimitNOFILE= or ulimit -n)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Invocation;
+
+    fn config(max_conns: &str) -> Config {
+        let dir = std::env::temp_dir();
+        let args = ["staticd", "--max-conns", max_conns, dir.to_str().expect("UTF-8 temp dir")];
+        Invocation::from_args(args.map(std::ffi::OsString::from)).and_then(|i| i.load()).expect("config")
+    }
+
+    #[test]
+    fn max_conns_fits_the_descriptor_limit() {
+        let mut cfg = config("10000");
+        assert_eq!(clamp_max_conns(&mut cfg, 1_048_576, 65_536), None);
+        assert_eq!(cfg.max_conns, 10_000);
+        let warning = clamp_max_conns(&mut cfg, 1024, 256).expect("lowered");
+        assert_eq!(cfg.max_conns, 1024 - 256 - FIXED_WORKER_FDS as usize);
+        assert!(warning.contains("--max-conns 10000 lowered to 736"), "{warning}");
+        // Never below one connection, however small the limit.
+        clamp_max_conns(&mut cfg, 20, 16);
+        assert_eq!(cfg.max_conns, 1);
+    }
+}

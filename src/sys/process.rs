@@ -181,12 +181,17 @@ fn close_each(first: libc::c_uint, last: libc::c_uint) -> io::Result<()> {
     Ok(())
 }
 
-/// Raises the soft descriptor limit to the hard one: 10,000 connections per worker need it.
-pub fn raise_nofile_limit() {
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-        }
+/// Raises the soft descriptor limit to the hard one (10,000 connections per worker need it) and returns the
+/// limit now in force.
+pub fn raise_nofile_limit() -> u64 {
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => hard,
+            Err(_) => soft,
+        },
+        Ok((soft, _)) => soft,
+        // Unknown: assume the common default rather than refuse to start.
+        Err(_) => 1024,
     }
 }
 
