@@ -118,7 +118,7 @@ impl<H: Handler> EventLoop<H> {
                             self.send_handed_back();
                         }
                         if self.receive_connections()? == ChannelRead::Closed {
-                            // The master retired us (reload) or is gone: finish what is in flight and leave.
+                            // The master is gone: nobody can take connections over; finish what is in flight.
                             log::info!("channel to the master closed; finishing in-flight requests");
                             self.start_drain();
                         }
