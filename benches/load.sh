@@ -68,6 +68,8 @@ die() {
 }
 
 scenario_label() {
+    local n=$((LARGE_DIRS * LARGE_FILES))
+    n="$((n / 1000)),$(printf '%03d' $((n % 1000)))"
     case $1 in
         ka1k) echo "1 KiB keep-alive, $CONNS conns" ;;
         close1k) echo "1 KiB Connection: close, $CONNS conns" ;;
@@ -75,11 +77,8 @@ scenario_label() {
         ka64k) echo "64 KiB keep-alive, $CONNS conns" ;;
         big10m) echo "10 MiB keep-alive, $BIG_CONNS conns" ;;
         notfound) echo "404, $CONNS conns" ;;
-        large20k)
-            local n=$((LARGE_DIRS * LARGE_FILES))
-            echo "$((n / 1000)),$(printf '%03d' $((n % 1000))) files of 2 KiB in $LARGE_DIRS folders, random paths, $CONNS conns"
-            ;;
-        large20k_gz) echo "same, each with a .gz sibling, Accept-Encoding: gzip, $CONNS conns" ;;
+        large20k) echo "$n files of 2 KiB in $LARGE_DIRS folders, random paths, $CONNS conns" ;;
+        large20k_gz) echo "$n files of 2 KiB + .gz siblings, random paths, Accept-Encoding: gzip, $CONNS conns" ;;
         *) die "unknown scenario '$1'" ;;
     esac
 }
@@ -137,7 +136,7 @@ raise_nofile() {
     # too (500 for that path until open_file_cache_valid ends): the cache must fit in the limit.
     if [[ -z $NGINX_OFC_MAX ]]; then
         NGINX_OFC_MAX=$((NOFILE - 1000 < 40000 ? NOFILE - 1000 : 40000))
-        ((NGINX_OFC_MAX == 40000)) ||
+        ((NGINX_OFC_MAX == 40000)) || [[ " $SERVERS " != *" nginx "* ]] ||
             log "warning: open files limit $NOFILE: nginx open_file_cache max=$NGINX_OFC_MAX instead of 40000"
     fi
 }
