@@ -30,7 +30,7 @@ else
     SKIP_MEMORY=${SKIP_MEMORY:-0}
     RESULTS=${RESULTS-$HERE/results.md}
 fi
-SCENARIOS=${SCENARIOS:-ka1k close1k pipe1k ka64k big10m notfound}
+SCENARIOS=${SCENARIOS:-ka1k close1k pipe1k ka64k big10m notfound large20k large20k_gz}
 CONNS=${CONNS:-64}
 BIG_CONNS=${BIG_CONNS:-8}
 PIPELINE_DEPTH=${PIPELINE_DEPTH:-16}
@@ -44,6 +44,12 @@ STATICD_BIN=${STATICD_BIN:-}
 STATICD_BEFORE_BIN=${STATICD_BEFORE_BIN:-}
 # Rules in the `_redirects` of server `staticd_rules` (staticd on a copy of the site; add it to SERVERS).
 RULES=${RULES:-1000}
+# The large site (scenarios large20k, large20k_gz): LARGE_DIRS folders of LARGE_FILES files of 2 KiB.
+LARGE_DIRS=200
+LARGE_FILES=100
+LARGE_SIZE=2048
+# nginx's open_file_cache size; empty: 40,000 (both large trees), or less when the open-files limit is lower.
+NGINX_OFC_MAX=${NGINX_OFC_MAX:-}
 
 # Headroom for the 10,000-connection test, the same for every server; set by raise_nofile.
 MAX_CONNS=20000
@@ -62,6 +68,8 @@ die() {
 }
 
 scenario_label() {
+    local n=$((LARGE_DIRS * LARGE_FILES))
+    n="$((n / 1000)),$(printf '%03d' $((n % 1000)))"
     case $1 in
         ka1k) echo "1 KiB keep-alive, $CONNS conns" ;;
         close1k) echo "1 KiB Connection: close, $CONNS conns" ;;
@@ -69,7 +77,20 @@ scenario_label() {
         ka64k) echo "64 KiB keep-alive, $CONNS conns" ;;
         big10m) echo "10 MiB keep-alive, $BIG_CONNS conns" ;;
         notfound) echo "404, $CONNS conns" ;;
+        large20k) echo "$n files of 2 KiB in $LARGE_DIRS folders, random paths, $CONNS conns" ;;
+        large20k_gz) echo "$n files of 2 KiB + .gz siblings, random paths, Accept-Encoding: gzip, $CONNS conns" ;;
         *) die "unknown scenario '$1'" ;;
+    esac
+}
+
+# True when SCENARIOS includes SCENARIO.
+wants() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+
+# The encoding SERVER answers the .gz scenario with: lighttpd cannot serve precompressed siblings.
+gz_encoding() {
+    case $1 in
+        lighttpd) echo identity ;;
+        *) echo gzip ;;
     esac
 }
 
@@ -111,6 +132,13 @@ raise_nofile() {
     MAX_CONNS=$((NOFILE - 1000 < 20000 ? NOFILE - 1000 : 20000))
     ((MAX_CONNS > IDLE_CONNS)) || log "warning: open files limit $NOFILE is too low for IDLE_CONNS=$IDLE_CONNS"
     log "open files limit: $NOFILE (servers accept up to $MAX_CONNS connections)"
+    # nginx keeps a descriptor open for every cached file, and with open_file_cache_errors it caches an EMFILE
+    # too (500 for that path until open_file_cache_valid ends): the cache must fit in the limit.
+    if [[ -z $NGINX_OFC_MAX ]]; then
+        NGINX_OFC_MAX=$((NOFILE - 1000 < 40000 ? NOFILE - 1000 : 40000))
+        ((NGINX_OFC_MAX == 40000)) || [[ " $SERVERS " != *" nginx "* ]] ||
+            log "warning: open files limit $NOFILE: nginx open_file_cache max=$NGINX_OFC_MAX instead of 40000"
+    fi
 }
 
 check_cpus() {
@@ -136,6 +164,29 @@ write_fixtures() {
     done >"$TMP/www-rules/_redirects"
     chmod 755 "$TMP/www-rules"
     chmod 644 "$TMP/www-rules/"*
+    # The large site, only when a scenario asks for it (60,000 files take a while to create): /dNNN/fNNN.html
+    # for large20k, and /gz/dNNN/fNNN.html each beside its fNNN.html.gz for large20k_gz.
+    local -a trees=()
+    if wants large20k; then
+        log "writing the large site: $((LARGE_DIRS * LARGE_FILES)) files"
+        python3 "$HERE/large_site.py" "$TMP/www" --dirs "$LARGE_DIRS" --files "$LARGE_FILES" --size "$LARGE_SIZE"
+        for ((i = 0; i < LARGE_DIRS; i++)); do
+            trees+=("$(printf 'd%03d' "$i")")
+        done
+    fi
+    if wants large20k_gz; then
+        log "writing the large site with .gz siblings: $((2 * LARGE_DIRS * LARGE_FILES)) files"
+        python3 "$HERE/large_site.py" "$TMP/www/gz" --dirs "$LARGE_DIRS" --files "$LARGE_FILES" --size "$LARGE_SIZE" --gz
+        trees+=(gz)
+    fi
+    # staticd_rules serves a copy of the site: hard links are enough and take no time to write.
+    if ((${#trees[@]})) && [[ " $SERVERS " == *" staticd_rules "* ]]; then
+        (cd "$TMP/www" && cp -al "${trees[@]}" "$TMP/www-rules/")
+    fi
+    # Write back the new files now, not in the kernel's writeback while a scenario runs.
+    if ((${#trees[@]})); then
+        sync
+    fi
 }
 
 free_port() {
@@ -229,8 +280,11 @@ http {
     default_type application/octet-stream;
     sendfile on;
     tcp_nopush on;
-    open_file_cache max=10000 inactive=60s;
+    open_file_cache max=$NGINX_OFC_MAX inactive=60s;
     open_file_cache_valid 60s;
+    open_file_cache_errors on;
+    # NAME.gz in place of NAME for clients that accept gzip, as staticd (by default) and h2o do.
+    gzip_static on;
     keepalive_requests 1000000;
     access_log off;
     # Not part of the nginx configuration the other servers are matched against, but without it nginx writes an error-log line for every 404 request.
@@ -288,6 +342,8 @@ hosts:
     paths:
       /:
         file.dir: $TMP/www
+        # NAME.gz (and NAME.br) in place of NAME for clients that accept them, as staticd does by default.
+        file.send-compressed: ON
 EOF
     taskset -c "$SERVER_CPU" h2o -m worker -c "$dir/h2o.conf" >>"$dir/stderr.log" 2>&1 &
     PID[h2o]=$!
@@ -296,6 +352,16 @@ EOF
 # Prints "CODE SIZE" of GET PATH.
 fetch() {
     curl -s -o /dev/null --max-time 10 -w '%{http_code} %{size_download}' "http://127.0.0.1:$1$2" || true
+}
+
+# Prints "CODE SIZE CONTENT-ENCODING" (identity when there is none) of GET PATH with Accept-Encoding: gzip.
+# curl does not decode the body here: SIZE is what came over the wire.
+fetch_gzip() {
+    curl -s -o /dev/null -D - --max-time 10 -H 'Accept-Encoding: gzip' -w '%{http_code} %{size_download}\n' \
+        "http://127.0.0.1:$1$2" 2>/dev/null | tr -d '\r' | awk '
+        tolower($1) == "content-encoding:" { enc = tolower($2) }
+        /^[0-9]+ [0-9]+$/ { result = $0 }
+        END { print (result == "" ? "000 0" : result), (enc == "" ? "identity" : enc) }' || true
 }
 
 # Starts SERVER on a fresh port and checks that it serves every fixture; returns 1 (reason in $WHY) if not.
@@ -311,6 +377,8 @@ start_server() {
         sleep 0.1
     done
     local -a checks=("/1k.html 200 1024" "/64k.html 200 65536" "/10m.bin 200 10485760" "/missing.html 404 -")
+    # The large site: a file from the middle of the tree, and a missing name in the same folder.
+    ! wants large20k || checks+=("/d123/f045.html 200 $LARGE_SIZE" "/d123/f100.html 404 -")
     local check path code size got_code got_size
     for check in "${checks[@]}"; do
         read -r path code size <<<"$check"
@@ -321,6 +389,22 @@ start_server() {
             return 1
         fi
     done
+    # The .gz scenario: the precompressed sibling (byte for byte its size) where the server can serve one.
+    if wants large20k_gz; then
+        local got_enc want_enc want_size
+        path=/gz/d123/f045.html
+        want_enc=$(gz_encoding "$server")
+        want_size=$LARGE_SIZE
+        [[ $want_enc != gzip ]] || want_size=$(stat -c %s "$TMP/www$path.gz")
+        read -r got_code got_size got_enc <<<"$(fetch_gzip "$port" "$path")"
+        if [[ $got_code != 200 || $got_size != "$want_size" || $got_enc != "$want_enc" ]]; then
+            WHY="GET $path (Accept-Encoding: gzip) gave '$got_code $got_size $got_enc', expected 200 $want_size"
+            WHY+=" $want_enc; see logs in $TMP/$server*"
+            stop_server "$server"
+            return 1
+        fi
+        printf '%s\t%s\n' "$server" "$got_enc" >>"$TMP/encodings.tsv"
+    fi
     check_pinned "$server"
     log "$server: pid ${PID[$server]} on 127.0.0.1:$port"
 }
@@ -381,6 +465,16 @@ run_wrk() {
             conns=$BIG_CONNS
             ;;
         notfound) path=/missing.html ;;
+        large20k | large20k_gz)
+            # random_paths.lua picks every request's path; the URL only names the server.
+            path=/
+            extra=(-s "$HERE/random_paths.lua")
+            tail=(-- / "$LARGE_DIRS" "$LARGE_FILES")
+            if [[ $scen == large20k_gz ]]; then
+                extra+=(-H 'Accept-Encoding: gzip')
+                tail=(-- /gz/ "$LARGE_DIRS" "$LARGE_FILES")
+            fi
+            ;;
         *) die "unknown scenario '$scen'" ;;
     esac
     local before after out raw=$TMP/wrk/$round-$scen-$server.txt
@@ -502,6 +596,7 @@ write_meta() {
         echo "duration=$DURATION"
         echo "conns=$CONNS"
         echo "big_conns=$BIG_CONNS"
+        echo "nginx_open_file_cache=$NGINX_OFC_MAX"
         echo "server_cpu=$SERVER_CPU"
         echo "client_cpu=$CLIENT_CPU"
         echo "smoke=$SMOKE"

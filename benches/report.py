@@ -5,7 +5,7 @@ Why it exists: medians, ratios and per-CPU-second figures are easier to get righ
 and keeping the arithmetic in one place means the table in README/results.md always means the same thing.
 
 Usage: report.py WORKDIR   (reads meta.env, scenarios.tsv, runs.tsv, failed.tsv, syscalls.tsv,
-strace-SERVER.txt, memory.tsv; every file but meta.env may be missing or empty)
+strace-SERVER.txt, memory.tsv, encodings.tsv; every file but meta.env may be missing or empty)
 """
 
 import os
@@ -62,7 +62,7 @@ def table(header, rows):
 VARIANTS = ("staticd_before", "staticd_rules")
 
 
-def throughput_section(servers, scenarios, runs):
+def throughput_section(servers, scenarios, runs, encodings):
     """Median requests/s per server per scenario, staticd's ratio to the best other, and per-CPU-second rates."""
     rps = defaultdict(list)
     reqs = defaultdict(float)
@@ -110,6 +110,13 @@ def throughput_section(servers, scenarios, runs):
 
     ratios = ["staticd / best other"] + [f"staticd / {v}" for v in VARIANTS if v in servers]
     text = ["### Median requests/s", "", table(["scenario"] + servers + ratios, rows), ""]
+    if encodings and any(scen == "large20k_gz" for scen, _ in scenarios):
+        served = ", ".join(f"{s} {encodings[s]}" for s in servers if s in encodings)
+        text += [
+            f"The .gz scenario was answered with (Content-Encoding of the checked file): {served}. "
+            "A server answering identity sends the 2 KiB file, not its precompressed sibling.",
+            "",
+        ]
     text += [
         "### Requests per server CPU-second (server CPU use during the run)",
         "",
@@ -196,12 +203,18 @@ def main():
         f"- layout: every server process pinned to CPU {meta.get('server_cpu')}, `wrk -t1` pinned to CPU "
         f"{meta.get('client_cpu')}; {meta.get('rounds')} alternating rounds of {meta.get('duration')} s per "
         f"scenario and server; {meta.get('conns')} connections ({meta.get('big_conns')} for 10 MiB)",
-        "",
     ]
+    if "nginx" in servers:
+        out.append(
+            f"- nginx: open_file_cache max={meta.get('nginx_open_file_cache', '?')} inactive=60s, "
+            "open_file_cache_valid 60s, open_file_cache_errors on; gzip_static on"
+        )
+    out.append("")
     if failed:
         out += ["Servers that could not be measured:", ""] + [f"- {s}: {why}" for s, why in failed] + [""]
+    encodings = dict(tuple(r[:2]) for r in read_tsv(os.path.join(workdir, "encodings.tsv")))
     if runs:
-        out += throughput_section([s for s in servers if s not in dict(failed)], scenarios, runs)
+        out += throughput_section([s for s in servers if s not in dict(failed)], scenarios, runs, encodings)
     out += syscall_section(workdir, read_tsv(os.path.join(workdir, "syscalls.tsv")))
     out += memory_section(read_tsv(os.path.join(workdir, "memory.tsv")))
     print("\n".join(out).rstrip() + "\n")
