@@ -179,7 +179,7 @@ fn site(run: &dyn Fn(&str, &mut dyn FnMut())) {
     let plain = req("/assets/app.css?v=3");
     let dotted = req("/./assets/../assets/app.css");
     let now = Instant::now();
-    let mut file = |site: &mut staticd::site::Site, r| match find(site, r, now) {
+    let file = |site: &mut staticd::site::Site, r| match find(site, r, now) {
         Found::File(f) => black_box(f.identity.info.size),
         _ => panic!("benchmark file not found"),
     };
