@@ -82,8 +82,8 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_conns: usize,
 
-    /// Most inotify watches one worker's file cache holds besides the root's [default: max_user_watches / 8 /
-    /// workers, at least 64]; files in unwatched directories are checked on every request.
+    /// Most inotify watches one worker's file cache holds [default: max_user_watches / 8 / workers, at least
+    /// 64]; files in unwatched directories are checked on every request.
     #[arg(long, value_name = "N")]
     pub max_watches: Option<usize>,
 

@@ -480,7 +480,7 @@ impl FileCache {
         id
     }
 
-    /// Watches the root (where the rule files live); it does not count against the budget.
+    /// Watches the root (where the rule files live), even when the budget is spent.
     pub fn watch_root(&mut self, root: BorrowedFd<'_>, now: Instant) -> Option<DirId> {
         let mut dropped = Dropped::default();
         let id = self.watches.watch(root, b"", true, now, &mut dropped);

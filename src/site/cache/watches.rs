@@ -6,7 +6,8 @@
 //! unwatched (IN_IGNORED, IN_DELETE_SELF, IN_MOVE_SELF) is forgotten with its answers; a subdirectory
 //! created, deleted or renamed inside a watched one forgets every record beneath it (their watches follow
 //! inodes that may no longer be at those paths). The number of records is bounded by the watch budget
-//! (`--max-watches`); the root's does not count and is never removed (the rule files live there).
+//! (`--max-watches`, the root's included); the root's is never given back (the rule files live there) and is
+//! added even when the budget is spent.
 //!
 //! A record whose last answer is evicted gives its watch back at once (`inotify_rm_watch`); one emptied by
 //! an event, or watched for a lookup that cached nothing (a listing, a 500), stays until the budget needs
@@ -74,7 +75,7 @@ pub struct Watches {
     by_wd: HashMap<i32, Vec<u32>>,
     idle: VecDeque<DirId>,
     budget: usize,
-    /// Records that count against the budget (all but the root's).
+    /// Records held: what the budget bounds.
     counted: usize,
     refusal_logged: bool,
 }
@@ -192,9 +193,7 @@ impl Watches {
         };
         self.by_path.insert(dir.into(), index);
         self.by_wd.entry(wd).or_default().push(index);
-        if !pinned {
-            self.counted += 1;
-        }
+        self.counted += 1;
         let id = DirId { index, gen };
         self.queue_idle(id);
         Some(id)
@@ -256,9 +255,7 @@ impl Watches {
         let Some(d) = self.slots.get_mut(index as usize).and_then(Option::take) else { return };
         self.free.push(index);
         self.by_path.remove(&d.path);
-        if !d.pinned {
-            self.counted -= 1;
-        }
+        self.counted -= 1;
         if let Some(users) = self.by_wd.get_mut(&d.wd) {
             users.retain(|&i| i != index);
             if users.is_empty() {
@@ -404,14 +401,14 @@ mod tests {
     #[test]
     fn budget_reclaims_idle_watches_and_never_watches_what_is_missing() {
         let t = Tree::new("budget", &["a", "b", "c"]);
-        let mut w = t.watches(2);
+        let mut w = t.watches(3);
         let now = Instant::now();
         let mut dropped = Dropped::default();
         let root = w.watch(t.root.as_fd(), b"", true, now, &mut dropped).unwrap();
         let a = w.watch(t.root.as_fd(), b"a", false, now, &mut dropped).unwrap();
         w.add_file(a, b"/a/x");
         let b = w.watch(t.root.as_fd(), b"b", false, now, &mut dropped).unwrap();
-        // b has no answers: c takes its place; a keeps its watch (it has one), the root does not count.
+        // b has no answers: c takes its place; a keeps its watch (it has one), and so does the root.
         let c = w.watch(t.root.as_fd(), b"c", false, now, &mut dropped).unwrap();
         assert!(!w.is_live(b) && w.is_live(a) && w.is_live(c) && w.is_live(root));
         assert_eq!(w.len(), 3);
