@@ -444,3 +444,27 @@ fn boundary() -> String {
     }
     raw.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_a_path_has_one_key_and_plain_paths_are_their_own() {
+        let key = |t: &str| key_of(&resolve::resolve(t).unwrap());
+        for t in ["/./index.html", "/a/../index.html", "/././index.html", "//index.html", "/%69ndex.html"] {
+            assert_eq!(key(t), b"/index.html", "{t}");
+            assert_eq!(plain_key(t), None, "{t}");
+        }
+        assert_eq!(key("/d/."), b"/d/");
+        assert_eq!(key("/d/x/.."), b"/d/");
+        assert_eq!(key("/."), b"/");
+        for t in ["/", "/index.html", "/d/", "/d", "/a/b/c.txt", "/.well-known/x", "/a.b/..c/c..", "/d/"] {
+            assert_eq!(plain_key(t), Some(t.as_bytes()), "{t}");
+            assert_eq!(key(t), t.as_bytes(), "{t}: its own key");
+        }
+        for t in ["/a//b", "/a/./b", "/a/../b", "/a/.", "/..", "/a%2fb", "x", ""] {
+            assert_eq!(plain_key(t), None, "{t}");
+        }
+    }
+}

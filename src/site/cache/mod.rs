@@ -623,3 +623,6 @@ fn still_current(root: BorrowedFd<'_>, file: &CachedFile, no_symlinks: bool, pre
     }
     true
 }
+
+#[cfg(test)]
+mod tests;
