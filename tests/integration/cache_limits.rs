@@ -136,8 +136,14 @@ fn a_large_tree_edited_in_place_and_by_rename_while_read_is_never_stale() {
                 while !finished.load(Ordering::SeqCst) {
                     i = (i + 37) % total;
                     let before = done[i].load(Ordering::SeqCst);
-                    let r = get(addr, &format!("/{}", name(i)));
+                    let r = try_get(addr, &format!("/{}", name(i)));
                     let after = started[i].load(Ordering::SeqCst);
+                    let Some(r) = r else {
+                        // A large file truncated by an edit in place while it was sent: the server closes
+                        // the connection rather than send a short body.
+                        assert!(after > before, "/{}: no whole response with no edit under way", name(i));
+                        continue;
+                    };
                     assert_eq!(r.status, 200, "/{}", name(i));
                     let text = r.body_str();
                     let version = text
@@ -185,6 +191,16 @@ fn a_large_tree_edited_in_place_and_by_rename_while_read_is_never_stale() {
             assert_eq!(get(server.addr(), &format!("/{}", name(i))).body_str(), want, "/{}", name(i));
         }
     }
+}
+
+/// A GET whose response may legitimately be cut short (None then).
+fn try_get(addr: std::net::SocketAddr, target: &str) -> Option<Response> {
+    use std::io::{Read, Write};
+    let mut stream = connect(addr);
+    stream.write_all(format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).ok()?;
+    read_response(&mut std::io::empty(), &mut bytes, false).ok()
 }
 
 /// Copies `from` to `to` as `cp -a` would for what a server can see: bytes and mtimes (to the nanosecond).

@@ -488,8 +488,16 @@ impl FileCache {
         id
     }
 
-    /// Opens `rel` beneath `root`; out of descriptors, it closes some of the cache's and tries once more.
+    /// Opens `rel` beneath `root`: not found without a system call when its watched directory is known not
+    /// to hold the name; out of descriptors, it closes some of the cache's and tries once more.
     pub fn open(&mut self, root: BorrowedFd<'_>, rel: &[u8], no_symlinks: bool) -> Result<Opened, OpenError> {
+        let (dir, name) = match memchr::memrchr(b'/', rel) {
+            Some(i) => (&rel[..i], &rel[i + 1..]),
+            None => (&b""[..], rel),
+        };
+        if !name.is_empty() && self.watches.lacks(root, dir, name, no_symlinks) {
+            return Err(OpenError::NotFound);
+        }
         match open::try_open(root, rel, no_symlinks) {
             Ok(o) => Ok(o),
             Err(Failure::Refused(e)) => Err(e),

@@ -31,8 +31,21 @@ pub struct DirId {
     gen: u32,
 }
 
+/// What a watched directory holds, read once (getdents) and as fresh as its watch: an event in the directory
+/// drops it with the directory's answers.
+enum Names {
+    Unread,
+    /// More than `MAX_NAMES` entries (or unreadable): names are probed with openat2 as without a watch.
+    Unknown,
+    Read(HashSet<Box<[u8]>>),
+}
+
+/// Directories with more entries than this are not read whole: the work of one miss stays bounded.
+pub const MAX_NAMES: usize = 4096;
+
 struct Dir {
     path: Box<[u8]>,
+    names: Names,
     wd: i32,
     gen: u32,
     files: HashSet<Box<[u8]>>,
@@ -172,6 +185,7 @@ impl Watches {
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
         let record = Dir {
             path: dir.into(),
+            names: Names::Unread,
             wd,
             gen,
             files: HashSet::new(),
@@ -219,6 +233,20 @@ impl Watches {
             }
         }
         false
+    }
+
+    /// Whether the watched directory `dir` is known to hold no entry `name` (its names are read on first
+    /// use). False when it is not watched or too large to read: then only opening the name can tell.
+    pub fn lacks(&mut self, root: BorrowedFd<'_>, dir: &[u8], name: &[u8], no_symlinks: bool) -> bool {
+        let Some(&index) = self.by_path.get(dir) else { return false };
+        let Some(d) = self.slots.get_mut(index as usize).and_then(Option::as_mut) else { return false };
+        if let Names::Unread = d.names {
+            d.names = read_names(root, dir, no_symlinks);
+        }
+        match &d.names {
+            Names::Read(set) => !set.contains(name),
+            Names::Unread | Names::Unknown => false,
+        }
     }
 
     pub fn add_file(&mut self, id: DirId, key: &[u8]) {
@@ -275,6 +303,7 @@ impl Watches {
     /// Drops the answers of a record, keeping its watch.
     fn empty_dir(&mut self, index: u32, dropped: &mut Dropped) {
         let Some(d) = self.slots.get_mut(index as usize).and_then(Option::as_mut) else { return };
+        d.names = Names::Unread;
         dropped.files.extend(d.files.drain());
         dropped.known.extend(d.known.drain());
         let id = DirId { index, gen: d.gen };
@@ -349,6 +378,25 @@ impl Watches {
             }
         }
         self.idle.clear();
+    }
+}
+
+/// Reads the names of `dir` beneath the root (the caller watches it already, so a name added after the
+/// read raises an event that drops the set).
+fn read_names(root: BorrowedFd<'_>, dir: &[u8], no_symlinks: bool) -> Names {
+    let Ok(mut reader) = sys::DirReader::open_beneath(root, dir, no_symlinks) else { return Names::Unknown };
+    let mut names = HashSet::new();
+    loop {
+        match reader.next_entry() {
+            Ok(Some(entry)) => {
+                if names.len() >= MAX_NAMES {
+                    return Names::Unknown;
+                }
+                names.insert(entry.name.into_boxed_slice());
+            }
+            Ok(None) => return Names::Read(names),
+            Err(_) => return Names::Unknown,
+        }
     }
 }
 
@@ -453,6 +501,33 @@ mod tests {
         let (dropped, applied) = t.events(&mut w);
         assert_eq!(dropped.files, vec![Box::from(&b"/b/3"[..])]);
         assert!(!w.is_live(b) && applied.root);
+    }
+
+    #[test]
+    fn a_watched_directory_answers_which_names_it_lacks_until_it_changes() {
+        let t = Tree::new("names", &["d", "big"]);
+        std::fs::write(t.dir.join("d/a.html"), b"x").unwrap();
+        std::fs::write(t.dir.join("d/a.html.gz"), b"x").unwrap();
+        for i in 0..=MAX_NAMES {
+            std::fs::write(t.dir.join(format!("big/{i}")), b"").unwrap();
+        }
+        let mut w = t.watches(10);
+        let now = Instant::now();
+        let mut dropped = Dropped::default();
+        let root = t.root.as_fd();
+        assert!(!w.lacks(root, b"d", b"a.html", false), "not watched: nothing is known");
+        let d = w.watch(root, b"d", false, now, &mut dropped).unwrap();
+        w.add_file(d, b"/d/a.html");
+        assert!(!w.lacks(root, b"d", b"a.html", false));
+        assert!(!w.lacks(root, b"d", b"a.html.gz", false));
+        assert!(w.lacks(root, b"d", b"a.html.br", false));
+        assert!(w.lacks(root, b"d", b"missing", false));
+        std::fs::write(t.dir.join("d/a.html.br"), b"x").unwrap();
+        let (dropped, _) = t.events(&mut w);
+        assert_eq!(dropped.files.len(), 1);
+        assert!(!w.lacks(root, b"d", b"a.html.br", false), "read again after the event");
+        w.watch(root, b"big", false, now, &mut Dropped::default()).unwrap();
+        assert!(!w.lacks(root, b"big", b"missing", false), "a huge directory is probed, not read");
     }
 
     #[test]
