@@ -164,7 +164,7 @@ fn site(run: &dyn Fn(&str, &mut dyn FnMut())) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("assets")).expect("bench tree");
     std::fs::write(dir.join("assets/app.css"), vec![b'a'; 2048]).expect("bench file");
-    let cli = Cli::parse_from(["staticd", "--workers", "1", dir.to_str().expect("utf-8 temp dir")]);
+    let cli = Cli::parse_from(["staticd", "--workers", "1", "--no-chroot", dir.to_str().expect("utf-8 temp dir")]);
     let cfg = Rc::new(Config::from_cli(cli).expect("bench config"));
     let root = staticd::sys::open_dir(&cfg.root).expect("bench root");
     let shm = staticd::shm::Shm::new(1).expect("bench shm");

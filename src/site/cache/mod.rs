@@ -354,8 +354,10 @@ impl FileCache {
             return Some(Rc::clone(&entry.file));
         }
         let file = Rc::clone(&entry.file);
-        let (no_symlinks, precompressed) = (self.no_symlinks, self.precompressed);
-        if still_current(root, &file, no_symlinks, precompressed) {
+        // A watched entry's siblings are vouched for by its directory's watch: the net only asks whether the
+        // path still leads to the same file (an ancestor renamed). An unwatched entry is checked whole.
+        let siblings = self.precompressed && !entry.deps.watched;
+        if still_current(root, &file, self.no_symlinks, siblings) {
             if let Some(entry) = self.files.get(key) {
                 entry.checked_at = now;
             }
@@ -511,13 +513,17 @@ impl FileCache {
     /// EMFILE/ENFILE: the limit may have been lowered since the worker started (prlimit), so it is read
     /// again and the budget shrunk to match; then a quarter of the held descriptors (at least) are closed.
     fn relieve_descriptors(&mut self) {
+        let old_budget = self.fd_budget;
         if let Ok(limit) = sys::nofile_soft_limit() {
             self.fd_budget = self.fd_budget.min(descriptor_budget(limit));
         }
         let target = self.fd_budget.min(self.fds - self.fds / 4);
         let before = self.fds;
         while self.fds > target && self.evict_file() {}
-        log::warn!(
+        // Said once per budget change, so a worker that keeps meeting the limit does not flood the log.
+        let level = if self.fd_budget < old_budget { log::Level::Warn } else { log::Level::Debug };
+        log::log!(
+            level,
             "out of descriptors: the file cache closed {} and now keeps at most {}",
             before - self.fds,
             self.fd_budget
@@ -610,10 +616,10 @@ impl FileCache {
     }
 }
 
-/// Whether the file's paths still name what the entry was built from: one stat per representation that
-/// could be served (the siblings too, present or not).
-fn still_current(root: BorrowedFd<'_>, file: &CachedFile, no_symlinks: bool, precompressed: bool) -> bool {
-    let suffixes: &[&[u8]] = if precompressed { &[b"", b".br", b".gz"] } else { &[b""] };
+/// Whether the file's paths still name what the entry was built from: one stat for the file and, with
+/// `siblings`, one for each precompressed sibling, present or not.
+fn still_current(root: BorrowedFd<'_>, file: &CachedFile, no_symlinks: bool, siblings: bool) -> bool {
+    let suffixes: &[&[u8]] = if siblings { &[b"", b".br", b".gz"] } else { &[b""] };
     let mut path = Vec::with_capacity(file.rel.len() + 3);
     for (i, suffix) in suffixes.iter().enumerate() {
         path.clear();
