@@ -148,6 +148,56 @@ fn main() {
     }
 
     rules(&run);
+    site(&run);
+}
+
+/// `files::find` on a real tree: what a cache hit costs (the path as written, and the same path spelled with
+/// dot-segments), and what a miss costs (the cache forgotten before every call, so the file is opened,
+/// stated, read and its siblings probed again).
+fn site(run: &dyn Fn(&str, &mut dyn FnMut())) {
+    use clap::Parser;
+    use staticd::config::{Cli, Config};
+    use staticd::site::files::{find, Found};
+    use std::rc::Rc;
+
+    let dir = std::env::temp_dir().join(format!("staticd-bench-site-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("assets")).expect("bench tree");
+    std::fs::write(dir.join("assets/app.css"), vec![b'a'; 2048]).expect("bench file");
+    let cli = Cli::parse_from(["staticd", "--workers", "1", "--no-chroot", dir.to_str().expect("utf-8 temp dir")]);
+    let cfg = Rc::new(Config::from_cli(cli).expect("bench config"));
+    let root = staticd::sys::open_dir(&cfg.root).expect("bench root");
+    let shm = staticd::shm::Shm::new(1).expect("bench shm");
+    let mut site = staticd::site::Site::new(Rc::clone(&cfg), root, shm);
+    let req = |target: &str| {
+        let head = format!("GET {target} HTTP/1.1\r\nHost: b\r\nAccept-Encoding: gzip, br\r\n\r\n");
+        match parse(head.as_bytes(), &LIMITS) {
+            Ok(Parsed::Complete { request, .. }) => request,
+            other => panic!("benchmark head did not parse: {other:?}"),
+        }
+    };
+    let plain = req("/assets/app.css?v=3");
+    let dotted = req("/./assets/../assets/app.css");
+    let now = Instant::now();
+    let file = |site: &mut staticd::site::Site, r| match find(site, r, now) {
+        Found::File(f) => black_box(f.identity.info.size),
+        _ => panic!("benchmark file not found"),
+    };
+    file(&mut site, &plain);
+    file(&mut site, &dotted);
+    let site = std::cell::RefCell::new(site);
+    run("site/hit", &mut || {
+        file(&mut site.borrow_mut(), &plain);
+    });
+    run("site/hit_dotted", &mut || {
+        file(&mut site.borrow_mut(), &dotted);
+    });
+    run("site/miss", &mut || {
+        let mut site = site.borrow_mut();
+        site.forget_cached();
+        file(&mut site, &plain);
+    });
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `_headers`/`_redirects` lookups: what a request pays for the site's rules when none applies, with no rules

@@ -82,6 +82,11 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_conns: usize,
 
+    /// Most inotify watches one worker's file cache holds [default: max_user_watches / 8 / workers, at least
+    /// 64]; files in unwatched directories are checked on every request.
+    #[arg(long, value_name = "N")]
+    pub max_watches: Option<usize>,
+
     /// User the workers run as when started as root.
     #[arg(long, value_name = "NAME", default_value = "nobody")]
     pub user: String,
@@ -203,6 +208,8 @@ pub struct Config {
     pub status_path: Option<String>,
     pub workers: usize,
     pub max_conns: usize,
+    /// `--max-watches`; None: the cache's default share of max_user_watches.
+    pub max_watches: Option<usize>,
     /// Ids to drop to; `None` when not started as root (nothing to drop).
     pub user: Option<UserIds>,
     /// The `--user` name `user` was looked up by, for messages.
@@ -322,6 +329,7 @@ impl Config {
             status_path: cli.status_path,
             workers,
             max_conns: cli.max_conns,
+            max_watches: cli.max_watches,
             user,
             user_name: cli.user,
             chroot: is_root && !cli.no_chroot,

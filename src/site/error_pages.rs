@@ -12,9 +12,8 @@ use std::time::Instant;
 use crate::engine::Reply;
 use crate::http::request::Request;
 use crate::http::response;
-use crate::site::cache::CachedFile;
+use crate::site::cache::{CachedFile, Deps};
 use crate::site::files::{self, Extra};
-use crate::site::open;
 use crate::site::{is_head, Site};
 use crate::sys::FileKind;
 
@@ -41,17 +40,19 @@ pub fn site_file(site: &mut Site, rel: &[u8], now: Instant) -> Option<Rc<CachedF
     let mut key = Vec::with_capacity(rel.len() + 1);
     key.push(b'/');
     key.extend_from_slice(rel);
-    if let Some(file) = site.files.get(&key, now) {
+    let root = site.root.as_fd();
+    if let Some(file) = site.files.get(root, &key, now) {
         return Some(file);
     }
     let parent = memchr::memrchr(b'/', rel).map_or(&b""[..], |i| &rel[..i]);
-    site.files.watch_dir(parent);
-    let opened = open::open(site.root.as_fd(), rel, site.cfg.no_symlinks).ok()?;
+    let mut deps = Deps::default();
+    deps.add(site.files.watch_dir(root, parent, now));
+    let opened = site.files.open(root, rel, site.cfg.no_symlinks).ok()?;
     if opened.info.kind != FileKind::Regular {
         return None;
     }
-    let file = Rc::new(CachedFile::build(site.root.as_fd(), &site.cfg, rel, opened, now));
-    site.files.insert(&key, Rc::clone(&file));
+    let file = site.files.build(root, &site.cfg, rel, opened);
+    site.files.insert(&key, Rc::clone(&file), deps, now);
     Some(file)
 }
 
@@ -73,8 +74,8 @@ pub fn serve_page(reply: &mut Reply<'_>, status: u16, page: &CachedFile, extra: 
             buf.extend_from_slice(body);
         }
     });
-    if !head_only && body.is_none() {
-        reply.file(Rc::clone(&rep.fd), 0, size);
+    if let (false, None, Some(fd)) = (head_only, body, &rep.fd) {
+        reply.file(Rc::clone(fd), 0, size);
     }
     status
 }

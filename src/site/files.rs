@@ -15,9 +15,9 @@ use crate::http::conditional::{self, Precondition};
 use crate::http::range::{self, ByteRange, RangeOutcome};
 use crate::http::request::Request;
 use crate::http::response;
-use crate::site::cache::{CachedFile, Known, Representation};
+use crate::site::cache::{CachedFile, Deps, Known, Representation};
 use crate::site::encoding::{self, ContentCoding};
-use crate::site::open::{self, OpenError, Opened};
+use crate::site::open::{OpenError, Opened};
 use crate::site::resolve::{self, ResolvedPath};
 use crate::site::{error_pages, is_head, listings, per_path, Site, RULE_FILES};
 use crate::sys::{self, FileKind};
@@ -63,13 +63,28 @@ pub fn send(site: &mut Site, req: &Request, reply: &mut Reply<'_>, found: Found,
     })
 }
 
-/// The cache first (a hit costs no syscall), then the filesystem; what the filesystem says is cached.
+/// The cache first (a hit costs no syscall), then the filesystem; what the filesystem says is cached. The
+/// cache is keyed by the resolved path, so every spelling of a path shares one entry; a path already in its
+/// resolved form (the usual case) is its own key and is looked up without decoding anything.
 pub fn find(site: &mut Site, req: &Request, now: Instant) -> Found {
-    let (key, query) = match req.target.split_once('?') {
-        Some((path, query)) => (path.as_bytes(), Some(query)),
-        None => (req.target.as_bytes(), None),
+    let (path, query) = match req.target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (req.target.as_str(), None),
     };
-    if let Some(file) = site.files.get(key, now) {
+    let mut resolved = None;
+    let owned_key;
+    let key: &[u8] = match plain_key(path) {
+        Some(key) => key,
+        None => match resolve::resolve(&req.target) {
+            Ok(r) => {
+                owned_key = key_of(&r);
+                resolved = Some(r);
+                &owned_key
+            }
+            Err(_) => return Found::Status(400),
+        },
+    };
+    if let Some(file) = site.files.get(site.root.as_fd(), key, now) {
         return Found::File(file);
     }
     match site.files.get_known(key, now) {
@@ -78,28 +93,61 @@ pub fn find(site: &mut Site, req: &Request, now: Instant) -> Found {
         Some(Known::Redirect(location)) if query.is_none() => return Found::Redirect(location.to_string()),
         _ => {}
     }
-    let (found, cacheable) = lookup(site, req);
+    let resolved = match resolved.map_or_else(|| resolve::resolve(&req.target), Ok) {
+        Ok(r) => r,
+        Err(_) => return Found::Status(400),
+    };
+    let (found, deps) = lookup(site, resolved, now);
     match found {
         Lookup::File { rel, opened } => {
-            let file = Rc::new(CachedFile::build(site.root.as_fd(), &site.cfg, &rel, opened, now));
-            site.files.insert(key, Rc::clone(&file));
+            let root = site.root.as_fd();
+            let file = site.files.build(root, &site.cfg, &rel, opened);
+            site.files.insert(key, Rc::clone(&file), deps, now);
             Found::File(file)
         }
         Lookup::Status(status) => {
-            if cacheable && status != 500 {
-                site.files.insert_known(key, Known::Status(status), now);
+            if status != 500 {
+                site.files.insert_known(key, Known::Status(status), deps, now);
             }
             Found::Status(status)
         }
         Lookup::Redirect { location, bare } => {
-            if cacheable && query.is_none() {
-                site.files.insert_known(key, Known::Redirect(bare.into()), now);
+            if query.is_none() {
+                site.files.insert_known(key, Known::Redirect(bare.into()), deps, now);
             }
             Found::Redirect(location)
         }
         // Not remembered: whether a listing is current is the listing cache's business.
-        Lookup::Listing { rel, mtime } => Found::Listing { rel, mtime, watched: cacheable },
+        Lookup::Listing { rel, mtime } => Found::Listing { rel, mtime, watched: deps.watched },
     }
+}
+
+/// The cache key of a resolved path: "/" + rel, and a final "/" when it named a directory (`/d` redirects,
+/// `/d/` serves the index: two answers).
+pub fn key_of(resolved: &ResolvedPath) -> Vec<u8> {
+    let mut key = Vec::with_capacity(resolved.rel.len() + 2);
+    key.push(b'/');
+    key.extend_from_slice(&resolved.rel);
+    if resolved.trailing_slash && !resolved.rel.is_empty() {
+        key.push(b'/');
+    }
+    key
+}
+
+/// The path itself when resolving it could only give it back unchanged (so it is its own key): it starts
+/// with '/', and has no '%' escape, no empty segment ("//") and no "." or ".." segment.
+fn plain_key(path: &str) -> Option<&[u8]> {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') || memchr::memchr2(b'%', 0, bytes).is_some() {
+        return None;
+    }
+    let inner = &bytes[1..];
+    let inner = inner.strip_suffix(b"/").unwrap_or(inner);
+    if inner.is_empty() {
+        return (bytes.len() == 1).then_some(bytes);
+    }
+    let plain = inner.split(|&b| b == b'/').all(|seg| !seg.is_empty() && seg != b"." && seg != b"..");
+    plain.then_some(bytes)
 }
 
 /// What a request path leads to, before any request header other than the target is considered.
@@ -121,33 +169,31 @@ enum Lookup {
     },
 }
 
-/// The uncached path: resolution, hidden names, openat2 beneath the root, directories. Also says whether a
-/// non-file answer may be remembered: it depends on the path alone, or every directory involved is watched.
-fn lookup(site: &mut Site, req: &Request) -> (Lookup, bool) {
-    let resolved = match resolve::resolve(&req.target) {
-        Ok(r) => r,
-        Err(_) => return (Lookup::Status(400), true),
-    };
+/// The uncached path: hidden names, openat2 beneath the root, directories. Also says which watched
+/// directories the answer depends on (none for answers that depend on the path alone).
+fn lookup(site: &mut Site, resolved: ResolvedPath, now: Instant) -> (Lookup, Deps) {
     if !site.cfg.dotfiles && resolve::is_hidden(&resolved.rel) {
-        return (Lookup::Status(404), true);
+        return (Lookup::Status(404), Deps::default());
     }
     // The site's rule files configure the server; they are not content.
     if RULE_FILES.contains(&resolved.rel.as_slice()) {
-        return (Lookup::Status(404), true);
+        return (Lookup::Status(404), Deps::default());
     }
     // Watch before opening, so no edit can fall between what we read and what we are told about.
+    let root = site.root.as_fd();
     let parent = memchr::memrchr(b'/', &resolved.rel).map_or(&b""[..], |i| &resolved.rel[..i]);
-    let mut watched = site.files.watch_dir(parent);
+    let mut deps = Deps::default();
+    deps.add(site.files.watch_dir(root, parent, now));
     if resolved.trailing_slash {
-        watched &= site.files.watch_dir(&resolved.rel);
+        deps.add(site.files.watch_dir(root, &resolved.rel, now));
     }
     let clean_urls = site.cfg.site.clean_urls;
-    let opened = match open::open(site.root.as_fd(), &resolved.rel, site.cfg.no_symlinks) {
+    let opened = match site.files.open(root, &resolved.rel, site.cfg.no_symlinks) {
         Ok(o) => o,
         Err(OpenError::NotFound) if clean_urls && !resolved.trailing_slash => {
-            return (clean_url_file(site, &resolved), watched);
+            return (clean_url_file(site, &resolved), deps);
         }
-        Err(e) => return (Lookup::Status(e.status()), watched),
+        Err(e) => return (Lookup::Status(e.status()), deps),
     };
     let found = match opened.info.kind {
         FileKind::Directory => lookup_index(site, &resolved, opened.info.mtime_sec),
@@ -155,14 +201,14 @@ fn lookup(site: &mut Site, req: &Request) -> (Lookup, bool) {
         FileKind::Regular if clean_urls && html_stem(&resolved.rel).is_some() => clean_url_redirect(&resolved),
         _ => Lookup::File { rel: resolved.rel, opened },
     };
-    (found, watched)
+    (found, deps)
 }
 
 /// `--clean-urls`: `/about` with no `about` is `about.html`, if that is a regular file.
-fn clean_url_file(site: &Site, resolved: &ResolvedPath) -> Lookup {
+fn clean_url_file(site: &mut Site, resolved: &ResolvedPath) -> Lookup {
     let mut rel = resolved.rel.clone();
     rel.extend_from_slice(b".html");
-    match open::open(site.root.as_fd(), &rel, site.cfg.no_symlinks) {
+    match site.files.open(site.root.as_fd(), &rel, site.cfg.no_symlinks) {
         Ok(opened) if opened.info.kind == FileKind::Regular => Lookup::File { rel, opened },
         Ok(_) | Err(OpenError::NotFound) => Lookup::Status(404),
         Err(e) => Lookup::Status(e.status()),
@@ -188,7 +234,7 @@ fn html_stem(rel: &[u8]) -> Option<&[u8]> {
     (!stem.is_empty() && !stem.ends_with(b"/")).then_some(stem)
 }
 
-fn lookup_index(site: &Site, resolved: &ResolvedPath, mtime: i64) -> Lookup {
+fn lookup_index(site: &mut Site, resolved: &ResolvedPath, mtime: i64) -> Lookup {
     if !resolved.trailing_slash {
         let bare = resolve::directory_redirect(&ResolvedPath { query: None, ..resolved.clone() });
         return Lookup::Redirect { location: resolve::directory_redirect(resolved), bare };
@@ -199,7 +245,7 @@ fn lookup_index(site: &Site, resolved: &ResolvedPath, mtime: i64) -> Lookup {
             path.push(b'/');
         }
         path.extend_from_slice(name.as_bytes());
-        match open::open(site.root.as_fd(), &path, site.cfg.no_symlinks) {
+        match site.files.open(site.root.as_fd(), &path, site.cfg.no_symlinks) {
             Ok(o) if o.info.kind == FileKind::Regular => return Lookup::File { rel: path, opened: o },
             Ok(_) | Err(OpenError::NotFound) => continue,
             Err(e) => return Lookup::Status(e.status()),
@@ -289,8 +335,8 @@ pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile, extra
                     buf.extend_from_slice(body);
                 }
             });
-            if !head_only && body_in_memory.is_none() {
-                reply.file(Rc::clone(&rep.fd), 0, size);
+            if let (false, None, Some(fd)) = (head_only, body_in_memory, &rep.fd) {
+                reply.file(Rc::clone(fd), 0, size);
             }
             200
         }
@@ -311,8 +357,8 @@ pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile, extra
                     _ => {}
                 }
             });
-            if !head_only && in_memory.is_none() {
-                reply.file(Rc::clone(&rep.fd), r.start, r.len());
+            if let (false, None, Some(fd)) = (head_only, in_memory, &rep.fd) {
+                reply.file(Rc::clone(fd), r.start, r.len());
             }
             206
         }
@@ -374,7 +420,15 @@ fn send_multipart(
     }
     for (r, head) in parts.iter().zip(&part_heads) {
         reply.write(|buf| buf.extend_from_slice(head.as_bytes()));
-        reply.file(Rc::clone(&rep.fd), r.start, r.len());
+        // A small body is in memory (and its descriptor closed); a large one is sent from the file.
+        match (&rep.body, &rep.fd) {
+            (Some(body), _) => {
+                let part = body.get(r.start as usize..=r.end as usize).unwrap_or_default();
+                reply.write(|buf| buf.extend_from_slice(part));
+            }
+            (None, Some(fd)) => reply.file(Rc::clone(fd), r.start, r.len()),
+            (None, None) => {}
+        }
     }
     reply.write(|buf| buf.extend_from_slice(closing.as_bytes()));
     206
@@ -389,4 +443,28 @@ fn boundary() -> String {
         raw.copy_from_slice(&t.to_le_bytes()[..12]);
     }
     raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_a_path_has_one_key_and_plain_paths_are_their_own() {
+        let key = |t: &str| key_of(&resolve::resolve(t).unwrap());
+        for t in ["/./index.html", "/a/../index.html", "/././index.html", "//index.html", "/%69ndex.html"] {
+            assert_eq!(key(t), b"/index.html", "{t}");
+            assert_eq!(plain_key(t), None, "{t}");
+        }
+        assert_eq!(key("/d/."), b"/d/");
+        assert_eq!(key("/d/x/.."), b"/d/");
+        assert_eq!(key("/."), b"/");
+        for t in ["/", "/index.html", "/d/", "/d", "/a/b/c.txt", "/.well-known/x", "/a.b/..c/c..", "/d/"] {
+            assert_eq!(plain_key(t), Some(t.as_bytes()), "{t}");
+            assert_eq!(key(t), t.as_bytes(), "{t}: its own key");
+        }
+        for t in ["/a//b", "/a/./b", "/a/../b", "/a/.", "/..", "/a%2fb", "x", ""] {
+            assert_eq!(plain_key(t), None, "{t}");
+        }
+    }
 }

@@ -45,14 +45,34 @@ impl OpenError {
     }
 }
 
+/// Why an open failed, keeping apart the one failure a caller can do something about: the process (or the
+/// system) is out of descriptors, EMFILE/ENFILE, which the open-file cache answers by closing some of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Exhausted,
+    Refused(OpenError),
+}
+
 /// Opens `rel` (empty means the root itself) beneath `root` and stats it. FIFOs, sockets and devices are
 /// refused.
 pub fn open(root: BorrowedFd<'_>, rel: &[u8], no_symlinks: bool) -> Result<Opened, OpenError> {
+    try_open(root, rel, no_symlinks).map_err(|f| match f {
+        Failure::Exhausted => log_internal(rel, io::Error::from_raw_os_error(libc::EMFILE)),
+        Failure::Refused(e) => e,
+    })
+}
+
+/// `open`, saying when the failure was running out of descriptors (not logged: the caller retries).
+pub fn try_open(root: BorrowedFd<'_>, rel: &[u8], no_symlinks: bool) -> Result<Opened, Failure> {
     let path: &[u8] = if rel.is_empty() { b"." } else { rel };
-    let fd = sys::open_beneath(root, path, no_symlinks).map_err(|e| log_internal(rel, e))?;
-    let info = sys::fstat(std::os::fd::AsFd::as_fd(&fd)).map_err(|e| log_internal(rel, e))?;
+    let classify = |e: io::Error| match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE) => Failure::Exhausted,
+        _ => Failure::Refused(log_internal(rel, e)),
+    };
+    let fd = sys::open_beneath(root, path, no_symlinks).map_err(classify)?;
+    let info = sys::fstat(std::os::fd::AsFd::as_fd(&fd)).map_err(classify)?;
     if info.kind == FileKind::Other {
-        return Err(OpenError::Forbidden);
+        return Err(Failure::Refused(OpenError::Forbidden));
     }
     Ok(Opened { fd, info })
 }

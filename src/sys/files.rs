@@ -97,6 +97,9 @@ pub struct FileInfo {
     pub dev: u64,
     pub mtime_sec: i64,
     pub mtime_nsec: i64,
+    /// Status change time: moves on every write and metadata change, and cannot be set back by `touch`.
+    pub ctime_sec: i64,
+    pub ctime_nsec: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +130,20 @@ pub(super) fn file_info(st: &FileStat) -> FileInfo {
         dev: st.st_dev,
         mtime_sec: st.st_mtime,
         mtime_nsec: st.st_mtime_nsec,
+        ctime_sec: st.st_ctime,
+        ctime_nsec: st.st_ctime_nsec,
     }
+}
+
+/// `fstatat(dir, path, 0)`: what `path` (relative to `dir`) names now, symlinks followed. Not confined to
+/// `dir` the way openat2 is: for comparing a path with a file already opened beneath the root (the cache's
+/// revalidation), where a different answer only ever means "open it again, beneath the root".
+pub fn stat_at(dir: BorrowedFd<'_>, path: &[u8]) -> io::Result<FileInfo> {
+    if path.contains(&0) {
+        return Err(Errno::ENOENT.into());
+    }
+    let path: &[u8] = if path.is_empty() { b"." } else { path };
+    Ok(file_info(&stat::fstatat(dir, path, nix::fcntl::AtFlags::empty())?))
 }
 
 #[cfg(test)]

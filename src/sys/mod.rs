@@ -12,7 +12,8 @@
 //! - `privileges`: user lookup, chroot and giving up root;
 //! - `files`: opening (openat2 beneath a root), fstat, reads and writes;
 //! - `dir`: reading a directory beneath the root and stating its entries, for listings;
-//! - `inotify`: watching directories for changes;
+//! - `inotify`: watching directories for changes and reading which changed;
+//! - `limits`: the descriptor and inotify watch limits the open-file cache sizes itself by;
 //! - `memory`: the anonymous shared mapping the statistics live in;
 //! - `random`: random bytes from the kernel.
 //!
@@ -24,6 +25,7 @@ mod dir;
 mod epoll;
 mod files;
 mod inotify;
+mod limits;
 mod memory;
 mod privileges;
 mod process;
@@ -33,10 +35,14 @@ mod socket;
 pub use dir::{stat_beneath, DirEntry, DirReader, EntryType};
 pub use epoll::{Epoll, Event, Token, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
 pub use files::{
-    check_searchable, fstat, open_append, open_beneath, open_dir, pread, pread_from_start, read, write, FileInfo,
-    FileKind,
+    check_searchable, fstat, open_append, open_beneath, open_dir, pread, pread_from_start, read, stat_at, write,
+    FileInfo, FileKind,
 };
-pub use inotify::{inotify, inotify_drain, inotify_watch_dir};
+pub use inotify::{
+    inotify, inotify_read, inotify_unwatch, inotify_watch_dir, WatchEvent, IN_ENTRY_SET, IN_IGNORED, IN_ISDIR,
+    IN_Q_OVERFLOW, IN_SELF_GONE,
+};
+pub use limits::{max_user_watches, nofile_soft_limit};
 pub use memory::map_shared_anonymous;
 pub use privileges::{drop_privileges, lookup_user, UserIds};
 pub use process::{

@@ -6,6 +6,7 @@ mod support;
 
 mod bodies;
 mod cache;
+mod cache_limits;
 mod clients;
 mod conditional;
 mod config_file;
