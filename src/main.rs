@@ -40,7 +40,11 @@ fn main() -> ExitCode {
         Err(msg) => return usage_error(&msg),
     };
     sys::ignore_sigpipe();
-    sys::raise_nofile_limit();
+    let nofile = sys::raise_nofile_limit();
+    let mut cfg = cfg;
+    if let Some(warning) = preflight::fit_max_conns(&mut cfg, nofile) {
+        eprintln!("staticd: warning: {warning}");
+    }
     let workers = cfg.workers;
     let plural = if workers == 1 { "worker" } else { "workers" };
     if cfg.user.is_none() {

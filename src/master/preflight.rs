@@ -1,5 +1,6 @@
 //! What must hold before a configuration is put to work, at start and again at every reload: the workers'
-//! user can read the root, and the site's rule files parse. Each failure is one line.
+//! user can read the root, the site's rule files parse, and --max-conns fits the descriptor limit (lowered
+//! with a warning when it does not). Each failure is one line.
 
 use std::os::fd::AsFd;
 
@@ -19,6 +20,11 @@ pub fn check(cfg: &Config) -> Result<(), String> {
 /// Descriptors a worker holds besides its connections and its file cache: stdio, epoll, signalfd, channel,
 /// inotify, access log, root, and a few directories a listing may have open, with room to spare.
 pub const FIXED_WORKER_FDS: u64 = 32;
+
+/// `clamp_max_conns` with the file cache's share of `nofile` (`site::cache::descriptor_budget`).
+pub fn fit_max_conns(cfg: &mut Config, nofile: u64) -> Option<String> {
+    clamp_max_conns(cfg, nofile, crate::site::cache::descriptor_budget(nofile) as u64)
+}
 
 /// Lowers `cfg.max_conns` to what a worker can hold under an open-files limit of `nofile` with `cache_fds` of
 /// it kept for the file cache, so a full worker leaves clients waiting in the backlog instead of failing to

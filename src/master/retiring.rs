@@ -104,8 +104,11 @@ impl Master {
     /// Builds and checks the configuration afresh and, only when all of it is usable, makes it current: the
     /// listeners it names (kept, bound or closed), its access log, its settings for the next workers.
     fn take_new_configuration(&mut self) -> Result<(), String> {
-        let cfg: Config = self.invocation.load()?;
+        let mut cfg: Config = self.invocation.load()?;
         preflight::check(&cfg)?;
+        if let Some(warning) = preflight::fit_max_conns(&mut cfg, sys::nofile_soft_limit().unwrap_or(1024)) {
+            log::warn!("{warning}");
+        }
         if self.free_slots().len() < cfg.workers {
             return Err(format!(
                 "{} workers need {} free worker slots, and earlier reloads are still finishing (or --workers grew past {}): try again, or restart",

@@ -279,3 +279,49 @@ fn at_max_conns_a_freed_slot_is_taken_at_once_not_on_a_timer() {
     println!("30 clients through one slot in {took:?}");
     assert!(took < Duration::from_secs(15), "a freed slot waited for the master's timer: {took:?}");
 }
+
+#[test]
+fn max_conns_fits_the_descriptor_limit_and_the_rest_wait_in_the_backlog() {
+    // Under a 300-descriptor limit a worker cannot hold --max-conns 10000: the limit lowers it (said at
+    // start), so clients beyond it wait in the backlog and are served as others leave, instead of being
+    // passed to a worker that cannot take them and reset.
+    const CLIENTS: usize = 400;
+    let root = site("maxconns-nofile");
+    let args = ["--listen", "127.0.0.1:0", "--workers", "1", root.path_str()];
+    let server = Server::start_cmd(&args, |cmd| limit_nofile(cmd, 300));
+    let warned = server.wait_for_stderr(|l| l.contains("--max-conns 10000 lowered to"), LONG);
+    assert!(warned.is_some(), "no warning about --max-conns; stderr:\n{}", server.stderr_text());
+    let mut waiting: Vec<TcpStream> = (0..CLIENTS)
+        .map(|i| {
+            let mut s = connect(server.addr());
+            s.write_all(format!("GET /a.txt?{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).expect("write");
+            s
+        })
+        .collect();
+    let mut served = 0;
+    let deadline = std::time::Instant::now() + LONG;
+    while !waiting.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{} clients never served ({served} were)", waiting.len());
+        let mut still = Vec::new();
+        for mut s in waiting {
+            s.set_read_timeout(Some(Duration::from_millis(20))).expect("timeout");
+            let mut byte = [0u8; 1];
+            match s.peek(&mut byte) {
+                Ok(0) => panic!("a client was closed without a response after {served} were served"),
+                Ok(_) => {
+                    s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+                    let r = read_response(&mut s, &mut Vec::new(), false).expect("a whole response");
+                    assert_eq!(r.status, 200);
+                    served += 1;
+                    // Leaving frees the slot for one that waits.
+                }
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    still.push(s)
+                }
+                Err(e) => panic!("a client failed instead of waiting, after {served} were served: {e}"),
+            }
+        }
+        waiting = still;
+    }
+    assert_eq!(served, CLIENTS);
+}
