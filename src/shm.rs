@@ -5,11 +5,12 @@
 //! of its counters, so it updates them with plain relaxed load+store instead of locked read-modify-write. The
 //! master writes a slot only when no worker is using it or to reset the heartbeat of a worker it kills: when it
 //! hands the slot to a new worker (pid, live, accepted, heartbeat), when it reaps a retired worker (pid back to
-//! 0) and when it kills a hung one. Otherwise it reads, to balance connections, to notice a silent worker, and to
+//! 0) and when it kills a hung one. The one flag both write is `room_wanted`: the master arms it, the worker
+//! disarms it (an atomic swap). Otherwise it reads, to balance connections, to notice a silent worker, and to
 //! report status.
 
 use std::io;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +34,10 @@ pub struct WorkerSlot {
     /// Milliseconds on the shared monotonic clock (`monotonic_ms`) of the worker's last event-loop turn.
     /// Monotonic, not wall-clock, so a clock step cannot make a running worker look hung.
     pub heartbeat: AtomicU64,
+    /// Armed by the master when every worker is full and it stopped accepting; the worker disarms it as it
+    /// closes its next connection and tells the master (`F` on its channel), so a freed slot is taken at once
+    /// and a worker that is not awaited sends nothing.
+    pub room_wanted: AtomicBool,
 }
 
 impl WorkerSlot {
@@ -52,6 +57,7 @@ impl WorkerSlot {
     pub fn reset(&self, pid: i32) {
         self.pid.store(pid, Relaxed);
         self.live.store(0, Relaxed);
+        self.room_wanted.store(false, Relaxed);
         self.heartbeat.store(monotonic_ms(), Relaxed);
     }
 }

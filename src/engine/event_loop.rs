@@ -306,14 +306,14 @@ impl<H: Handler> EventLoop<H> {
         }
     }
 
-    /// Counts a connection that left (closed or handed over). A worker that was full tells the master it has
-    /// room again: the master stops accepting while every worker is full, and resumes on this message rather
-    /// than polling. Best effort: a full channel drops it, and the master's slow re-check covers that.
+    /// Counts a connection that left (closed or handed over). When the master is waiting for room (every
+    /// worker was full, so it stopped accepting) the first close tells it, once: it resumes on this message
+    /// rather than polling. Best effort: a full channel drops it, and the master's slow re-check covers that.
     fn connection_gone(&mut self) {
         self.live -= 1;
         let live = &self.ctx.counters.live;
         live.store(live.load(Relaxed).saturating_sub(1), Relaxed);
-        if self.ctx.phase == Phase::Serving && self.live + 1 == self.ctx.settings.max_conns {
+        if self.ctx.phase == Phase::Serving && self.ctx.counters.room_wanted.swap(false, Relaxed) {
             if let Some(chan) = self.chan.as_ref() {
                 let _ = sys::send_with_fds(chan.as_fd(), &[channel::KIND_ROOM], &[]);
             }

@@ -364,9 +364,18 @@ impl Master {
             self.flush_queue(i);
         }
         if room as usize <= accepted && self.mode == Mode::Running {
-            // Every worker is full: let the backlog hold clients until one has room.
+            // Every worker is full: let the backlog hold clients until one has room, and ask each worker to
+            // say when it has. A close between the loads read above and the arming would go unsaid, so the
+            // loads are read again after it.
             self.pause_accepting(FULL_RECHECK)?;
             self.paused_full = true;
+            for w in self.workers.iter().filter(|w| w.pid.is_some()) {
+                self.shm.slot(w.slot).room_wanted.store(true, Relaxed);
+            }
+            let running = (0..self.workers.len()).filter(|&i| self.workers[i].pid.is_some());
+            if running.map(|i| self.load(i)).any(|l| l < max) {
+                self.resume_at = Some(Instant::now());
+            }
         }
         Ok(())
     }
@@ -464,6 +473,9 @@ impl Master {
         }
         if room && self.paused_full && self.mode == Mode::Running {
             self.paused_full = false;
+            for w in &self.workers {
+                self.shm.slot(w.slot).room_wanted.store(false, Relaxed);
+            }
             self.resume_at = None;
             if let Err(e) = self.set_accepting(true) {
                 log::error!("resuming accept: {e}");

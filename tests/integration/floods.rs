@@ -210,11 +210,12 @@ fn descriptor_exhaustion_neither_kills_nor_spins_the_master_and_service_recovers
     assert!(server.wait_exit(Duration::ZERO).is_none(), "the master died while accept failed");
     let emfile = server.wait_for_stderr(|l| l.contains("accept") && l.contains("Too many open files"), LONG);
     assert!(emfile.is_some(), "accept never reported EMFILE; stderr:\n{}", server.stderr_text());
-    // Descriptors free up (the soft limit goes back): the clients that waited are served.
+    // Descriptors free up (the soft limit goes back): the clients that waited are served, each as the one
+    // before it leaves (the limit lowered --max-conns to a few connections, held by these keep-alive clients).
     set_nofile_of(master, LIMIT, LIMIT);
-    for (i, s) in waiting.iter_mut().enumerate() {
+    for (i, mut s) in waiting.into_iter().enumerate() {
         let mut buf = Vec::new();
-        let r = read_response(s, &mut buf, false)
+        let r = read_response(&mut s, &mut buf, false)
             .unwrap_or_else(|e| panic!("client {i} that waited out the master's EMFILE was not served: {e}"));
         assert_eq!(r.status, 200, "client {i} that waited out the master's EMFILE");
     }
