@@ -11,8 +11,8 @@
 //! Worker to master:
 //! - `H`: connections handed back by a retiring worker, in the same record format as `C`, for the master to
 //!   pass on to the new generation.
-//! - `F`: a connection closed in a worker that was full (at --max-conns): the master, which stops accepting
-//!   when every worker is full, may accept again now.
+//! - `F`: a connection closed while the master was waiting for room (it stops accepting when every worker is
+//!   at --max-conns, and arms `room_wanted` in the workers' shared slots): it may accept again now.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
