@@ -11,8 +11,9 @@
 //! When every worker is at --max-conns, or accept fails for lack of descriptors, the listeners are taken out of
 //! the epoll set, so neither case becomes a busy loop; the kernel backlog holds new clients meanwhile. The first
 //! worker to close a connection then says so on its channel (`F`), and accepting resumes at once, so at
-//! --max-conns the accept rate follows the rate at which connections end; a slow timer only backs that up. A worker that dies is replaced at once, with exponential back-off if it keeps dying.
-//! A worker whose heartbeat (shared monotonic clock) is more than 30 s old is killed as hung, unless the
+//! --max-conns the accept rate follows the rate at which connections end; a slow timer only backs that up.
+//!
+//! A worker that dies is replaced at once, with exponential back-off if it keeps dying. A worker whose heartbeat (shared monotonic clock) is more than 30 s old is killed as hung, unless the
 //! master itself has just not been running: then every heartbeat is judged from when it runs again.
 
 use std::collections::VecDeque;
