@@ -152,8 +152,8 @@ fn main() {
 }
 
 /// `files::find` on a real tree: what a cache hit costs (the path as written, and the same path spelled with
-/// dot-segments), and what a miss costs (the cache forgotten before every call, so the file is opened,
-/// stated, read and its siblings probed again).
+/// dot-segments), and what a miss costs (the cache's entries forgotten before every call, its directory
+/// watches kept, so the file is opened, stated and read again, and its siblings looked for).
 fn site(run: &dyn Fn(&str, &mut dyn FnMut())) {
     use clap::Parser;
     use staticd::config::{Cli, Config};

@@ -138,16 +138,27 @@ pub fn key_of(resolved: &ResolvedPath) -> Vec<u8> {
 /// with '/', and has no '%' escape, no empty segment ("//") and no "." or ".." segment.
 fn plain_key(path: &str) -> Option<&[u8]> {
     let bytes = path.as_bytes();
-    if bytes.first() != Some(&b'/') || memchr::memchr2(b'%', 0, bytes).is_some() {
+    if bytes.first() != Some(&b'/') {
         return None;
     }
-    let inner = &bytes[1..];
-    let inner = inner.strip_suffix(b"/").unwrap_or(inner);
-    if inner.is_empty() {
-        return (bytes.len() == 1).then_some(bytes);
+    // One pass, no call per byte (measured: memchr's iterators cost more than the scan on paths this
+    // short). `dots` counts the dots since the last '/', or is None once the segment has anything else.
+    let mut dots = Some(0u8);
+    for &b in &bytes[1..] {
+        dots = match (b, dots) {
+            (b'%' | 0, _) => return None,
+            // An empty, "." or ".." segment ends here.
+            (b'/', Some(0..=2)) => return None,
+            (b'/', _) => Some(0),
+            (b'.', Some(n)) => Some(n.saturating_add(1)),
+            _ => None,
+        };
     }
-    let plain = inner.split(|&b| b == b'/').all(|seg| !seg.is_empty() && seg != b"." && seg != b"..");
-    plain.then_some(bytes)
+    // The last segment may be empty ("/d/", "/") but not "." or "..".
+    match dots {
+        Some(1 | 2) => None,
+        _ => Some(bytes),
+    }
 }
 
 /// What a request path leads to, before any request header other than the target is considered.

@@ -54,6 +54,39 @@ fn a_low_descriptor_limit_never_turns_requests_into_errors() {
     assert_eq!(get(server.addr(), "/index.html").status, 200);
 }
 
+#[test]
+fn a_descriptor_limit_lowered_under_a_running_worker_is_met_by_closing_cached_files() {
+    if !require_tool("prlimit") {
+        return;
+    }
+    const LIMIT: u64 = 512;
+    let root = TempRoot::new("fd-lowered");
+    for i in 0..600 {
+        root.write(&format!("f/{i}.bin"), &large_body(&format!("file {i}")));
+    }
+    // As root the workers would drop to nobody, whose limit `prlimit` from here may not change: keep them
+    // root (--user root) so the limit can be lowered under the running worker.
+    let mut args = vec!["--workers", "1"];
+    if is_root() {
+        args.extend(["--user", "root"]);
+    }
+    let server = root.serve(&args);
+    let worker = server.wait_for_workers(1, LONG)[0];
+    // The worker started with a high limit (its cache sized to it); now it has 512.
+    set_nofile_of(worker, LIMIT, LIMIT);
+    for round in 0..2 {
+        for i in 0..600 {
+            let r = get(server.addr(), &format!("/f/{i}.bin"));
+            assert_eq!(r.status, 200, "/f/{i}.bin (round {round}) after the limit fell to {LIMIT}");
+            assert!(r.body.starts_with(format!("file {i}").as_bytes()), "/f/{i}.bin");
+        }
+    }
+    let held = fd_count(worker) as u64;
+    assert!(held <= LIMIT / 2, "the worker holds {held} of its {LIMIT} descriptors");
+    let said = server.wait_for_stderr(|l| l.contains("out of descriptors"), LONG);
+    assert!(said.is_some(), "the worker never said it closed cached files; stderr:\n{}", server.stderr_text());
+}
+
 /// The number of inotify watches `pid` holds: one `inotify wd:` line per watch in the fdinfo of its
 /// inotify descriptors.
 fn watch_count(pid: i32) -> usize {
