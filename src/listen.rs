@@ -187,7 +187,9 @@ fn bind_one(cfg: &Config, addr: &ListenAddr, interfaces: &mut Option<Vec<Interfa
                 Vec::new()
             };
             let note = moved_to.map(|to| format!("{addr} is in use; using {to}"));
-            let configured = Some(ListenAddr::Tcp(*addr));
+            // A default listener that moved is known by where it is: a reload naming the address it could not
+            // have must bind that address, not keep this socket.
+            let configured = Some(ListenAddr::Tcp(moved_to.unwrap_or(*addr)));
             Listener { fd, configured, name: format!("http://{bound}/"), unix_path: None, note, also }
         }
         ListenAddr::Unix(path) => {

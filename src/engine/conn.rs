@@ -165,7 +165,10 @@ impl Conn {
         self.finish(ctx);
         let stage = match self.reading {
             // Nothing came yet (a PROXY header may still be on its way): the next worker starts from scratch.
-            Reading::Proxy { .. } | Reading::Head { started: Some(_) } => Stage::Fresh,
+            Reading::Proxy { .. } => Stage::Fresh,
+            Reading::Head { started: Some(_) } if !ctx.settings.proxy_protocol => Stage::Fresh,
+            // Between requests, or after the PROXY header and before the first request: the next worker must
+            // not wait for a header that already came.
             _ => {
                 Stage::Idle { idle: ctx.clock.now().saturating_duration_since(self.last_progress), served: self.served }
             }

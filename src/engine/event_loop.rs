@@ -217,9 +217,6 @@ impl<H: Handler> EventLoop<H> {
     }
 
     fn add_conn(&mut self, fd: OwnedFd, record: ConnRecord) {
-        if let Phase::Stopping { .. } = self.ctx.phase {
-            return;
-        }
         let index = match self.free.pop() {
             Some(i) => i as usize,
             None => {
@@ -392,10 +389,10 @@ impl<H: Handler> EventLoop<H> {
         let now = self.ctx.clock.now();
         self.ctx.phase = Phase::Stopping { since: now };
         self.limit_drain(now + self.ctx.settings.drain_timeout);
-        // Nobody is left to pass connections on to: those given up already are closed.
-        if !self.handed_back.is_empty() {
-            log::warn!("closing {} idle connection(s) the master can no longer take over", self.handed_back.len());
-            self.handed_back.clear();
+        // Nobody is left to pass connections on to: those given up but not yet sent are taken back, and stop
+        // like the others (a request may be in their sockets by now).
+        for (fd, record) in std::mem::take(&mut self.handed_back) {
+            self.add_conn(fd, record);
         }
         if let Some(chan) = self.chan.take() {
             let _ = self.epoll.delete(chan.as_fd());
@@ -476,8 +473,10 @@ impl<H: Handler> EventLoop<H> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log::warn!("cannot hand {} connection(s) back to the master: {e}; closing them", n);
-                    self.handed_back.clear();
+                    // This batch is lost (closed); the rest is tried again next turn, or closed in its turn
+                    // if the error stays.
+                    log::warn!("cannot hand {n} connection(s) back to the master: {e}; closing them");
+                    drop(self.handed_back.drain(..n));
                     return;
                 }
             }

@@ -653,6 +653,10 @@ impl Master {
                 // Forked with the current log; nothing older may follow it.
                 w.log_pending = false;
                 w.spawned_at = Instant::now();
+                // A new worker has room: if accepting paused because every worker was full, resume.
+                if self.paused_full {
+                    self.resume_at = Some(Instant::now());
+                }
                 self.flush_queue(i);
                 Ok(())
             }

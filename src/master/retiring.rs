@@ -221,6 +221,8 @@ impl Master {
                     let payload = &payload[..len];
                     conns.extend(fds.into_iter().enumerate().map(|(i, fd)| (fd, channel::decode_record(payload, i))));
                 }
+                // Room it had before it retired: moot now.
+                Ok(Received::Msg { len: 1, .. }) if payload[0] == channel::KIND_ROOM => {}
                 Ok(Received::Msg { .. }) => log::error!("unknown message from retiring worker {}", r.pid),
                 Ok(Received::Truncated { len }) => {
                     let lost = channel::record_count(len);

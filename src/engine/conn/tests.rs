@@ -93,8 +93,9 @@ impl Harness {
         ours.set_nonblocking(true).expect("nonblocking");
         client.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
         let counters: &'static WorkerSlot = Box::leak(Box::default());
+        let proxy_protocol = settings.proxy_protocol;
         let ctx = Ctx::new(settings, site, counters, None, 0);
-        let conn = Conn::new(OwnedFd::from(ours), None, false, ctx.clock.now());
+        let conn = Conn::new(OwnedFd::from(ours), None, proxy_protocol, ctx.clock.now());
         Harness { conn, ctx, client }
     }
 
@@ -465,4 +466,17 @@ fn a_stopping_worker_answers_with_close_and_closes_idle_connections_after_a_grac
     idle.expire();
     assert!(idle.server_write_side_closed());
     assert_eq!(idle.received(), "", "nothing is sent to an idle connection that is closed");
+}
+
+#[test]
+fn a_connection_handed_over_after_its_proxy_header_does_not_wait_for_another() {
+    let mut h = Harness::with(Settings { proxy_protocol: true, ..settings() }, Stub::default());
+    assert_eq!(h.send(b"PROXY TCP4 203.0.113.9 192.0.2.1 5000 443\r\n"), Next::Wait);
+    assert!(h.conn.can_hand_over());
+    let (fd, record) = h.conn.hand_over(&mut h.ctx);
+    assert_eq!(record.peer, Some("203.0.113.9:5000".parse().expect("literal")));
+    assert!(matches!(record.stage, Stage::Idle { served: 0, .. }), "{record:?}");
+    h.conn = Conn::resume(fd, record, true, h.ctx.clock.now());
+    assert_eq!(h.send(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n"), Next::Wait);
+    assert!(h.received().ends_with("/after"), "the request is answered, not taken for a bad PROXY header");
 }

@@ -390,7 +390,7 @@ impl FileCache {
     /// Remembers a non-file answer, only if every directory it depends on is watched (so a file created there
     /// is noticed at once).
     pub fn insert_known(&mut self, key: &[u8], known: Known, deps: Deps, now: Instant) {
-        if !deps.watched || !deps.iter().all(|id| self.watches.is_live(id)) {
+        if !deps.watched {
             return;
         }
         self.remove_known(key, false);
@@ -399,6 +399,10 @@ impl FileCache {
             for id in entry.deps.iter() {
                 self.watches.remove(id, &old, true);
             }
+        }
+        // Only now: evicting may have given back the watch of this answer's own directory.
+        if !deps.iter().all(|id| self.watches.is_live(id)) {
+            return;
         }
         for id in deps.iter() {
             self.watches.add_known(id, key);
@@ -409,14 +413,8 @@ impl FileCache {
     /// Caches `file` under `key` (if it may be kept), evicting until it fits the bounds. The caller watched
     /// the file's directories (`deps`) before opening it.
     pub fn insert(&mut self, key: &[u8], file: Rc<CachedFile>, mut deps: Deps, now: Instant) {
-        if !deps.iter().all(|id| self.watches.is_live(id)) {
-            deps.watched = false;
-        }
-        if !file.complete || (file.racy && !deps.watched) || file.fds() > self.fd_budget {
+        if !file.complete || file.fds() > self.fd_budget {
             return;
-        }
-        if !deps.watched {
-            deps.ids = [None, None];
         }
         self.remove_file(key, false);
         while self.files.len() >= MAX_ENTRIES
@@ -426,6 +424,17 @@ impl FileCache {
             if !self.evict_file() {
                 break;
             }
+        }
+        // Only after evicting: the entry evicted may have been the last of this file's own directory, and
+        // given its watch back. Then this entry is an unwatched one, checked on every use.
+        if !deps.iter().all(|id| self.watches.is_live(id)) {
+            deps.watched = false;
+        }
+        if file.racy && !deps.watched {
+            return;
+        }
+        if !deps.watched {
+            deps.ids = [None, None];
         }
         self.fds += file.fds();
         self.body_bytes += file.body_bytes();
