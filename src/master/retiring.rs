@@ -175,7 +175,7 @@ impl Master {
         if r.retire_pending {
             match sys::send_with_fds(chan.as_fd(), &channel::retire_message(limit), &[]) {
                 Ok(()) => r.retire_pending = false,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
                     if !r.want_write {
                         r.want_write = true;
                         let token = Source::Retiree(r.slot).token();
@@ -184,12 +184,11 @@ impl Master {
                     return;
                 }
                 Err(e) => {
-                    // Interrupted or dying: a dying worker needs no message, an interrupted send is retried
-                    // on the next EPOLLOUT.
-                    log::debug!("telling worker {} to retire: {e}", r.pid);
-                    if e.kind() != io::ErrorKind::Interrupted {
-                        r.retire_pending = false;
-                    }
+                    // Most likely dying already. If not, it must still leave: stopped the plain way, it finishes
+                    // its connections without handing them over.
+                    log::debug!("telling worker {} to retire: {e}; sending QUIT instead", r.pid);
+                    r.retire_pending = false;
+                    let _ = sys::kill(r.pid, libc::SIGQUIT);
                     return;
                 }
             }
