@@ -15,6 +15,7 @@
 //!   at --max-conns, and arms `room_wanted` in the workers' shared slots): it may accept again now.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 pub const KIND_CONNECTIONS: u8 = b'C';
@@ -71,6 +72,22 @@ pub fn encode_record(out: &mut Vec<u8>, record: &ConnRecord) {
     out.push(stage);
     out.extend_from_slice(&idle_ms.to_be_bytes());
     out.extend_from_slice(&served.to_be_bytes());
+}
+
+/// One `C` or `H` message for `conns` (at most `sys::MAX_FDS_PER_MSG`): the payload, and the descriptors to
+/// attach in the same order. The master's batches and a retiring worker's hand-backs are built the same way.
+pub fn connections_message<'a>(
+    kind: u8,
+    conns: impl ExactSizeIterator<Item = &'a (OwnedFd, ConnRecord)>,
+) -> (Vec<u8>, Vec<RawFd>) {
+    let mut payload = Vec::with_capacity(1 + conns.len() * RECORD_BYTES);
+    payload.push(kind);
+    let mut fds = Vec::with_capacity(conns.len());
+    for (fd, record) in conns {
+        fds.push(fd.as_raw_fd());
+        encode_record(&mut payload, record);
+    }
+    (payload, fds)
 }
 
 /// How many connections a `C` or `H` payload of `len` bytes describes (also when their descriptors were lost).

@@ -101,6 +101,13 @@ pub fn bind_all(cfg: &Config) -> Result<Vec<Listener>, String> {
     Ok(listeners)
 }
 
+/// The line announcing a listener, at start and when a reload adds one. Scripts and tests read the address
+/// from it: its format stays as it is.
+pub fn serving_line(root: &std::path::Path, listener: &Listener, workers: usize) -> String {
+    let plural = if workers == 1 { "worker" } else { "workers" };
+    format!("staticd: serving {} at {} ({workers} {plural})", root.display(), listener.name)
+}
+
 /// What a reload changes in the listener set.
 pub struct Reconciled {
     /// The new set, in the order the configuration gives.

@@ -46,7 +46,6 @@ fn main() -> ExitCode {
         eprintln!("staticd: warning: {warning}");
     }
     let workers = cfg.workers;
-    let plural = if workers == 1 { "worker" } else { "workers" };
     if cfg.user.is_none() {
         eprintln!(
             "staticd: warning: not started as root, so workers are not chrooted; openat2(RESOLVE_BENEATH) alone keeps requests inside the root"
@@ -56,8 +55,7 @@ fn main() -> ExitCode {
         if let Some(note) = &l.note {
             eprintln!("staticd: {note}");
         }
-        // Scripts and tests parse this line: its format stays as it is.
-        eprintln!("staticd: serving {} at {} ({workers} {plural})", cfg.root.display(), l.name);
+        eprintln!("{}", listen::serving_line(&cfg.root, l, workers));
         for url in &l.also {
             eprintln!("staticd:   also {url}");
         }

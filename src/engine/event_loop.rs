@@ -16,7 +16,7 @@
 //! when its last connection is gone, or at the drain limit.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -454,13 +454,7 @@ impl<H: Handler> EventLoop<H> {
                 return;
             };
             let n = self.handed_back.len().min(sys::MAX_FDS_PER_MSG);
-            let mut payload = Vec::with_capacity(channel::MAX_PAYLOAD);
-            payload.push(channel::KIND_HANDED_BACK);
-            let mut raw: Vec<RawFd> = Vec::with_capacity(n);
-            for (fd, record) in &self.handed_back[..n] {
-                raw.push(fd.as_raw_fd());
-                channel::encode_record(&mut payload, record);
-            }
+            let (payload, raw) = channel::connections_message(channel::KIND_HANDED_BACK, self.handed_back[..n].iter());
             match sys::send_with_fds(chan.as_fd(), &payload, &raw) {
                 // Our copies close here; the master holds its own now.
                 Ok(()) => drop(self.handed_back.drain(..n)),

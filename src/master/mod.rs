@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -395,7 +395,7 @@ impl Master {
             match sys::send_with_fds(chan.as_fd(), &[channel::KIND_LOG], &[log.as_raw_fd()]) {
                 Ok(()) => w.log_pending = false,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    wait_for_room(&self.epoll, &mut w.want_write, chan.as_fd(), i);
+                    want_room(&self.epoll, chan.as_fd(), &mut w.want_write, true, Source::Channel(i).token());
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -408,20 +408,14 @@ impl Master {
         }
         while !w.queue.is_empty() {
             let n = w.queue.len().min(sys::MAX_FDS_PER_MSG);
-            let mut payload = Vec::with_capacity(channel::MAX_PAYLOAD);
-            payload.push(channel::KIND_CONNECTIONS);
-            let mut raw: Vec<RawFd> = Vec::with_capacity(n);
-            for (fd, record) in w.queue.iter().take(n) {
-                raw.push(fd.as_raw_fd());
-                channel::encode_record(&mut payload, record);
-            }
+            let (payload, raw) = channel::connections_message(channel::KIND_CONNECTIONS, w.queue.iter().take(n));
             match sys::send_with_fds(chan.as_fd(), &payload, &raw) {
                 Ok(()) => {
                     w.queue.drain(..n);
                     w.sent += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    wait_for_room(&self.epoll, &mut w.want_write, chan.as_fd(), i);
+                    want_room(&self.epoll, chan.as_fd(), &mut w.want_write, true, Source::Channel(i).token());
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -432,10 +426,7 @@ impl Master {
                 }
             }
         }
-        if w.want_write {
-            w.want_write = false;
-            let _ = self.epoll.modify(chan.as_fd(), sys::EPOLLIN, Source::Channel(i).token());
-        }
+        want_room(&self.epoll, chan.as_fd(), &mut w.want_write, false, Source::Channel(i).token());
     }
 
     fn on_channel_event(&mut self, i: usize, events: u32) {
@@ -710,11 +701,13 @@ impl Master {
     }
 }
 
-/// A full channel: ask for EPOLLOUT (once) so the rest of the queue goes out when the worker has read.
-fn wait_for_room(epoll: &sys::Epoll, want_write: &mut bool, chan: BorrowedFd<'_>, worker: usize) {
-    if !*want_write {
-        *want_write = true;
-        let _ = epoll.modify(chan, sys::EPOLLIN | sys::EPOLLOUT, Source::Channel(worker).token());
+/// Asks for EPOLLOUT on a channel (`on`: it was full, so what is left goes out once the worker has read) or
+/// stops asking, changing the registration only when `want_write` says it differs.
+fn want_room(epoll: &sys::Epoll, chan: BorrowedFd<'_>, want_write: &mut bool, on: bool, token: Token) {
+    if *want_write != on {
+        *want_write = on;
+        let events = if on { sys::EPOLLIN | sys::EPOLLOUT } else { sys::EPOLLIN };
+        let _ = epoll.modify(chan, events, token);
     }
 }
 

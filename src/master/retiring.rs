@@ -14,7 +14,9 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::{notify_service_manager, open_access_log, preflight, Master, Mode, Pending, Source, WorkerHandle};
+use super::{
+    notify_service_manager, open_access_log, preflight, want_room, Master, Mode, Pending, Source, WorkerHandle,
+};
 use crate::channel;
 use crate::config::Config;
 use crate::listen;
@@ -134,10 +136,7 @@ impl Master {
                 }
                 listen::close_all(r.removed);
                 for &i in &r.added {
-                    // The start-up line's format: scripts and tests read the address from it.
-                    let plural = if cfg.workers == 1 { "worker" } else { "workers" };
-                    let l = &self.listeners[i];
-                    eprintln!("staticd: serving {} at {} ({} {plural})", cfg.root.display(), l.name, cfg.workers);
+                    eprintln!("{}", listen::serving_line(&cfg.root, &self.listeners[i], cfg.workers));
                 }
                 Ok(())
             }
@@ -176,11 +175,7 @@ impl Master {
             match sys::send_with_fds(chan.as_fd(), &channel::retire_message(limit), &[]) {
                 Ok(()) => r.retire_pending = false,
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
-                    if !r.want_write {
-                        r.want_write = true;
-                        let token = Source::Retiree(r.slot).token();
-                        let _ = self.epoll.modify(chan.as_fd(), sys::EPOLLIN | sys::EPOLLOUT, token);
-                    }
+                    want_room(&self.epoll, chan.as_fd(), &mut r.want_write, true, Source::Retiree(r.slot).token());
                     return;
                 }
                 Err(e) => {
@@ -193,10 +188,7 @@ impl Master {
                 }
             }
         }
-        if r.want_write {
-            r.want_write = false;
-            let _ = self.epoll.modify(chan.as_fd(), sys::EPOLLIN, Source::Retiree(r.slot).token());
-        }
+        want_room(&self.epoll, chan.as_fd(), &mut r.want_write, false, Source::Retiree(r.slot).token());
     }
 
     pub(super) fn on_retiree_event(&mut self, slot: usize, events: u32) {
