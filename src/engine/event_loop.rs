@@ -310,7 +310,9 @@ impl<H: Handler> EventLoop<H> {
         self.live -= 1;
         let live = &self.ctx.counters.live;
         live.store(live.load(Relaxed).saturating_sub(1), Relaxed);
-        if self.ctx.phase == Phase::Serving && self.ctx.counters.room_wanted.swap(false, Relaxed) {
+        // A plain load first: the locked swap is paid only on the rare close the master is waiting for.
+        let wanted = &self.ctx.counters.room_wanted;
+        if self.ctx.phase == Phase::Serving && wanted.load(Relaxed) && wanted.swap(false, Relaxed) {
             if let Some(chan) = self.chan.as_ref() {
                 let _ = sys::send_with_fds(chan.as_fd(), &[channel::KIND_ROOM], &[]);
             }
