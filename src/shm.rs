@@ -67,6 +67,10 @@ impl WorkerSlot {
 struct Header {
     started_at: AtomicU64,
     slots: AtomicU64,
+    /// Entries the compressor has finished (written, or found not worth keeping). A worker waiting for a
+    /// file's compressed forms looks in the cache directory again only when this has moved, so waiting costs
+    /// a memory load per request, not a system call.
+    compressed: AtomicU64,
 }
 
 /// A handle to the mapping; `Copy` because every process just keeps the same pointer after fork.
@@ -105,6 +109,17 @@ impl Shm {
 
     pub fn started_at(&self) -> u64 {
         self.header().started_at.load(Relaxed)
+    }
+
+    /// How many entries the compressor has finished so far.
+    pub fn compressed(&self) -> u64 {
+        self.header().compressed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Called by the compressor after an entry is in place (renamed into the cache directory), so a worker
+    /// that sees the new count also sees the file.
+    pub fn note_compressed(&self) {
+        self.header().compressed.fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     pub fn slot(&self, index: usize) -> &WorkerSlot {

@@ -16,9 +16,11 @@ use crate::ops::access_log::LogFormat;
 use crate::ops::forwarded::Cidr;
 use crate::sys::{self, UserIds};
 
+mod compression;
 mod file;
 mod invocation;
 mod site_options;
+pub use compression::Compression;
 pub use invocation::Invocation;
 pub use site_options::SiteOptions;
 
@@ -169,6 +171,25 @@ pub struct Cli {
     /// Add this header to every response, errors and 304s included: 'Name: value' (repeatable).
     #[arg(long, value_name = "'NAME: VALUE'")]
     pub header: Vec<String>,
+
+    /// Do not compress files (NAME.br / NAME.gz shipped by the site are still served: see
+    /// --no-precompressed).
+    #[arg(long)]
+    pub no_compress: bool,
+
+    /// Content types compressed with br, zstd and gzip (repeatable or comma-separated): text/css, text/*,
+    /// and `default` for the built-in list of text, script, data, SVG, wasm and uncompressed font types.
+    #[arg(long, value_name = "TYPE", value_delimiter = ',')]
+    pub compress_types: Vec<String>,
+
+    /// Directory where compressed files are kept, across restarts [default: /var/cache/staticd when started
+    /// as root, else $XDG_CACHE_HOME/staticd or ~/.cache/staticd].
+    #[arg(long, value_name = "DIR")]
+    pub compress_cache: Option<PathBuf>,
+
+    /// Most bytes the compressed-file cache holds (K, M, G suffixes); the least recently used files go first.
+    #[arg(long, value_name = "BYTES", default_value = "256M", value_parser = compression::parse_bytes)]
+    pub compress_cache_size: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -227,6 +248,8 @@ pub struct Config {
     pub dotfiles: bool,
     pub no_symlinks: bool,
     pub precompressed: bool,
+    /// Compression into the compressed-file cache; None with `--no-compress`.
+    pub compression: Option<Compression>,
     /// What a request means beyond the file it names: listings, fallbacks, error pages, headers.
     pub site: SiteOptions,
 }
@@ -314,6 +337,7 @@ impl Config {
             index.push(name.to_string());
         }
         let site = SiteOptions::from_cli(&cli)?;
+        let compression = Compression::from_cli(&cli, is_root)?;
         Ok(Config {
             root,
             listen,
@@ -345,6 +369,7 @@ impl Config {
             dotfiles: cli.dotfiles,
             no_symlinks: cli.no_symlinks,
             precompressed: !cli.no_precompressed,
+            compression,
             site,
         })
     }

@@ -15,6 +15,7 @@
 //! - `inotify`: watching directories for changes and reading which changed;
 //! - `limits`: the descriptor and inotify watch limits the open-file cache sizes itself by;
 //! - `memory`: the anonymous shared mapping the statistics live in;
+//! - `pipe`: the packet-mode pipe compression requests travel on;
 //! - `random`: random bytes from the kernel.
 //!
 //! Calls go through `nix`'s safe wrappers wherever nix has them; raw `libc` is used only where nix lacks the
@@ -27,6 +28,7 @@ mod files;
 mod inotify;
 mod limits;
 mod memory;
+mod pipe;
 mod privileges;
 mod process;
 mod random;
@@ -44,6 +46,7 @@ pub use inotify::{
 };
 pub use limits::{max_user_watches, nofile_soft_limit};
 pub use memory::map_shared_anonymous;
+pub use pipe::packet_pipe;
 pub use privileges::{drop_privileges, lookup_user, UserIds};
 pub use process::{
     close_fds_except, cpus_online, errno_text, fork, geteuid, getppid, ignore_sigpipe, kill, raise_nofile_limit,
