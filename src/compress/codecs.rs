@@ -34,7 +34,7 @@ pub struct Levels {
 pub const SMALL: usize = 1 << 20;
 /// Up to this size brotli runs at 10: 2–2.5× faster than 11 for about 2% more bytes. Above it brotli runs at 9
 /// (another 5–7× faster, 11–14% more bytes than 11) and zstd at 15 (2.7× faster than 19, 8–12% more
-/// bytes), so a 9 MB bundle takes about 6 s of one core instead of 39 s, and a 64 MiB one well under a minute.
+/// bytes), so a 9 MB bundle takes 4 s of one core for all three instead of 39 s, and a 19 MB one 10 s.
 pub const BIG: usize = 4 << 20;
 
 /// The levels for an input of `len` bytes (docs/compression-levels.md has the measurements).
@@ -198,7 +198,8 @@ mod tests {
     }
 
     /// The measurements behind [`levels_for`]:
-    /// `STATICD_MEASURE=a.js:b.js cargo test --release --lib compress::codecs -- --ignored --nocapture`.
+    /// `STATICD_MEASURE=a.js:b.js cargo test --release --lib compress::codecs -- --ignored --nocapture`
+    /// (with `STATICD_MEASURE_CHOSEN=1`, only the time at the chosen levels).
     #[test]
     #[ignore]
     fn measure_levels() {
@@ -215,6 +216,11 @@ mod tests {
             let input = std::fs::read(path).unwrap();
             let n = input.len();
             println!("\n{path}: {n} bytes");
+            if std::env::var_os("STATICD_MEASURE_CHOSEN").is_some() {
+                let (ms, len) = time(&|| compress(&input).iter().flatten().map(Vec::len).sum());
+                println!("all three at {:?}: {ms:.0} ms, {len} bytes together", levels_for(n));
+                continue;
+            }
             println!("| encoder | level | window | ms | bytes | ratio |");
             println!("|---|---|---|---:|---:|---:|");
             let row = |name: &str, level: u32, window: String, (ms, len): (f64, usize)| {

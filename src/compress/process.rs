@@ -365,7 +365,14 @@ fn read_version(shared: &Shared, job: &Job) -> Option<Vec<u8>> {
         return None;
     }
     let len = usize::try_from(job.stamp.size).ok()?;
-    let mut data = vec![0u8; len];
+    // Bounded by the configuration (a quarter of the cache), but a big cache on a small machine could still
+    // ask for more than there is: that drops the job instead of aborting the process.
+    let mut data = Vec::new();
+    if let Err(e) = data.try_reserve_exact(len) {
+        log::warn!("not compressing {path}: {e}");
+        return None;
+    }
+    data.resize(len, 0);
     match sys::pread_from_start(fd.as_fd(), &mut data) {
         Ok(n) if n == len => {}
         Ok(_) => {

@@ -46,6 +46,13 @@ pub enum PutError {
     Io(io::Error),
 }
 
+enum Check {
+    Valid(sys::FileInfo),
+    /// Not one of ours for the key, or cut short.
+    Damaged,
+    Missing,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Indexed {
     size: u64,
@@ -129,22 +136,33 @@ impl Store {
     /// that add up to its size. A damaged one is removed (so it is written again).
     pub fn has(&self, key: u128) -> bool {
         let name = entry::name(key);
-        let valid = sys::open_beneath(self.dir.as_fd(), name.as_bytes(), true).ok().and_then(|fd| {
-            let info = sys::fstat(fd.as_fd()).ok()?;
-            let mut head = [0u8; entry::HEADER_LEN];
-            let n = sys::pread_from_start(fd.as_fd(), &mut head).ok()?;
-            entry::parse_header(&head[..n], key, info.size).map(|_| info)
-        });
+        let checked = match sys::open_beneath(self.dir.as_fd(), name.as_bytes(), true) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Check::Missing,
+            // Out of descriptors, say: this says nothing of the entry, which is left alone.
+            Err(_) => return false,
+            Ok(fd) => {
+                let mut head = [0u8; entry::HEADER_LEN];
+                match (sys::fstat(fd.as_fd()), sys::pread_from_start(fd.as_fd(), &mut head)) {
+                    (Ok(info), Ok(n)) if entry::parse_header(&head[..n], key, info.size).is_some() => {
+                        Check::Valid(info)
+                    }
+                    (Ok(_), Ok(_)) => Check::Damaged,
+                    _ => return false,
+                }
+            }
+        };
         let mut index = self.lock();
-        match valid {
-            Some(info) => {
+        match checked {
+            Check::Valid(info) => {
                 index.insert(key, Indexed { size: info.size, mtime: (info.mtime_sec, info.mtime_nsec) });
                 true
             }
-            None => {
-                if index.entries.contains_key(&key) || sys::lstat_at(self.dir.as_fd(), name.as_bytes()).is_ok() {
-                    let _ = sys::unlink_at(self.dir.as_fd(), name.as_bytes());
-                }
+            Check::Damaged => {
+                let _ = sys::unlink_at(self.dir.as_fd(), name.as_bytes());
+                index.remove(key);
+                false
+            }
+            Check::Missing => {
                 index.remove(key);
                 false
             }
@@ -180,6 +198,11 @@ impl Store {
         index.remove(key);
         if index.total + size > self.limit {
             self.evict(&mut index, size);
+        }
+        if index.total + size > self.limit {
+            // Entries that could not be removed (their errors are logged): the bound wins over this entry.
+            let _ = sys::unlink_at(self.dir.as_fd(), temp.as_bytes());
+            return Err(PutError::Io(io::Error::other("the cache is full and nothing in it could be removed")));
         }
         if let Err(e) = sys::rename_at(self.dir.as_fd(), temp.as_bytes(), name.as_bytes()) {
             let _ = sys::unlink_at(self.dir.as_fd(), temp.as_bytes());
