@@ -12,7 +12,7 @@
 //! dropped (the worker asks again for the version it sees next). Threads are plain std threads: this process
 //! never forks, so none of the fork-safety concerns that keep workers single-threaded apply.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex};
@@ -27,6 +27,10 @@ use crate::sys;
 
 /// Jobs waiting for a thread; requests beyond this are dropped (a worker asks again on a later request).
 pub const QUEUE: usize = 1024;
+/// A version the cache refused is not tried again for this long.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
+/// At most this many refused versions are remembered (beyond, the list starts over).
+const REFUSED_MAX: usize = 4096;
 /// The info summary is written at most this often, and only when something happened.
 const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 /// Below the workers' nice 0. Under CFS a nice-10 thread competing with nice-0 ones gets about a tenth of a
@@ -136,6 +140,9 @@ struct Queue {
     jobs: VecDeque<Job>,
     /// Keys queued or being compressed.
     pending: HashSet<u128>,
+    /// Keys whose entry the cache refused lately (a full disk, say), not compressed again before
+    /// [`RETRY_AFTER`]: each attempt would cost a whole compression for nothing.
+    refused: HashMap<u128, Instant>,
     closed: bool,
     stats: Stats,
 }
@@ -215,8 +222,17 @@ fn read_requests(shared: &Shared, requests: OwnedFd) -> io::Result<()> {
             continue;
         };
         let key = entry::key(&req.rel, &req.stamp);
-        if shared.lock().pending.contains(&key) {
-            continue;
+        {
+            let mut q = shared.lock();
+            if q.pending.contains(&key) {
+                continue;
+            }
+            if let Some(at) = q.refused.get(&key) {
+                if at.elapsed() < RETRY_AFTER {
+                    continue;
+                }
+                q.refused.remove(&key);
+            }
         }
         if shared.store.has(key) {
             // Written since the worker looked (or by another process sharing the directory): let the waiting
@@ -255,6 +271,12 @@ fn compress_jobs(shared: &Shared) {
         let took = start.elapsed();
         let mut q = shared.lock();
         q.pending.remove(&job.key);
+        if matches!(outcome, Outcome::Failed) {
+            if q.refused.len() >= REFUSED_MAX {
+                q.refused.clear();
+            }
+            q.refused.insert(job.key, Instant::now());
+        }
         let s = &mut q.stats;
         s.busy += took;
         match outcome {
@@ -304,7 +326,8 @@ fn compress_one(shared: &Shared, job: &Job) -> Outcome {
         return Outcome::Dropped;
     };
     let start = Instant::now();
-    let encoded = codecs::compress(&data);
+    let mut encoded = codecs::compress(&data);
+    fit(&mut encoded, shared.store.limit() / 4);
     let lens = encoded.each_ref().map(|e| e.as_ref().map_or(0, |b| b.len() as u64));
     let head = entry::header(job.key, lens);
     let mut parts: Vec<&[u8]> = vec![&head];
@@ -323,14 +346,28 @@ fn compress_one(shared: &Shared, job: &Job) -> Outcome {
             let best = lens.iter().copied().filter(|&l| l > 0).min().unwrap_or(size);
             Outcome::Entry { size, best }
         }
-        Err(PutError::TooBig) => {
-            log::debug!("compressed {path}: the entry is over a quarter of the cache, not kept");
-            Outcome::Dropped
-        }
+        // `fit` made it small enough; kept for the store's own check.
+        Err(PutError::TooBig) => Outcome::Failed,
         Err(PutError::Io(e)) => {
             // Said at warn by the store, once a minute; here for every file when debugging.
             log::debug!("compressed {path}: not kept: {e}");
             Outcome::Failed
+        }
+    }
+}
+
+/// Drops the biggest encodings until the entry fits in `max` bytes (the store keeps no entry over a quarter
+/// of the cache): a source near that size that compresses only a little has three encodings together bigger
+/// than itself. At worst no encoding is left, and the header alone remembers the file as not worth
+/// compressing, instead of compressing it again on every request.
+fn fit(encoded: &mut [Option<Vec<u8>>; 3], max: u64) {
+    let total =
+        |e: &[Option<Vec<u8>>; 3]| entry::HEADER_LEN as u64 + e.iter().flatten().map(|b| b.len() as u64).sum::<u64>();
+    while total(encoded) > max {
+        let biggest = (0..3).filter(|&i| encoded[i].is_some()).max_by_key(|&i| encoded[i].as_ref().map_or(0, Vec::len));
+        match biggest {
+            Some(i) => encoded[i] = None,
+            None => return,
         }
     }
 }
@@ -523,6 +560,18 @@ mod tests {
         running.wait_for(1);
         assert_eq!(running.stop(), vec![entry::name(entry::key(b"js/app.js", &new))]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_entry_too_big_for_the_cache_loses_its_biggest_encodings() {
+        let three = || [Some(vec![0u8; 900]), Some(vec![0u8; 950]), Some(vec![0u8; 1000])];
+        let mut e = three();
+        fit(&mut e, 3000);
+        assert_eq!(e, three(), "fits already");
+        fit(&mut e, 2000);
+        assert_eq!(e.each_ref().map(|b| b.as_ref().map(Vec::len)), [Some(900), Some(950), None]);
+        fit(&mut e, 100);
+        assert_eq!(e, [None, None, None], "the header alone says: not worth it");
     }
 
     #[test]

@@ -194,7 +194,8 @@ impl Store {
                 Err(e) => self.warnings.warn("cannot read the compressed-file cache", &e),
             }
         }
-        // The entry this replaces (another process wrote the same version meanwhile) makes no room of its own.
+        // An entry this replaces (another process wrote the same version meanwhile) goes with the rename:
+        // its bytes are not counted.
         index.remove(key);
         if index.total + size > self.limit {
             self.evict(&mut index, size);
