@@ -290,10 +290,15 @@ fn choose<'a>(req: &Request, file: &'a CachedFile, compressed: Option<&'a [Repre
     if file.siblings.is_empty() && compressed.is_empty() {
         return &file.identity;
     }
-    let forms: Vec<&Representation> = file.siblings.iter().chain(compressed).collect();
-    let sizes: Vec<(ContentCoding, u64)> = forms.iter().map(|r| (r.coding, r.info.size)).collect();
-    match encoding::negotiate(req.headers.accept_encoding.as_deref(), &sizes) {
-        Some(i) => forms[i],
+    // At most three siblings and three compressed forms: sized on the stack, no allocation per request.
+    let mut sizes = [(ContentCoding::Identity, 0u64); 6];
+    let mut n = 0;
+    for (slot, form) in sizes.iter_mut().zip(file.siblings.iter().chain(compressed)) {
+        *slot = (form.coding, form.info.size);
+        n += 1;
+    }
+    match encoding::negotiate(req.headers.accept_encoding.as_deref(), &sizes[..n]) {
+        Some(i) => file.siblings.iter().chain(compressed).nth(i).unwrap_or(&file.identity),
         None => &file.identity,
     }
 }
