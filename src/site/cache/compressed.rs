@@ -5,7 +5,7 @@
 //! answered with the identity and the compressor is asked for it (one pipe write). From then on the file
 //! waits: a request costs one load of the compressor's finished-entries count in shared memory, and only
 //! when that count has moved is the directory looked at again. A request lost on a full pipe, or dropped by
-//! a busy compressor, is asked again after [`ASK_AGAIN`]. Once found, the forms are served like any file
+//! a busy compressor, is asked again after [`ASK_AGAIN`], then less and less often. Once found, the forms are served like any file
 //! (sendfile from their offsets in the one entry file, small ones from memory) until the entry is dropped
 //! because the file changed: a new version has a new entry name, so an old form is never served for it.
 
@@ -19,15 +19,24 @@ use crate::site::cache::{etag_of_compressed, CachedFile, FileCache, Representati
 use crate::site::encoding::ContentCoding;
 use crate::sys::{self, FileInfo, FileKind};
 
-/// A file still waiting this long after it was asked for is asked again (the request may have been lost).
+/// A file still waiting this long after it was first asked for is asked again (the request may have been
+/// lost on a full pipe or a busy compressor's full queue); each further ask waits twice as long, up to
+/// [`ASK_AGAIN_MAX`], so a file the compressor keeps failing on (a full disk) costs it little.
 const ASK_AGAIN: Duration = Duration::from_secs(10);
+const ASK_AGAIN_MAX: Duration = Duration::from_secs(3600);
+
+/// How long after its `asks`-th ask a waiting file is asked again.
+fn ask_again_after(asks: u32) -> Duration {
+    ASK_AGAIN.saturating_mul(1 << asks.saturating_sub(1).min(12)).min(ASK_AGAIN_MAX)
+}
 
 pub enum Compressed {
     /// Not looked for since the entry was built (no client that accepts compression has asked yet).
     Unknown,
     /// Not in the cache when last looked for. `seen` is the compressor's count of finished entries then: it
-    /// has to move before looking again is worth a system call. `asked` is when the compressor was asked.
-    Waiting { seen: u64, asked: Instant },
+    /// has to move before looking again is worth a system call. `asked` is when the compressor was last
+    /// asked, `asks` how many times.
+    Waiting { seen: u64, asked: Instant, asks: u32 },
     /// In the cache: the forms that pay (none when the file does not compress), and when its entry file was
     /// last marked used.
     Ready { forms: Rc<[Representation]>, name: String, touched: Instant },
@@ -40,15 +49,15 @@ impl FileCache {
     pub fn refresh_compressed(&mut self, key: &[u8], file: &Rc<CachedFile>, now: Instant) {
         let Some(cell) = &file.compressed else { return };
         let (Some(link), Some(shm)) = (&self.link, &self.shm) else { return };
-        let ask = match &*cell.borrow() {
+        let (ask, asked, asks) = match &*cell.borrow() {
             Compressed::Ready { .. } => return,
-            Compressed::Unknown => true,
-            Compressed::Waiting { seen, asked } => {
-                let ask = now.saturating_duration_since(*asked) >= ASK_AGAIN;
+            Compressed::Unknown => (true, now, 0),
+            Compressed::Waiting { seen, asked, asks } => {
+                let ask = now.saturating_duration_since(*asked) >= ask_again_after(*asks);
                 if shm.compressed() == *seen && !ask {
                     return;
                 }
-                ask
+                (ask, *asked, *asks)
             }
         };
         // Read before looking: an entry finished after this read moves the count again.
@@ -65,19 +74,14 @@ impl FileCache {
                 *cell.borrow_mut() = Compressed::Ready { forms: forms.into(), name, touched: now };
                 self.account_attached(key, file, fds, bytes);
             }
-            None => {
-                let asked = match &*cell.borrow() {
-                    Compressed::Waiting { asked, .. } if !ask => *asked,
-                    _ => now,
-                };
-                if ask {
-                    if let Some(packet) = request::encode(&file.rel, &stamp) {
-                        // A full pipe drops the request; it is asked again after ASK_AGAIN.
-                        let _ = sys::write(link.requests.as_fd(), &packet);
-                    }
+            None if ask => {
+                if let Some(packet) = request::encode(&file.rel, &stamp) {
+                    // A full pipe drops the request; it is asked again later.
+                    let _ = sys::write(link.requests.as_fd(), &packet);
                 }
-                *cell.borrow_mut() = Compressed::Waiting { seen, asked };
+                *cell.borrow_mut() = Compressed::Waiting { seen, asked: now, asks: asks + 1 };
             }
+            None => *cell.borrow_mut() = Compressed::Waiting { seen, asked, asks },
         }
     }
 
@@ -165,4 +169,17 @@ fn read_part(fd: BorrowedFd<'_>, offset: u64, len: u64) -> Option<Box<[u8]>> {
         }
     }
     Some(buf.into_boxed_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asking_again_backs_off_to_an_hour() {
+        assert_eq!(ask_again_after(1), Duration::from_secs(10));
+        assert_eq!(ask_again_after(2), Duration::from_secs(20));
+        assert_eq!(ask_again_after(4), Duration::from_secs(80));
+        assert_eq!(ask_again_after(30), ASK_AGAIN_MAX);
+    }
 }
