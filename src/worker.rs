@@ -68,7 +68,7 @@ fn start(args: WorkerArgs) -> io::Result<EventLoop<Site>> {
     let settings = engine_settings(&cfg);
     let access_log =
         args.access_log.map(|fd| AccessLog::new(fd, cfg.log_format, Instant::now(), &counters.log_dropped_lines));
-    let site = Site::new(Rc::new(cfg), root, args.shm);
+    let site = Site::new(Rc::new(cfg), root, args.shm, None);
     let ctx = Ctx::new(settings, site, counters, access_log, args.index);
     EventLoop::new(ctx, args.chan, sigfd)
 }
