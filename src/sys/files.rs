@@ -146,23 +146,6 @@ pub fn stat_at(dir: BorrowedFd<'_>, path: &[u8]) -> io::Result<FileInfo> {
     Ok(file_info(&stat::fstatat(dir, path, nix::fcntl::AtFlags::empty())?))
 }
 
-/// Sets a file's access and modification times to now (utimensat, not following a symlink): how a worker
-/// marks a compressed-cache entry used.
-pub fn touch_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
-    let path = std::ffi::CString::new(name).map_err(|_| io::Error::from(Errno::ENOENT))?;
-    // SAFETY: `path` is a valid NUL-terminated string for the duration of the call; a null `times` means
-    // "now" for both times; utimensat reads nothing else of ours.
-    Errno::result(unsafe {
-        libc::utimensat(
-            std::os::fd::AsRawFd::as_raw_fd(&dir),
-            path.as_ptr(),
-            std::ptr::null(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
