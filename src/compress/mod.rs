@@ -14,6 +14,7 @@
 //! and nice applies to the whole process. The workers stay single-threaded.
 
 pub mod entry;
+pub mod process;
 pub mod request;
 
 use std::os::fd::OwnedFd;
