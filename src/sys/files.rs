@@ -1,5 +1,6 @@
 //! Files and plain descriptor I/O: opening (the site beneath its root with openat2, the root itself, log
-//! files), fstat, positional reads, and read/write on any descriptor (client sockets and inotify included).
+//! files, the compressed-file cache directory), creating and removing a file beneath a directory, fstat,
+//! positional reads, and read/write on any descriptor (client sockets and inotify included).
 //!
 //! `open_beneath` runs on every cache miss and `read` on every request, so neither allocates: nix copies a
 //! path shorter than 1 KiB into a stack buffer to NUL-terminate it.
@@ -60,6 +61,32 @@ pub fn check_searchable(dir: BorrowedFd<'_>) -> io::Result<()> {
 /// Opens a directory as an O_PATH handle to resolve files beneath it.
 pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     Ok(fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?)
+}
+
+/// Opens a directory for reading (`O_RDONLY|O_DIRECTORY`): a handle that files can be created, renamed and
+/// removed beneath, as the compressed-file cache's is.
+pub fn open_dir_readonly(path: &Path) -> io::Result<OwnedFd> {
+    Ok(fcntl::open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?)
+}
+
+/// Creates the file `name` beneath `dir` for writing, mode 0600: `openat2(O_WRONLY|O_CREAT|O_EXCL)` with the
+/// same resolution rules as every open beneath a root, so neither an existing file nor a symlink is reused.
+pub fn create_beneath(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd> {
+    if name.contains(&0) {
+        return Err(Errno::EINVAL.into());
+    }
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let resolve = ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS | ResolveFlag::RESOLVE_NO_SYMLINKS;
+    let how = OpenHow::new().flags(flags).mode(Mode::from_bits_truncate(0o600)).resolve(resolve);
+    Ok(fcntl::openat2(dir, name, how)?)
+}
+
+/// Removes the file `name` (a plain name, no slash) from the directory `dir`.
+pub fn unlink_in(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+    if name.contains(&0) || name.contains(&b'/') {
+        return Err(Errno::EINVAL.into());
+    }
+    Ok(nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)?)
 }
 
 /// `openat2(dir, path, O_RDONLY|O_NONBLOCK|O_CLOEXEC, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS[|RESOLVE_NO_SYMLINKS])`:
@@ -181,6 +208,21 @@ mod tests {
         std::os::unix::fs::symlink("sub/f.txt", dir.join("link")).unwrap();
         assert!(open_beneath(root.as_fd(), b"link", false).is_ok());
         assert_eq!(open_beneath(root.as_fd(), b"link", true).unwrap_err().raw_os_error(), Some(libc::ELOOP));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn creates_and_removes_beneath_a_directory() {
+        let dir = scratch_dir("create");
+        let handle = open_dir_readonly(&dir).unwrap();
+        let f = create_beneath(handle.as_fd(), b"probe").unwrap();
+        assert_eq!(write(f.as_fd(), b"x").unwrap(), 1);
+        assert_eq!(create_beneath(handle.as_fd(), b"probe").unwrap_err().raw_os_error(), Some(libc::EEXIST));
+        assert_eq!(create_beneath(handle.as_fd(), b"../escape").unwrap_err().raw_os_error(), Some(libc::EXDEV));
+        unlink_in(handle.as_fd(), b"probe").unwrap();
+        assert!(!dir.join("probe").exists());
+        assert_eq!(unlink_in(handle.as_fd(), b"sub/f.txt").unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        assert_eq!(open_dir_readonly(&dir.join("sub/f.txt")).unwrap_err().raw_os_error(), Some(libc::ENOTDIR));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -10,7 +10,8 @@
 //! - `process`: fork, signals (signalfd, kill), reaping, the process name, inherited descriptors, limits,
 //!   the CPU count;
 //! - `privileges`: user lookup, chroot and giving up root;
-//! - `files`: opening (openat2 beneath a root), fstat, reads and writes;
+//! - `files`: opening (openat2 beneath a root), creating and removing a file beneath a directory, fstat,
+//!   reads and writes;
 //! - `dir`: reading a directory beneath the root and stating its entries, for listings;
 //! - `inotify`: watching directories for changes and reading which changed;
 //! - `limits`: the descriptor and inotify watch limits the open-file cache sizes itself by;
@@ -37,8 +38,8 @@ mod socket;
 pub use dir::{stat_beneath, DirEntry, DirReader, EntryType};
 pub use epoll::{Epoll, Event, Token, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
 pub use files::{
-    check_searchable, fstat, open_append, open_beneath, open_dir, pread, pread_from_start, read, stat_at, write,
-    FileInfo, FileKind,
+    check_searchable, create_beneath, fstat, open_append, open_beneath, open_dir, open_dir_readonly, pread,
+    pread_from_start, read, stat_at, unlink_in, write, FileInfo, FileKind,
 };
 pub use inotify::{
     inotify, inotify_read, inotify_unwatch, inotify_watch_dir, WatchEvent, IN_ENTRY_SET, IN_IGNORED, IN_ISDIR,
