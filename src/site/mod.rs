@@ -25,6 +25,7 @@ pub mod status;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 
+use crate::compress::CompressLink;
 use crate::config::Config;
 use crate::engine::{Answer, Handler, Reply};
 use crate::http::request::{Method, Request};
@@ -53,10 +54,13 @@ pub struct Site {
     pub(crate) listings: Listings,
     /// The whole shared region, for the status page.
     pub(crate) shm: Shm,
+    /// The compressed-file cache and the request pipe to the compressor; None with `--no-compress`.
+    #[allow(dead_code)] // Read by the site's compression side, which is built at merge.
+    pub(crate) compress: Option<CompressLink>,
 }
 
 impl Site {
-    pub fn new(cfg: Rc<Config>, root: OwnedFd, shm: Shm) -> Site {
+    pub fn new(cfg: Rc<Config>, root: OwnedFd, shm: Shm, compress: Option<CompressLink>) -> Site {
         let files = FileCache::new(&cfg);
         let mut site = Site {
             cfg,
@@ -66,6 +70,7 @@ impl Site {
             rule_texts: RuleTexts::default(),
             listings: Listings::default(),
             shm,
+            compress,
         };
         site.reload_rules();
         site
