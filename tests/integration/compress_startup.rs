@@ -56,6 +56,13 @@ fn a_missing_cache_directory_is_made_0700_and_the_server_serves() {
     let cache = base.join("a/b");
     let server = root.serve(&["--compress-cache", utf8(&cache)]);
     assert_serves(&server, "with a cache directory made at start");
+    // Every worker holds the directory the master opened (and the compressor too), chrooted or not.
+    let cached = utf8(&cache).to_string();
+    let holders: Vec<i32> =
+        server.wait_for_workers(2, LONG).into_iter().chain([wait_for_compressor(&server, None)]).collect();
+    for pid in holders {
+        assert!(fd_targets(pid).contains(&cached), "process {pid} does not hold {cached}: {:?}", fd_targets(pid));
+    }
     // As root it belongs to the workers' user (nobody by default), the only one that uses it.
     let owner = if is_root() { user_ids("nobody").map(|(uid, _)| uid) } else { None };
     for dir in [base.join("a"), cache] {
