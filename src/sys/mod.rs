@@ -15,6 +15,7 @@
 //! - `files`: opening (openat2 beneath a root), fstat, reads and writes;
 //! - `dir`: reading a directory beneath the root and stating its entries, for listings;
 //! - `inotify`: watching directories for changes and reading which changed;
+//! - `landlock`: confining which files a worker and the compressor may open, beyond the chroot;
 //! - `limits`: the descriptor and inotify watch limits the open-file cache sizes itself by;
 //! - `memory`: the anonymous shared mapping the statistics live in;
 //! - `pipe`: the packet-mode pipe compression requests travel on;
@@ -29,6 +30,7 @@ mod dir;
 mod epoll;
 mod files;
 mod inotify;
+mod landlock;
 mod limits;
 mod memory;
 mod pipe;
@@ -48,6 +50,7 @@ pub use inotify::{
     inotify, inotify_read, inotify_unwatch, inotify_watch_dir, WatchEvent, IN_ENTRY_SET, IN_IGNORED, IN_ISDIR,
     IN_Q_OVERFLOW, IN_SELF_GONE,
 };
+pub use landlock::{confine_files, Confinement};
 pub use limits::{max_user_watches, nofile_soft_limit};
 pub use memory::map_shared_anonymous;
 pub use pipe::packet_pipe;
