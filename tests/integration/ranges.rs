@@ -21,7 +21,9 @@ fn fixture(tag: &str) -> Fixture {
     let path = site.write("data.txt", &data);
     set_mtime(&path, MTIME, 0);
     site.write("empty.txt", b"");
-    let server = site.serve(&[]);
+    // Ranges of one representation; the forms compression adds (and what If-Range dates mean for them) are
+    // tested below and in compression.rs.
+    let server = site.serve(&["--no-compress"]);
     let r = get(server.addr(), "/data.txt");
     expect_status(&r, 200, "/data.txt");
     let etag = header(&r, "ETag", "etag").to_string();
@@ -251,6 +253,25 @@ fn range_floods_and_too_many_ranges_get_the_whole_file() {
     expect_status(&r, 206, "two halves");
     assert_eq!(header(&r, "Content-Range", "halves"), "bytes 0-9999/10000");
     assert!(r.body == fx.data);
+}
+
+#[test]
+fn an_if_range_date_never_validates_a_file_that_has_compressed_forms() {
+    // Every form of a compressible file carries the file's Last-Modified, so the date cannot say whose bytes
+    // the client holds (a resumed identity download must not be spliced with gzip bytes): only an ETag can.
+    let site = TempRoot::new("if-range-forms");
+    let data = pattern(LEN, 12);
+    let path = site.write("data.txt", &data);
+    set_mtime(&path, MTIME, 0);
+    let server = site.serve(&[]);
+    let r = fetch(server.addr(), "GET", "/data.txt", &[("Range", "bytes=10-19"), ("If-Range", LM)]);
+    expect_status(&r, 200, "If-Range date on a compressible file");
+    assert_eq!(r.header("Vary"), Some("Accept-Encoding"));
+    assert!(r.body == data, "the whole file");
+    let etag = r.header("ETag").expect("an ETag").to_string();
+    let r = fetch(server.addr(), "GET", "/data.txt", &[("Range", "bytes=10-19"), ("If-Range", etag.as_str())]);
+    expect_status(&r, 206, "If-Range ETag on a compressible file");
+    assert!(r.body == data[10..20]);
 }
 
 #[test]
