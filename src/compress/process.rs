@@ -52,6 +52,12 @@ pub struct CompressorArgs {
 pub fn run(args: CompressorArgs) -> i32 {
     sys::set_process_name("staticd-zip");
     crate::logging::set_compressor();
+    // The master stops the compressor with TERM (and TERM is the parent-death signal); every other signal
+    // meant for the master reaches this process too when it is sent to the whole unit (`systemctl kill -s
+    // USR1`, HUP) or the process group (^C, ^\ at a terminal), and must neither kill it nor dump a core.
+    if let Err(e) = sys::ignore_signals(&[libc::SIGHUP, libc::SIGUSR1, libc::SIGINT, libc::SIGQUIT]) {
+        log::warn!("compressor: cannot ignore HUP, USR1, INT and QUIT: {e}");
+    }
     match start(args) {
         Ok(()) => 0,
         Err(e) => {
