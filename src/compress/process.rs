@@ -1,7 +1,8 @@
 //! The compressor process: forked by the master, confined like a worker, it reads compression requests from
 //! the workers' shared packet pipe and turns each into one cache entry, on a few niced threads.
 //!
-//! The main thread only reads the pipe (one read, one request) and queues jobs; it never compresses, so a
+//! The main thread only reads the pipe (one read, one request) and queues jobs, at normal priority (only the
+//! compression threads are niced, each setting its own nice value); it never compresses, so a
 //! burst of requests costs the workers nothing (their writes never block: the pipe is non-blocking on their
 //! side and a full pipe just drops a request, asked again later). The queue is bounded and deduplicated: a
 //! version already queued or being compressed is not queued again, and one already in the cache only bumps
@@ -33,7 +34,9 @@ const RETRY_AFTER: Duration = Duration::from_secs(60);
 const REFUSED_MAX: usize = 4096;
 /// The info summary is written at most this often, and only when something happened.
 const SUMMARY_EVERY: Duration = Duration::from_secs(10);
-/// Below the workers' nice 0. Under CFS a nice-10 thread competing with nice-0 ones gets about a tenth of a
+/// The compression threads' nice value, set by each thread for itself (on Linux nice is per thread): the main
+/// thread, which only reads the request pipe, stays at the workers' nice 0, so the pipe keeps draining while
+/// every compression thread is busy and the workers' requests are not dropped for a full pipe. Under CFS a nice-10 thread competing with nice-0 ones gets about a tenth of a
 /// core's time (weights 110 vs 1024), so compression never takes a busy server's CPU from serving, yet it
 /// always makes progress. SCHED_IDLE would be gentler still but could starve forever under sustained load,
 /// and a file never compressed is served uncompressed forever.
@@ -101,10 +104,6 @@ fn start(args: CompressorArgs) -> io::Result<()> {
     sys::set_parent_death_signal(libc::SIGTERM)?;
     if sys::getppid() != master_pid {
         return Err(io::Error::other("master exited during start-up"));
-    }
-    // Before any thread starts: on Linux the nice value is per thread and new threads inherit it.
-    if let Err(e) = sys::set_nice(NICE) {
-        log::warn!("cannot lower the compressor's priority: {e}");
     }
     let store = Store::open(args.cache_dir, compression.cache_size).map_err(|e| {
         io::Error::new(e.kind(), format!("cannot read the cache directory {}: {e}", compression.cache_dir.display()))
@@ -197,7 +196,15 @@ pub(crate) fn serve(setup: Setup, requests: OwnedFd) -> io::Result<()> {
     let mut threads = Vec::new();
     for i in 0..setup.threads.max(1) {
         let shared = Arc::clone(&shared);
-        let spawned = std::thread::Builder::new().name(format!("zip{i}")).spawn(move || compress_jobs(&shared));
+        let spawned = std::thread::Builder::new().name(format!("zip{i}")).spawn(move || {
+            // Here, not once before spawning: a nice value set on the main thread would slow the pipe reader.
+            if let Err(e) = sys::set_nice(NICE) {
+                if i == 0 {
+                    log::warn!("cannot lower the compression threads' priority: {e}");
+                }
+            }
+            compress_jobs(&shared)
+        });
         match spawned {
             Ok(t) => threads.push(t),
             Err(e) if threads.is_empty() => return Err(e),
@@ -486,7 +493,8 @@ mod tests {
                 }),
                 threads: 2,
             };
-            let thread = std::thread::spawn(move || serve(setup, read));
+            let thread =
+                std::thread::Builder::new().name("zip-reader".into()).spawn(move || serve(setup, read)).unwrap();
             Running { writer: Some(write), done, thread: Some(thread), cache: dir.join("cache") }
         }
 
@@ -540,6 +548,41 @@ mod tests {
         let body = &bytes[at as usize..(at + len) as usize];
         assert_eq!(zstd::decode_all(body).unwrap(), script());
         assert!(parts[0].is_some() && parts[2].is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The nice value of each of this process's threads named `name` (/proc/self/task/*/stat, field 19).
+    fn nice_of(name: &str) -> Vec<i32> {
+        let mut nice = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let task = task.unwrap().path();
+            let Ok(comm) = std::fs::read_to_string(task.join("comm")) else { continue };
+            if comm.trim_end() != name {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(task.join("stat")) else { continue };
+            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+            nice.push(after_name.split(' ').nth(16).unwrap().parse().unwrap());
+        }
+        nice
+    }
+
+    #[test]
+    fn only_the_compression_threads_are_niced() {
+        let dir = scratch("nice");
+        let running = Running::start(&dir);
+        let start = Instant::now();
+        while nice_of("zip0") != [NICE] || nice_of("zip1") != [NICE] {
+            assert!(start.elapsed() < Duration::from_secs(10), "zip0 {:?} zip1 {:?}", nice_of("zip0"), nice_of("zip1"));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The thread reading the pipe (here the one running `serve`) keeps the nice it started with, this
+        // test thread's.
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let mine: i32 = stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(16).unwrap().parse().unwrap();
+        assert_eq!(nice_of("zip-reader"), [mine]);
+        assert_ne!(mine, NICE, "the test runs niced already: it shows nothing");
+        running.stop();
         let _ = std::fs::remove_dir_all(&dir);
     }
 
