@@ -10,14 +10,15 @@
 //!
 //! A job compresses exactly the version the worker saw: the file is opened beneath the root and its stamp
 //! (device, inode, size, mtime, ctime) must match the request's before reading and again after, or the job is
-//! dropped (the worker asks again for the version it sees next). Threads are plain std threads: this process
+//! dropped (the worker asks again for the version it sees next); so is a version whose ctime is less than a
+//! second old when it is read, which two writes within one clock tick could still change unseen. Threads are plain std threads: this process
 //! never forks, so none of the fork-safety concerns that keep workers single-threaded apply.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::compress::entry::{self, SourceStamp};
 use crate::compress::store::{PutError, Store};
@@ -32,6 +33,9 @@ pub const QUEUE: usize = 1024;
 const RETRY_AFTER: Duration = Duration::from_secs(60);
 /// At most this many refused versions are remembered (beyond, the list starts over).
 const REFUSED_MAX: usize = 4096;
+/// A version whose ctime is less than this before the wall clock when it is read is not compressed yet (see
+/// [`settled`]); the worker asks again 10 s later.
+const SETTLE: Duration = Duration::from_secs(1);
 /// The info summary is written at most this often, and only when something happened.
 const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 /// The compression threads' nice value, set by each thread for itself (on Linux nice is per thread): the main
@@ -118,7 +122,8 @@ fn start(args: CompressorArgs) -> io::Result<()> {
     let counter = Counter(args.shm);
     let notify: Notify = Arc::new(move || counter.bump());
     let threads = (sys::cpus_online() / 4).max(1);
-    serve(Setup { root, store, compression, no_symlinks: cfg.no_symlinks, notify, threads }, args.requests)
+    let setup = Setup { root, store, compression, no_symlinks: cfg.no_symlinks, notify, threads, settle: SETTLE };
+    serve(setup, args.requests)
 }
 
 /// Called after each finished entry (the shared counter in production, a test's own in tests).
@@ -132,6 +137,8 @@ pub(crate) struct Setup {
     pub no_symlinks: bool,
     pub notify: Notify,
     pub threads: usize,
+    /// [`SETTLE`] (tests that write a file and ask for it at once use zero).
+    pub settle: Duration,
 }
 
 struct Job {
@@ -170,6 +177,7 @@ struct Shared {
     compression: Compression,
     no_symlinks: bool,
     notify: Notify,
+    settle: Duration,
     queue: Mutex<Queue>,
     wake: Condvar,
 }
@@ -190,6 +198,7 @@ pub(crate) fn serve(setup: Setup, requests: OwnedFd) -> io::Result<()> {
         compression: setup.compression,
         no_symlinks: setup.no_symlinks,
         notify: setup.notify,
+        settle: setup.settle,
         queue: Mutex::new(Queue::default()),
         wake: Condvar::new(),
     });
@@ -410,6 +419,15 @@ fn read_version(shared: &Shared, job: &Job) -> Option<Vec<u8>> {
     if !same("since it was asked for") {
         return None;
     }
+    // The stamp cannot tell two versions written within one tick of the file system's clock apart: a file
+    // rewritten twice in that time keeps the first write's stamp, and its first version, read between the
+    // writes, would be kept under the final version's key for as long as the file lives. So a version changed
+    // less than a second before it is read (or "after" it: a clock set back) is left until it has settled;
+    // any later write falls in a later tick, changes the stamp, and is caught by the check after reading.
+    if !settled(job.stamp.ctime, SystemTime::now(), shared.settle) {
+        log::debug!("not compressing {path}: changed less than {:?} ago", shared.settle);
+        return None;
+    }
     if !shared.compression.compresses_size(job.stamp.size) {
         log::debug!("not compressing {path}: {} bytes is outside the sizes compressed", job.stamp.size);
         return None;
@@ -435,6 +453,17 @@ fn read_version(shared: &Shared, job: &Job) -> Option<Vec<u8>> {
         }
     }
     same("while it was read").then_some(data)
+}
+
+/// Whether a file whose ctime is `ctime` (seconds, nanoseconds since the epoch) had settled at `now`: changed
+/// at least `settle` before it.
+fn settled(ctime: (i64, i64), now: SystemTime, settle: Duration) -> bool {
+    let nanos = |secs: i128, nsec: i128| secs * 1_000_000_000 + nsec;
+    let now = match now.duration_since(UNIX_EPOCH) {
+        Ok(d) => nanos(d.as_secs() as i128, d.subsec_nanos() as i128),
+        Err(e) => -(e.duration().as_nanos() as i128),
+    };
+    now - nanos(ctime.0 as i128, ctime.1 as i128) >= settle.as_nanos() as i128
 }
 
 fn stamp_of(info: &sys::FileInfo) -> SourceStamp {
@@ -480,6 +509,10 @@ mod tests {
 
     impl Running {
         fn start(dir: &Path) -> Running {
+            Running::settling(dir, Duration::ZERO)
+        }
+
+        fn settling(dir: &Path, settle: Duration) -> Running {
             let (read, write) = sys::packet_pipe().unwrap();
             let done = Arc::new(AtomicU64::new(0));
             let seen = Arc::clone(&done);
@@ -492,6 +525,7 @@ mod tests {
                     seen.fetch_add(1, SeqCst);
                 }),
                 threads: 2,
+                settle,
             };
             let thread =
                 std::thread::Builder::new().name("zip-reader".into()).spawn(move || serve(setup, read)).unwrap();
@@ -583,6 +617,38 @@ mod tests {
         assert_eq!(nice_of("zip-reader"), [mine]);
         assert_ne!(mine, NICE, "the test runs niced already: it shows nothing");
         running.stop();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_version_is_compressed_only_once_it_has_settled() {
+        let t = |secs: u64, nanos: u32| UNIX_EPOCH + Duration::new(secs, nanos);
+        let s = Duration::from_secs(1);
+        assert!(settled((99, 0), t(100, 0), s), "exactly a second");
+        assert!(!settled((99, 1), t(100, 0), s));
+        assert!(!settled((100, 0), t(100, 0), s), "this very moment");
+        assert!(!settled((101, 0), t(100, 0), s), "in the future: the clock was set back");
+        assert!(settled((1, 999_999_999), t(100, 0), s));
+        assert!(settled((-5, 0), t(0, 0), s), "before the epoch");
+        assert!(settled((100, 0), t(100, 0), Duration::ZERO));
+
+        // Through the process: a file written just now is dropped (no entry, and not refused: asked again
+        // once settled, the same version is compressed).
+        let dir = scratch("settle");
+        let js = dir.join("site/js/app.js");
+        std::fs::write(&js, script()).unwrap();
+        let stamp = stamp_at(&js);
+        let running = Running::settling(&dir, SETTLE);
+        running.ask(b"js/app.js", &stamp);
+        let asked = Instant::now();
+        // No way to see the drop from outside but the absence of an entry; give the job time to run.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(running.done.load(SeqCst), 0, "compressed while still settling");
+        let wait = (SETTLE + Duration::from_millis(100)).saturating_sub(asked.elapsed());
+        std::thread::sleep(wait);
+        running.ask(b"js/app.js", &stamp);
+        running.wait_for(1);
+        assert_eq!(running.stop(), vec![entry::name(entry::key(b"js/app.js", &stamp))]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
