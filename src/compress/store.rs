@@ -1,5 +1,5 @@
-//! The compressed-file cache directory as the compressor sees it: which entries are there and how many bytes
-//! they hold, putting a new entry in atomically, and evicting the least recently used ones so the directory
+//! The compressed-file cache directory as the compressor sees it: which entries are there and how much disk
+//! space they take (each entry's size rounded up to a 4 KiB block: [`on_disk`]), putting a new entry in atomically, and evicting the least recently used ones so the directory
 //! stays within `--compress-cache-size`.
 //!
 //! Workers only ever read entries, and mark one as used by touching its mtime (`sys::touch_at`), so an
@@ -34,6 +34,10 @@ pub const RESCAN_EVERY: Duration = Duration::from_secs(60);
 /// A temporary file this old is a leftover even if a process with its pid exists (pids are reused: in a
 /// container the compressor may get the same pid on every start). Writing one takes well under a second.
 const STALE_TEMP: Duration = Duration::from_secs(600);
+/// What an entry is counted as: its size rounded up to a whole number of these, the block size of almost
+/// every file system, so that `--compress-cache-size` bounds the disk space the entries take. A 64-byte
+/// "does not compress" entry takes a whole 4 KiB block.
+pub const BLOCK: u64 = 4096;
 /// One kind of failure is logged at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
@@ -53,8 +57,14 @@ enum Check {
     Missing,
 }
 
+/// The disk space an entry of `size` bytes is counted as: `size` rounded up to [`BLOCK`].
+pub fn on_disk(size: u64) -> u64 {
+    size.div_ceil(BLOCK).saturating_mul(BLOCK)
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Indexed {
+    /// The disk space it takes ([`on_disk`] of its size).
     size: u64,
     /// Last use: (seconds, nanoseconds).
     mtime: (i64, i64),
@@ -118,7 +128,7 @@ impl Store {
         self.index.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Bytes the entries hold, as last counted.
+    /// The disk space the entries take (each rounded up to [`BLOCK`]), as last counted.
     pub fn total(&self) -> u64 {
         self.lock().total
     }
@@ -154,7 +164,7 @@ impl Store {
         let mut index = self.lock();
         match checked {
             Check::Valid(info) => {
-                index.insert(key, Indexed { size: info.size, mtime: (info.mtime_sec, info.mtime_nsec) });
+                index.insert(key, Indexed { size: on_disk(info.size), mtime: (info.mtime_sec, info.mtime_nsec) });
                 true
             }
             Check::Damaged => {
@@ -172,7 +182,7 @@ impl Store {
     /// Puts the entry for `key`, made of `parts` (the header, then each kept encoding), into the directory:
     /// written to a temporary file, fsynced, then renamed into place after making room for it.
     pub fn put(&self, key: u128, parts: &[&[u8]]) -> Result<(), PutError> {
-        let size: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let size = on_disk(parts.iter().map(|p| p.len() as u64).sum());
         if size > self.limit / 4 {
             return Err(PutError::TooBig);
         }
@@ -234,7 +244,7 @@ impl Store {
         for key in keys {
             match sys::lstat_at(self.dir.as_fd(), entry::name(key).as_bytes()) {
                 Ok(info) => {
-                    let e = Indexed { size: info.size, mtime: (info.mtime_sec, info.mtime_nsec) };
+                    let e = Indexed { size: on_disk(info.size), mtime: (info.mtime_sec, info.mtime_nsec) };
                     index.insert(key, e);
                     by_age.push((key, e));
                 }
@@ -263,7 +273,7 @@ impl Store {
         while let Some(e) = reader.next_entry()? {
             if let Some(key) = entry::key_of_name(&e.name) {
                 if let Ok((sys::EntryType::Regular, info)) = reader.lstat_entry(&e.name) {
-                    index.insert(key, Indexed { size: info.size, mtime: (info.mtime_sec, info.mtime_nsec) });
+                    index.insert(key, Indexed { size: on_disk(info.size), mtime: (info.mtime_sec, info.mtime_nsec) });
                 }
             } else if let Some(rest) = e.name.strip_prefix(entry::TEMP_PREFIX.as_bytes()) {
                 let Ok((_, info)) = reader.lstat_entry(&e.name) else { continue };
@@ -364,7 +374,7 @@ mod tests {
         assert_eq!(bytes.len(), 1000);
         assert_eq!(entry::parse_header(&bytes, key, 1000), Some([Some((64, 936)), None, None]));
         assert!(store.has(key));
-        assert_eq!((store.total(), store.len()), (1000, 1));
+        assert_eq!((store.total(), store.len()), (4096, 1), "a whole block");
         // A damaged entry is not "had", and is removed.
         std::fs::write(dir.join(entry::name(key)), b"short").unwrap();
         assert!(!store.has(key));
@@ -392,7 +402,8 @@ mod tests {
     #[test]
     fn the_bound_holds_and_the_least_recently_used_go_first() {
         let dir = scratch("bound");
-        let limit = 100_000u64;
+        // Entries of 10,000 bytes take three blocks, 12,288 bytes: ten fill the cache.
+        let limit = 122_880u64;
         let store = open(&dir, limit);
         for key in 1..=9u128 {
             put(&store, key, 10_000).unwrap();
@@ -401,19 +412,47 @@ mod tests {
         }
         // …but key 1 was just served (a worker touched it).
         sys::touch_at(sys::open_dir(&dir).unwrap().as_fd(), entry::name(1).as_bytes()).unwrap();
-        assert_eq!(store.total(), 90_000);
+        assert_eq!(store.total(), 9 * 12_288);
         put(&store, 10, 10_000).unwrap();
-        assert_eq!(store.total(), 100_000, "exactly full is within the bound");
+        assert_eq!(store.total(), limit, "exactly full is within the bound");
         put(&store, 11, 10_000).unwrap();
         assert!(store.total() <= limit * 9 / 10, "evicted to 90%: {}", store.total());
         let left = names(&dir);
         assert!(left.contains(&entry::name(1)), "touched, so kept");
         assert!(!left.contains(&entry::name(2)) && !left.contains(&entry::name(3)), "oldest out first");
         assert!(left.contains(&entry::name(11)) && left.contains(&entry::name(9)));
-        let on_disk: u64 = left.iter().map(|n| std::fs::metadata(dir.join(n)).unwrap().len()).sum();
-        assert_eq!(on_disk, store.total());
-        assert!(matches!(put(&store, 12, 25_001), Err(PutError::TooBig)), "over a quarter of the cache");
+        let used: u64 = left.iter().map(|n| on_disk(std::fs::metadata(dir.join(n)).unwrap().len())).sum();
+        assert_eq!(used, store.total());
+        // 28,673 bytes are less than a quarter of the cache (30,720), but take eight blocks (32,768).
+        assert!(matches!(put(&store, 12, 28_673), Err(PutError::TooBig)), "over a quarter of the cache");
         assert!(!dir.join(entry::name(12)).exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_bound_counts_disk_blocks_not_bytes() {
+        assert_eq!(
+            [on_disk(0), on_disk(1), on_disk(4096), on_disk(4097), on_disk(u64::MAX)],
+            [0, 4096, 4096, 8192, u64::MAX]
+        );
+        // Ten "does not compress" entries (a bare 64-byte header each) fill a 40 KiB cache: they take ten
+        // blocks, not 640 bytes.
+        let dir = scratch("blocks");
+        let limit = 10 * 4096;
+        let store = open(&dir, limit);
+        for key in 1..=10u128 {
+            store.put(key, &[&entry::header(key, [0, 0, 0])]).unwrap();
+            age(&dir, key, 1000 - key as u64);
+        }
+        assert_eq!((store.len(), store.total()), (10, limit));
+        store.put(11, &[&entry::header(11, [0, 0, 0])]).unwrap();
+        assert!(store.total() <= limit * 9 / 10, "evicted to 90%: {}", store.total());
+        assert_eq!(names(&dir).len() as u64 * 4096, store.total());
+        assert!(!names(&dir).contains(&entry::name(1)), "the least recently used went");
+        // A restart counts the same way.
+        let total = store.total();
+        drop(store);
+        assert_eq!(open(&dir, limit).total(), total);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -443,7 +482,7 @@ mod tests {
         std::fs::write(dir.join("unrelated.txt"), b"not ours").unwrap();
 
         let store = open(&dir, 1 << 20);
-        assert_eq!((store.len(), store.total()), (2, 1200));
+        assert_eq!((store.len(), store.total()), (2, 2 * 4096));
         assert!(store.has(1) && store.has(2));
         let mut want = vec![entry::name(1), entry::name(2), live, "unrelated.txt".to_string()];
         want.sort();
