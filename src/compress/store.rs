@@ -8,7 +8,7 @@
 //! whole directory is read again every [`RESCAN_PUTS`] puts or [`RESCAN_EVERY`], so entries another process
 //! sharing the directory wrote (or an operator removed) are counted.
 //!
-//! An entry is written to a temporary file (`entry::TEMP_PREFIX` + "{pid}-{n}"), fsynced, and renamed to its
+//! An entry is written to a temporary file (`entry::TEMP_PREFIX` + "{pid}-{random hex}"), fsynced, and renamed to its
 //! name, so a worker that can open an entry's name reads a complete entry, even after a crash. Temporary files
 //! a dead compressor left behind are removed when the store is opened (and at each rescan).
 //!
@@ -186,11 +186,15 @@ impl Store {
         if size > self.limit / 4 {
             return Err(PutError::TooBig);
         }
-        let n = self.temp_counter.fetch_add(1, Relaxed);
-        let temp = format!("{}{}-{n}", entry::TEMP_PREFIX, self.pid);
-        let written = self.write_temp(temp.as_bytes(), parts);
-        if let Err(e) = written {
-            let _ = sys::unlink_at(self.dir.as_fd(), temp.as_bytes());
+        self.temp_counter.fetch_add(1, Relaxed);
+        let temp = match self.temp_name() {
+            Ok(temp) => temp,
+            Err(e) => {
+                self.warnings.warn("cannot name a temporary file in the cache", &e);
+                return Err(PutError::Io(e));
+            }
+        };
+        if let Err(e) = self.write_temp(temp.as_bytes(), parts) {
             self.warnings.warn("cannot write a compressed file in the cache", &e);
             return Err(PutError::Io(e));
         }
@@ -225,13 +229,26 @@ impl Store {
         Ok(())
     }
 
+    /// A new temporary name, `entry::TEMP_PREFIX` + "{pid}-{16 random hex digits}": the pid says whose it is
+    /// (for the stale rule in [`Store::temp_is_stale`]), the random part keeps compressors in different pid
+    /// namespaces that share one cache volume (containers, each compressor often pid 2 or so) from meeting.
+    fn temp_name(&self) -> io::Result<String> {
+        let mut random = [0u8; 8];
+        sys::random_bytes(&mut random)?;
+        Ok(format!("{}{}-{:016x}", entry::TEMP_PREFIX, self.pid, u64::from_le_bytes(random)))
+    }
+
+    /// Creates `temp` (exclusively) and writes and fsyncs `parts` into it. On failure after creating it the
+    /// file is removed; a name that was taken (EEXIST) is someone else's file and is left alone.
     fn write_temp(&self, temp: &[u8], parts: &[&[u8]]) -> io::Result<()> {
         let fd = sys::create_exclusive(self.dir.as_fd(), temp)?;
         let mut file = File::from(fd);
-        for part in parts {
-            file.write_all(part)?;
+        let written = parts.iter().try_for_each(|part| file.write_all(part)).and_then(|()| sys::fsync(file.as_fd()));
+        if written.is_err() {
+            drop(file);
+            let _ = sys::unlink_at(self.dir.as_fd(), temp);
         }
-        sys::fsync(file.as_fd())
+        written
     }
 
     /// Removes the least recently used entries until `incoming` more bytes fit with a tenth of the cache to
@@ -285,7 +302,8 @@ impl Store {
         Ok(index)
     }
 
-    /// A temporary file "{pid}-{n}" is stale when it is older than [`STALE_TEMP`], when no process `pid`
+    /// A temporary file "{pid}-{anything}" (ours: "{pid}-{random hex}"; the start-up probe's: "{pid}-probe")
+    /// is stale when it is older than [`STALE_TEMP`], when no process `pid`
     /// exists, or when it carries our pid but no put of ours has started yet (a previous compressor with the
     /// same pid left it: in a container the pid is often the same on every start).
     fn temp_is_stale(&self, rest: &[u8], info: &sys::FileInfo, now: SystemTime) -> bool {
@@ -389,7 +407,7 @@ mod tests {
         // the entry's name does not exist.
         let dir = scratch("atomic");
         let store = open(&dir, 1 << 20);
-        let temp = format!("{}{}-99", entry::TEMP_PREFIX, std::process::id());
+        let temp = store.temp_name().unwrap();
         store.write_temp(temp.as_bytes(), &[b"partial"]).unwrap();
         assert_eq!(names(&dir), vec![temp.clone()]);
         assert!(!store.has(5));
@@ -426,6 +444,26 @@ mod tests {
         // 28,673 bytes are less than a quarter of the cache (30,720), but take eight blocks (32,768).
         assert!(matches!(put(&store, 12, 28_673), Err(PutError::TooBig)), "over a quarter of the cache");
         assert!(!dir.join(entry::name(12)).exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn temporary_names_are_random_and_a_taken_one_is_left_alone() {
+        let dir = scratch("temp");
+        let store = open(&dir, 1 << 20);
+        let (a, b) = (store.temp_name().unwrap(), store.temp_name().unwrap());
+        assert_ne!(a, b);
+        let prefix = format!("{}{}-", entry::TEMP_PREFIX, std::process::id());
+        for name in [&a, &b] {
+            let hex = name.strip_prefix(&prefix).expect(name);
+            assert!(hex.len() == 16 && hex.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{name}");
+        }
+        // Another process's file under the name (another pid namespace, say): creating fails, and the file
+        // stays as it was.
+        std::fs::write(dir.join(&a), b"theirs").unwrap();
+        let err = store.write_temp(a.as_bytes(), &[b"ours"]).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
+        assert_eq!(std::fs::read(dir.join(&a)).unwrap(), b"theirs");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -479,12 +517,27 @@ mod tests {
         std::fs::write(dir.join(&live), b"x").unwrap();
         let mine = format!("{}{}-3", entry::TEMP_PREFIX, std::process::id());
         std::fs::write(dir.join(&mine), b"x").unwrap();
+        // Names as they are now ("{pid}-{random hex}") and the start-up probe's ("{pid}-probe"): a dead
+        // pid's go, a live one's stay until they are ten minutes old.
+        let dead_hex = format!("{}{}-0123456789abcdef", entry::TEMP_PREFIX, i32::MAX - 1);
+        let dead_probe = format!("{}{}-probe", entry::TEMP_PREFIX, i32::MAX - 1);
+        let live_probe = format!("{}{parent}-probe", entry::TEMP_PREFIX);
+        let old_probe = format!("{}1-probe", entry::TEMP_PREFIX);
+        for name in [&dead_hex, &dead_probe, &live_probe, &old_probe] {
+            std::fs::write(dir.join(name), b"z").unwrap();
+        }
+        File::options()
+            .write(true)
+            .open(dir.join(&old_probe))
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(601))
+            .unwrap();
         std::fs::write(dir.join("unrelated.txt"), b"not ours").unwrap();
 
         let store = open(&dir, 1 << 20);
         assert_eq!((store.len(), store.total()), (2, 2 * 4096));
         assert!(store.has(1) && store.has(2));
-        let mut want = vec![entry::name(1), entry::name(2), live, "unrelated.txt".to_string()];
+        let mut want = vec![entry::name(1), entry::name(2), live, live_probe, "unrelated.txt".to_string()];
         want.sort();
         assert_eq!(names(&dir), want);
         let _ = std::fs::remove_dir_all(&dir);
