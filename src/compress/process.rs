@@ -31,6 +31,9 @@ use crate::sys;
 pub const QUEUE: usize = 1024;
 /// A version the cache refused is not tried again for this long.
 const RETRY_AFTER: Duration = Duration::from_secs(60);
+/// After the cache's file system said it is full, over quota or read-only, nothing is compressed for this
+/// long: jobs taken off the queue meanwhile are dropped (their workers ask again later).
+const PAUSE: Duration = Duration::from_secs(60);
 /// At most this many refused versions are remembered (beyond, the list starts over).
 const REFUSED_MAX: usize = 4096;
 /// A version whose ctime is less than this before the wall clock when it is read is not compressed yet (see
@@ -155,8 +158,27 @@ struct Queue {
     /// Keys whose entry the cache refused lately (a full disk, say), not compressed again before
     /// [`RETRY_AFTER`]: each attempt would cost a whole compression for nothing.
     refused: HashMap<u128, Instant>,
+    pause: Pause,
     closed: bool,
     stats: Stats,
+}
+
+/// Whether compression is paused for a full (or read-only) cache file system, and until when.
+#[derive(Default)]
+struct Pause(Option<Instant>);
+
+impl Pause {
+    fn active(&self, now: Instant) -> bool {
+        self.0.is_some_and(|until| now < until)
+    }
+
+    /// Pauses for [`PAUSE`] from `now` (a running pause is extended); true when none was running, so that
+    /// each pause is logged once.
+    fn start(&mut self, now: Instant) -> bool {
+        let was = self.active(now);
+        self.0 = Some(now + PAUSE);
+        !was
+    }
 }
 
 #[derive(Default)]
@@ -192,18 +214,28 @@ impl Shared {
 /// Reads requests until every writer has closed the pipe, compressing on `setup.threads` threads; then lets
 /// the threads finish the job in hand and returns.
 pub(crate) fn serve(setup: Setup, requests: OwnedFd) -> io::Result<()> {
-    let shared = Arc::new(Shared {
-        root: setup.root,
-        store: setup.store,
-        compression: setup.compression,
-        no_symlinks: setup.no_symlinks,
-        notify: setup.notify,
-        settle: setup.settle,
-        queue: Mutex::new(Queue::default()),
-        wake: Condvar::new(),
-    });
+    let threads = setup.threads;
+    serve_shared(Shared::new(setup), threads, requests)
+}
+
+impl Shared {
+    fn new(setup: Setup) -> Arc<Shared> {
+        Arc::new(Shared {
+            root: setup.root,
+            store: setup.store,
+            compression: setup.compression,
+            no_symlinks: setup.no_symlinks,
+            notify: setup.notify,
+            settle: setup.settle,
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+        })
+    }
+}
+
+fn serve_shared(shared: Arc<Shared>, n_threads: usize, requests: OwnedFd) -> io::Result<()> {
     let mut threads = Vec::new();
-    for i in 0..setup.threads.max(1) {
+    for i in 0..n_threads.max(1) {
         let shared = Arc::clone(&shared);
         let spawned = std::thread::Builder::new().name(format!("zip{i}")).spawn(move || {
             // Here, not once before spawning: a nice value set on the main thread would slow the pipe reader.
@@ -283,6 +315,11 @@ fn compress_jobs(shared: &Shared) {
                     return;
                 }
                 if let Some(job) = q.jobs.pop_front() {
+                    if q.pause.active(Instant::now()) {
+                        q.pending.remove(&job.key);
+                        q.stats.dropped += 1;
+                        continue;
+                    }
                     break job;
                 }
                 q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
@@ -370,6 +407,16 @@ fn compress_one(shared: &Shared, job: &Job) -> Outcome {
         }
         // `fit` made it small enough; kept for the store's own check.
         Err(PutError::TooBig) => Outcome::Failed,
+        Err(PutError::Full(e)) => {
+            if shared.lock().pause.start(Instant::now()) {
+                log::warn!(
+                    "compressor: the cache directory's file system refused an entry ({e}): nothing is compressed \
+                     for {} s, files are served uncompressed meanwhile",
+                    PAUSE.as_secs()
+                );
+            }
+            Outcome::Failed
+        }
         Err(PutError::Io(e)) => {
             // Said at warn by the store, once a minute; here for every file when debugging.
             log::debug!("compressed {path}: not kept: {e}");
@@ -502,6 +549,7 @@ mod tests {
     }
 
     struct Running {
+        shared: Arc<Shared>,
         writer: Option<OwnedFd>,
         done: Arc<AtomicU64>,
         thread: Option<std::thread::JoinHandle<io::Result<()>>>,
@@ -528,9 +576,13 @@ mod tests {
                 threads: 2,
                 settle,
             };
-            let thread =
-                std::thread::Builder::new().name("zip-reader".into()).spawn(move || serve(setup, read)).unwrap();
-            Running { writer: Some(write), done, thread: Some(thread), cache: dir.join("cache") }
+            let shared = Shared::new(setup);
+            let serving = Arc::clone(&shared);
+            let thread = std::thread::Builder::new()
+                .name("zip-reader".into())
+                .spawn(move || serve_shared(serving, 2, read))
+                .unwrap();
+            Running { shared, writer: Some(write), done, thread: Some(thread), cache: dir.join("cache") }
         }
 
         fn ask(&self, rel: &[u8], stamp: &SourceStamp) {
@@ -652,6 +704,41 @@ mod tests {
         assert_eq!(running.done.load(SeqCst), 0, "compressed while still settling");
         let wait = (SETTLE + Duration::from_millis(100)).saturating_sub(asked.elapsed());
         std::thread::sleep(wait);
+        running.ask(b"js/app.js", &stamp);
+        running.wait_for(1);
+        assert_eq!(running.stop(), vec![entry::name(entry::key(b"js/app.js", &stamp))]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_full_disk_pauses_compression() {
+        let now = Instant::now();
+        let mut p = Pause::default();
+        assert!(!p.active(now));
+        assert!(p.start(now), "a new pause is logged");
+        assert!(p.active(now) && p.active(now + PAUSE - Duration::from_millis(1)));
+        assert!(!p.start(now + Duration::from_secs(1)), "extended, not logged again");
+        assert!(p.active(now + PAUSE));
+        assert!(!p.active(now + PAUSE + Duration::from_secs(1)));
+        assert!(p.start(now + PAUSE + Duration::from_secs(1)), "over: the next one is logged");
+
+        // Jobs taken off the queue during a pause are dropped without compressing, and not refused: asked
+        // again once it is over, the same version is compressed.
+        let dir = scratch("pause");
+        let js = dir.join("site/js/app.js");
+        std::fs::write(&js, script()).unwrap();
+        let stamp = stamp_at(&js);
+        let running = Running::start(&dir);
+        running.shared.lock().pause.start(Instant::now());
+        running.ask(b"js/app.js", &stamp);
+        let start = Instant::now();
+        while running.shared.lock().stats.dropped == 0 {
+            assert!(start.elapsed() < Duration::from_secs(30), "not dropped after 30 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(running.done.load(SeqCst), 0);
+        assert!(running.shared.lock().pending.is_empty() && running.shared.lock().refused.is_empty());
+        running.shared.lock().pause = Pause::default();
         running.ask(b"js/app.js", &stamp);
         running.wait_for(1);
         assert_eq!(running.stop(), vec![entry::name(entry::key(b"js/app.js", &stamp))]);

@@ -12,9 +12,10 @@
 //! name, so a worker that can open an entry's name reads a complete entry, even after a crash. Temporary files
 //! a dead compressor left behind are removed when the store is opened (and at each rescan).
 //!
-//! No error here is fatal: a full disk, a permission problem or a removed directory drops the one entry
-//! (after removing its temporary file), is logged at warn at most once a minute per kind, and the server goes
-//! on serving uncompressed.
+//! No error here is fatal: a permission problem or a removed directory drops the one entry (after removing its
+//! temporary file), is logged at warn at most once a minute per kind, and the server goes on serving
+//! uncompressed. A full or read-only file system ([`PutError::Full`]) drops the entry too but is left to the
+//! caller to log: the compressor then stops compressing for a while instead of finding out file by file.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -48,6 +49,23 @@ pub enum PutError {
     TooBig,
     /// The file system refused (already logged, rate-limited).
     Io(io::Error),
+    /// The file system is full, over quota or read-only (ENOSPC, EDQUOT, EROFS): every other entry would be
+    /// refused too. Not logged here: the caller stops putting for a while and says so once.
+    Full(io::Error),
+}
+
+impl PutError {
+    /// `e`, from writing or renaming an entry, logged (rate-limited) unless it is one that [`PutError::Full`]
+    /// stands for.
+    fn of(e: io::Error, what: &'static str, warnings: &Warnings) -> PutError {
+        match e.raw_os_error() {
+            Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS) => PutError::Full(e),
+            _ => {
+                warnings.warn(what, &e);
+                PutError::Io(e)
+            }
+        }
+    }
 }
 
 enum Check {
@@ -195,8 +213,7 @@ impl Store {
             }
         };
         if let Err(e) = self.write_temp(temp.as_bytes(), parts) {
-            self.warnings.warn("cannot write a compressed file in the cache", &e);
-            return Err(PutError::Io(e));
+            return Err(PutError::of(e, "cannot write a compressed file in the cache", &self.warnings));
         }
         let name = entry::name(key);
         let mut index = self.lock();
@@ -221,8 +238,7 @@ impl Store {
         }
         if let Err(e) = sys::rename_at(self.dir.as_fd(), temp.as_bytes(), name.as_bytes()) {
             let _ = sys::unlink_at(self.dir.as_fd(), temp.as_bytes());
-            self.warnings.warn("cannot rename a compressed file into the cache", &e);
-            return Err(PutError::Io(e));
+            return Err(PutError::of(e, "cannot rename a compressed file into the cache", &self.warnings));
         }
         // A new entry counts as used now (its mtime is the write's).
         index.insert(key, Indexed { size, mtime: now() });
@@ -541,6 +557,18 @@ mod tests {
         want.sort();
         assert_eq!(names(&dir), want);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_full_or_read_only_file_system_is_told_apart() {
+        let w = Warnings::default();
+        for errno in [libc::ENOSPC, libc::EDQUOT, libc::EROFS] {
+            let e = PutError::of(io::Error::from_raw_os_error(errno), "test", &w);
+            assert!(matches!(e, PutError::Full(ref e) if e.raw_os_error() == Some(errno)), "{e:?}");
+        }
+        for errno in [libc::EACCES, libc::ENOENT, libc::EIO] {
+            assert!(matches!(PutError::of(io::Error::from_raw_os_error(errno), "test", &w), PutError::Io(_)));
+        }
     }
 
     #[test]
