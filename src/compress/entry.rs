@@ -45,7 +45,13 @@ pub struct SourceStamp {
 }
 
 /// Bumped whenever the format or what the encoders produce changes, so old entries are not mistaken for new.
+/// Bumped together with [`ETAG_VERSION`] when the encoders' output changes (`codecs::tests::
+/// the_encoders_output_is_pinned` says when).
 const FORMAT: &[u8] = b"staticd-compressed-v1\0";
+/// Part of every compressed form's strong ETag: the tag promises the same bytes from every server and every
+/// build, so a change of what the encoders produce for the same input (a new brotli, zstd or flate2 version,
+/// a level) must change the tags too. Bumped together with [`FORMAT`], never one without the other.
+pub const ETAG_VERSION: &str = "c1";
 pub const MAGIC: [u8; 8] = *b"SDZC0001";
 pub const HEADER_LEN: usize = 64;
 /// Entry file names end so; anything else in the directory (temporary files) is not an entry.
