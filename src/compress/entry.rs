@@ -8,7 +8,8 @@
 //! inode, size, and mtime and ctime to the nanosecond), so a changed file has a new name and can never be
 //! served from an old entry; the header repeats the whole 128-bit hash, so a damaged or foreign file is
 //! refused instead of served. A length of zero means that encoding did not pay for that file (it is not sent),
-//! so a file that does not compress is remembered as such and not compressed again.
+//! so a file that does not compress is remembered as such and not compressed again while its entry stays in
+//! the cache (it is evicted by last use like any other).
 
 use xxhash_rust::xxh3::Xxh3;
 

@@ -5,8 +5,9 @@
 //! Workers only ever read entries, and mark one as used by touching its mtime (`sys::touch_at`), so an
 //! entry's mtime is its last use and eviction takes the oldest mtime first. The index kept here is a cache of
 //! what the directory holds: mtimes are read again from the directory before choosing what to evict, and the
-//! whole directory is read again every [`RESCAN_PUTS`] puts or [`RESCAN_EVERY`], so entries another process
-//! sharing the directory wrote (or an operator removed) are counted.
+//! whole directory is read again by a put once [`RESCAN_PUTS`] puts were made or [`RESCAN_EVERY`] passed
+//! since the last reading (only ever inside a put: an idle compressor reads nothing), so entries another
+//! process sharing the directory wrote (or an operator removed) are counted.
 //!
 //! An entry is written to a temporary file (`entry::TEMP_PREFIX` + "{pid}-{random hex}"), fsynced, and renamed to its
 //! name, so a worker that can open an entry's name reads a complete entry, even after a crash. Temporary files
@@ -28,9 +29,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::compress::entry;
 use crate::sys;
 
-/// The whole directory is read again after this many puts…
+/// A put reads the whole directory again when this many puts were made since the last reading…
 pub const RESCAN_PUTS: u32 = 64;
-/// …or when the last reading is this old, whichever comes first.
+/// …or when the last reading is this old, whichever comes first (checked only by a put).
 pub const RESCAN_EVERY: Duration = Duration::from_secs(60);
 /// A temporary file this old is a leftover even if a process with its pid exists (pids are reused: in a
 /// container the compressor may get the same pid on every start). Writing one takes well under a second.
