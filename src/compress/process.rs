@@ -2,17 +2,18 @@
 //! the workers' shared packet pipe and turns each into one cache entry, on a few niced threads.
 //!
 //! The main thread only reads the pipe (one read, one request) and queues jobs, at normal priority (only the
-//! compression threads are niced, each setting its own nice value); it never compresses, so a
-//! burst of requests costs the workers nothing (their writes never block: the pipe is non-blocking on their
-//! side and a full pipe just drops a request, asked again later). The queue is bounded and deduplicated: a
+//! compression threads are niced, each setting its own nice value); it never compresses, so a burst of
+//! requests costs the workers nothing (their writes never block: the pipe is non-blocking on their side and a
+//! full pipe just drops a request, asked again later). The queue is bounded and deduplicated: a
 //! version already queued or being compressed is not queued again, and one already in the cache only bumps
 //! the shared counter so the workers waiting for it look again.
 //!
 //! A job compresses exactly the version the worker saw: the file is opened beneath the root and its stamp
 //! (device, inode, size, mtime, ctime) must match the request's before reading and again after, or the job is
 //! dropped (the worker asks again for the version it sees next); so is a version whose ctime is less than a
-//! second old when it is read, which two writes within one clock tick could still change unseen. Threads are plain std threads: this process
-//! never forks, so none of the fork-safety concerns that keep workers single-threaded apply.
+//! second old when it is read, which two writes within one clock tick could still change unseen. Threads are
+//! plain std threads: this process never forks, so none of the fork-safety concerns that keep workers
+//! single-threaded apply.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
@@ -43,10 +44,11 @@ const SETTLE: Duration = Duration::from_secs(1);
 const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 /// The compression threads' nice value, set by each thread for itself (on Linux nice is per thread): the main
 /// thread, which only reads the request pipe, stays at the workers' nice 0, so the pipe keeps draining while
-/// every compression thread is busy and the workers' requests are not dropped for a full pipe. Under CFS a nice-10 thread competing with nice-0 ones gets about a tenth of a
-/// core's time (weights 110 vs 1024), so compression never takes a busy server's CPU from serving, yet it
-/// always makes progress. SCHED_IDLE would be gentler still but could starve forever under sustained load,
-/// and a file never compressed is served uncompressed forever.
+/// every compression thread is busy and the workers' requests are not dropped for a full pipe. Under CFS a
+/// nice-10 thread competing with nice-0 ones gets about a tenth of a core's time (weights 110 vs 1024), so
+/// compression never takes a busy server's CPU from serving, yet it always makes progress. SCHED_IDLE would
+/// be gentler still but could starve forever under sustained load, and a file never compressed is served
+/// uncompressed forever.
 const NICE: i32 = 10;
 
 pub struct CompressorArgs {
@@ -426,9 +428,10 @@ fn compress_one(shared: &Shared, job: &Job) -> Outcome {
 }
 
 /// Drops the biggest encodings until the entry fits in `max` bytes of disk (the store keeps no entry taking
-/// over a quarter of the cache, counted as `store::on_disk`, its size rounded up to 4 KiB): a source near that size that compresses only a little has three encodings together bigger
-/// than itself. At worst no encoding is left, and the header alone remembers the file as not worth
-/// compressing, instead of compressing it again on every request.
+/// over a quarter of the cache, counted as `store::on_disk`, its size rounded up to 4 KiB): a source near that
+/// size that compresses only a little has three encodings together bigger than itself. At worst no encoding
+/// is left, and the header alone remembers the file as not worth compressing, instead of compressing it again
+/// on every request.
 fn fit(encoded: &mut [Option<Vec<u8>>; 3], max: u64) {
     let total = |e: &[Option<Vec<u8>>; 3]| {
         store::on_disk(entry::HEADER_LEN as u64 + e.iter().flatten().map(|b| b.len() as u64).sum::<u64>())

@@ -1,6 +1,7 @@
 //! The compressed-file cache directory as the compressor sees it: which entries are there and how much disk
-//! space they take (each entry's size rounded up to a 4 KiB block: [`on_disk`]), putting a new entry in atomically, and evicting the least recently used ones so the directory
-//! stays within `--compress-cache-size`.
+//! space they take (each entry's size rounded up to a 4 KiB block: [`on_disk`]), putting a new entry in
+//! atomically, and evicting the least recently used ones so the directory stays within
+//! `--compress-cache-size`, which so bounds the disk space the entries take.
 //!
 //! Workers only ever read entries, and mark one as used by touching its mtime (`sys::touch_at`), so an
 //! entry's mtime is its last use and eviction takes the oldest mtime first. The index kept here is a cache of
@@ -9,9 +10,11 @@
 //! since the last reading (only ever inside a put: an idle compressor reads nothing), so entries another
 //! process sharing the directory wrote (or an operator removed) are counted.
 //!
-//! An entry is written to a temporary file (`entry::TEMP_PREFIX` + "{pid}-{random hex}"), fsynced, and renamed to its
-//! name, so a worker that can open an entry's name reads a complete entry, even after a crash. Temporary files
-//! a dead compressor left behind are removed when the store is opened (and at each rescan).
+//! An entry is written to a temporary file (`entry::TEMP_PREFIX` + "{pid}-{16 random hex digits}": random so
+//! that compressors in different pid namespaces sharing one cache volume never meet), fsynced, and renamed to
+//! its name, so a worker that can open an entry's name reads a complete entry, even after a crash. Only a
+//! temporary file this process created is ever removed by the put that made it. Temporary files a dead
+//! compressor (or start-up probe) left behind are removed when the store is opened (and at each rescan).
 //!
 //! No error here is fatal: a permission problem or a removed directory drops the one entry (after removing its
 //! temporary file), is logged at warn at most once a minute per kind, and the server goes on serving
