@@ -121,6 +121,8 @@ pub struct Store {
     dir: OwnedFd,
     limit: u64,
     index: Mutex<Index>,
+    /// Puts started (no longer part of any name): until the first, a temporary file carrying our pid is a
+    /// previous compressor's with the same pid.
     temp_counter: AtomicU64,
     pid: u32,
     warnings: Warnings,
