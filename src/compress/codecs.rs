@@ -11,7 +11,8 @@
 //! restart) must never send different bytes under one tag. All three encoders are deterministic for a given
 //! library version and parameters when run single-threaded (as here); the gzip header carries no mtime and no
 //! file name, and flate2 writes the "unknown" OS byte on every platform. The parameters depend only on the
-//! input's length. A change of library version or of the levels must bump `entry::FORMAT`.
+//! input's length. A change of library version or of the levels must bump `entry::FORMAT` and
+//! `entry::ETAG_VERSION` together; `tests::the_encoders_output_is_pinned` fails when the output changes.
 //!
 //! This file uses nothing from the crate but the codec crates and std, so it can be measured on its own.
 
@@ -159,6 +160,57 @@ mod tests {
         }
         // The gzip header: no mtime, no name, "unknown" OS.
         assert_eq!(&gz[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 255]);
+    }
+
+    /// A few KiB of text that is the same on every run (a generated script, with enough variety that every
+    /// encoder has real choices to make).
+    fn pinned_input() -> Vec<u8> {
+        let mut x = 7u32;
+        let mut t = Vec::new();
+        for i in 0..120 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let name = ["width", "height", "offset", "margin", "count"][(x >> 16) as usize % 5];
+            t.extend_from_slice(
+                format!("const {name}{i} = ({} * x{}) >> {}; // {}\n", x >> 20, i % 9, i % 13, x % 997).as_bytes(),
+            );
+        }
+        t
+    }
+
+    #[test]
+    fn the_encoders_output_is_pinned() {
+        // A compressed form's strong ETag promises the same bytes from every server and every build: this
+        // fails when a dependency update (or a level change) changes what the encoders make of one input.
+        let input = pinned_input();
+        assert!((4_000..8_000).contains(&input.len()), "{}", input.len());
+        let lg = window_log(input.len());
+        let hash = |out: io::Result<Vec<u8>>| xxhash_rust::xxh3::xxh3_64(&out.unwrap());
+        // Every level `levels_for` picks for some size, applied to the one small input.
+        let got = [
+            ("brotli 11", hash(brotli(&input, 11, lg))),
+            ("brotli 10", hash(brotli(&input, 10, lg))),
+            ("brotli 9", hash(brotli(&input, 9, lg))),
+            ("zstd 19", hash(zstd(&input, 19))),
+            ("zstd 15", hash(zstd(&input, 15))),
+            ("gzip 9", hash(gzip(&input, 9))),
+        ];
+        // brotli 8.0.4, zstd 1.5.7 (zstd-sys 2.1.3), flate2 1.1.11 on zlib-rs 0.6.8.
+        let pinned: [u64; 6] = [
+            0x963623c045366860,
+            0x2df4ba632170ba8e,
+            0x11c688d45ab26c9b,
+            0xa37b26187b4c103a,
+            0xbeffa48f259b9ef4,
+            0x3e0a43121e05e40d,
+        ];
+        let changed: Vec<&str> = got.iter().zip(pinned).filter(|((_, g), p)| g != p).map(|((w, _), _)| *w).collect();
+        assert!(
+            changed.is_empty(),
+            "encoder output changed: bump entry::FORMAT and entry::ETAG_VERSION ({} differ; pin the new values: \
+             {:#018x?})",
+            changed.join(", "),
+            got.map(|(_, g)| g)
+        );
     }
 
     #[test]

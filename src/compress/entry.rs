@@ -8,7 +8,8 @@
 //! inode, size, and mtime and ctime to the nanosecond), so a changed file has a new name and can never be
 //! served from an old entry; the header repeats the whole 128-bit hash, so a damaged or foreign file is
 //! refused instead of served. A length of zero means that encoding did not pay for that file (it is not sent),
-//! so a file that does not compress is remembered as such and not compressed again.
+//! so a file that does not compress is remembered as such and not compressed again while its entry stays in
+//! the cache (it is evicted by last use like any other).
 
 use xxhash_rust::xxh3::Xxh3;
 
@@ -45,7 +46,13 @@ pub struct SourceStamp {
 }
 
 /// Bumped whenever the format or what the encoders produce changes, so old entries are not mistaken for new.
+/// Bumped together with [`ETAG_VERSION`] when the encoders' output changes (`codecs::tests::
+/// the_encoders_output_is_pinned` says when).
 const FORMAT: &[u8] = b"staticd-compressed-v1\0";
+/// Part of every compressed form's strong ETag: the tag promises the same bytes from every server and every
+/// build, so a change of what the encoders produce for the same input (a new brotli, zstd or flate2 version,
+/// a level) must change the tags too. Bumped together with [`FORMAT`], never one without the other.
+pub const ETAG_VERSION: &str = "c1";
 pub const MAGIC: [u8; 8] = *b"SDZC0001";
 pub const HEADER_LEN: usize = 64;
 /// Entry file names end so; anything else in the directory (temporary files) is not an entry.

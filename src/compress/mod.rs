@@ -11,7 +11,8 @@
 //! A separate process rather than a thread pool in each worker: the cache is bounded by one owner that knows
 //! its size, two workers asking for one file cause one compression, the concurrency bound holds for the
 //! machine rather than per worker, a codec's crash or memory use cannot take a worker's connections with it,
-//! and nice applies to the whole process. The workers stay single-threaded.
+//! and its compression threads can be niced without touching anything that serves. The workers stay
+//! single-threaded.
 
 pub mod codecs;
 pub mod entry;

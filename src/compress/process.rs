@@ -1,25 +1,28 @@
 //! The compressor process: forked by the master, confined like a worker, it reads compression requests from
 //! the workers' shared packet pipe and turns each into one cache entry, on a few niced threads.
 //!
-//! The main thread only reads the pipe (one read, one request) and queues jobs; it never compresses, so a
-//! burst of requests costs the workers nothing (their writes never block: the pipe is non-blocking on their
-//! side and a full pipe just drops a request, asked again later). The queue is bounded and deduplicated: a
+//! The main thread only reads the pipe (one read, one request) and queues jobs, at normal priority (only the
+//! compression threads are niced, each setting its own nice value); it never compresses, so a burst of
+//! requests costs the workers nothing (their writes never block: the pipe is non-blocking on their side and a
+//! full pipe just drops a request, asked again later). The queue is bounded and deduplicated: a
 //! version already queued or being compressed is not queued again, and one already in the cache only bumps
 //! the shared counter so the workers waiting for it look again.
 //!
 //! A job compresses exactly the version the worker saw: the file is opened beneath the root and its stamp
 //! (device, inode, size, mtime, ctime) must match the request's before reading and again after, or the job is
-//! dropped (the worker asks again for the version it sees next). Threads are plain std threads: this process
-//! never forks, so none of the fork-safety concerns that keep workers single-threaded apply.
+//! dropped (the worker asks again for the version it sees next); so is a version whose ctime is less than a
+//! second old when it is read, which two writes within one clock tick could still change unseen. Threads are
+//! plain std threads: this process never forks, so none of the fork-safety concerns that keep workers
+//! single-threaded apply.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::compress::entry::{self, SourceStamp};
-use crate::compress::store::{PutError, Store};
+use crate::compress::store::{self, PutError, Store};
 use crate::compress::{codecs, request};
 use crate::config::{Compression, Config};
 use crate::shm::Shm;
@@ -29,14 +32,23 @@ use crate::sys;
 pub const QUEUE: usize = 1024;
 /// A version the cache refused is not tried again for this long.
 const RETRY_AFTER: Duration = Duration::from_secs(60);
+/// After the cache's file system said it is full, over quota or read-only, nothing is compressed for this
+/// long: jobs taken off the queue meanwhile are dropped (their workers ask again later).
+const PAUSE: Duration = Duration::from_secs(60);
 /// At most this many refused versions are remembered (beyond, the list starts over).
 const REFUSED_MAX: usize = 4096;
+/// A version whose ctime is less than this before the wall clock when it is read is not compressed yet (see
+/// [`settled`]); the worker asks again 10 s later.
+const SETTLE: Duration = Duration::from_secs(1);
 /// The info summary is written at most this often, and only when something happened.
 const SUMMARY_EVERY: Duration = Duration::from_secs(10);
-/// Below the workers' nice 0. Under CFS a nice-10 thread competing with nice-0 ones gets about a tenth of a
-/// core's time (weights 110 vs 1024), so compression never takes a busy server's CPU from serving, yet it
-/// always makes progress. SCHED_IDLE would be gentler still but could starve forever under sustained load,
-/// and a file never compressed is served uncompressed forever.
+/// The compression threads' nice value, set by each thread for itself (on Linux nice is per thread): the main
+/// thread, which only reads the request pipe, stays at the workers' nice 0, so the pipe keeps draining while
+/// every compression thread is busy and the workers' requests are not dropped for a full pipe. Under CFS a
+/// nice-10 thread competing with nice-0 ones gets about a tenth of a core's time (weights 110 vs 1024), so
+/// compression never takes a busy server's CPU from serving, yet it always makes progress. SCHED_IDLE would
+/// be gentler still but could starve forever under sustained load, and a file never compressed is served
+/// uncompressed forever.
 const NICE: i32 = 10;
 
 pub struct CompressorArgs {
@@ -52,6 +64,12 @@ pub struct CompressorArgs {
 pub fn run(args: CompressorArgs) -> i32 {
     sys::set_process_name("staticd-zip");
     crate::logging::set_compressor();
+    // The master stops the compressor with TERM (and TERM is the parent-death signal); every other signal
+    // meant for the master reaches this process too when it is sent to the whole unit (`systemctl kill -s
+    // USR1`, HUP) or the process group (^C, ^\ at a terminal), and must neither kill it nor dump a core.
+    if let Err(e) = sys::ignore_signals(&[libc::SIGHUP, libc::SIGUSR1, libc::SIGINT, libc::SIGQUIT]) {
+        log::warn!("compressor: cannot ignore HUP, USR1, INT and QUIT: {e}");
+    }
     match start(args) {
         Ok(()) => 0,
         Err(e) => {
@@ -96,10 +114,6 @@ fn start(args: CompressorArgs) -> io::Result<()> {
     if sys::getppid() != master_pid {
         return Err(io::Error::other("master exited during start-up"));
     }
-    // Before any thread starts: on Linux the nice value is per thread and new threads inherit it.
-    if let Err(e) = sys::set_nice(NICE) {
-        log::warn!("cannot lower the compressor's priority: {e}");
-    }
     let cache_dir = args.cache_dir.try_clone()?;
     let store = Store::open(args.cache_dir, compression.cache_size).map_err(|e| {
         io::Error::new(e.kind(), format!("cannot read the cache directory {}: {e}", compression.cache_dir.display()))
@@ -120,7 +134,8 @@ fn start(args: CompressorArgs) -> io::Result<()> {
     let counter = Counter(args.shm);
     let notify: Notify = Arc::new(move || counter.bump());
     let threads = (sys::cpus_online() / 4).max(1);
-    serve(Setup { root, store, compression, no_symlinks: cfg.no_symlinks, notify, threads }, args.requests)
+    let setup = Setup { root, store, compression, no_symlinks: cfg.no_symlinks, notify, threads, settle: SETTLE };
+    serve(setup, args.requests)
 }
 
 /// Called after each finished entry (the shared counter in production, a test's own in tests).
@@ -134,6 +149,8 @@ pub(crate) struct Setup {
     pub no_symlinks: bool,
     pub notify: Notify,
     pub threads: usize,
+    /// [`SETTLE`] (tests that write a file and ask for it at once use zero).
+    pub settle: Duration,
 }
 
 struct Job {
@@ -150,8 +167,27 @@ struct Queue {
     /// Keys whose entry the cache refused lately (a full disk, say), not compressed again before
     /// [`RETRY_AFTER`]: each attempt would cost a whole compression for nothing.
     refused: HashMap<u128, Instant>,
+    pause: Pause,
     closed: bool,
     stats: Stats,
+}
+
+/// Whether compression is paused for a full (or read-only) cache file system, and until when.
+#[derive(Default)]
+struct Pause(Option<Instant>);
+
+impl Pause {
+    fn active(&self, now: Instant) -> bool {
+        self.0.is_some_and(|until| now < until)
+    }
+
+    /// Pauses for [`PAUSE`] from `now` (a running pause is extended); true when none was running, so that
+    /// each pause is logged once.
+    fn start(&mut self, now: Instant) -> bool {
+        let was = self.active(now);
+        self.0 = Some(now + PAUSE);
+        !was
+    }
 }
 
 #[derive(Default)]
@@ -172,6 +208,7 @@ struct Shared {
     compression: Compression,
     no_symlinks: bool,
     notify: Notify,
+    settle: Duration,
     queue: Mutex<Queue>,
     wake: Condvar,
 }
@@ -186,19 +223,38 @@ impl Shared {
 /// Reads requests until every writer has closed the pipe, compressing on `setup.threads` threads; then lets
 /// the threads finish the job in hand and returns.
 pub(crate) fn serve(setup: Setup, requests: OwnedFd) -> io::Result<()> {
-    let shared = Arc::new(Shared {
-        root: setup.root,
-        store: setup.store,
-        compression: setup.compression,
-        no_symlinks: setup.no_symlinks,
-        notify: setup.notify,
-        queue: Mutex::new(Queue::default()),
-        wake: Condvar::new(),
-    });
+    let threads = setup.threads;
+    serve_shared(Shared::new(setup), threads, requests)
+}
+
+impl Shared {
+    fn new(setup: Setup) -> Arc<Shared> {
+        Arc::new(Shared {
+            root: setup.root,
+            store: setup.store,
+            compression: setup.compression,
+            no_symlinks: setup.no_symlinks,
+            notify: setup.notify,
+            settle: setup.settle,
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+        })
+    }
+}
+
+fn serve_shared(shared: Arc<Shared>, n_threads: usize, requests: OwnedFd) -> io::Result<()> {
     let mut threads = Vec::new();
-    for i in 0..setup.threads.max(1) {
+    for i in 0..n_threads.max(1) {
         let shared = Arc::clone(&shared);
-        let spawned = std::thread::Builder::new().name(format!("zip{i}")).spawn(move || compress_jobs(&shared));
+        let spawned = std::thread::Builder::new().name(format!("zip{i}")).spawn(move || {
+            // Here, not once before spawning: a nice value set on the main thread would slow the pipe reader.
+            if let Err(e) = sys::set_nice(NICE) {
+                if i == 0 {
+                    log::warn!("cannot lower the compression threads' priority: {e}");
+                }
+            }
+            compress_jobs(&shared)
+        });
         match spawned {
             Ok(t) => threads.push(t),
             Err(e) if threads.is_empty() => return Err(e),
@@ -268,6 +324,11 @@ fn compress_jobs(shared: &Shared) {
                     return;
                 }
                 if let Some(job) = q.jobs.pop_front() {
+                    if q.pause.active(Instant::now()) {
+                        q.pending.remove(&job.key);
+                        q.stats.dropped += 1;
+                        continue;
+                    }
                     break job;
                 }
                 q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
@@ -355,6 +416,16 @@ fn compress_one(shared: &Shared, job: &Job) -> Outcome {
         }
         // `fit` made it small enough; kept for the store's own check.
         Err(PutError::TooBig) => Outcome::Failed,
+        Err(PutError::Full(e)) => {
+            if shared.lock().pause.start(Instant::now()) {
+                log::warn!(
+                    "compressor: the cache directory's file system refused an entry ({e}): nothing is compressed \
+                     for {} s, files are served uncompressed meanwhile",
+                    PAUSE.as_secs()
+                );
+            }
+            Outcome::Failed
+        }
         Err(PutError::Io(e)) => {
             // Said at warn by the store, once a minute; here for every file when debugging.
             log::debug!("compressed {path}: not kept: {e}");
@@ -363,13 +434,15 @@ fn compress_one(shared: &Shared, job: &Job) -> Outcome {
     }
 }
 
-/// Drops the biggest encodings until the entry fits in `max` bytes (the store keeps no entry over a quarter
-/// of the cache): a source near that size that compresses only a little has three encodings together bigger
-/// than itself. At worst no encoding is left, and the header alone remembers the file as not worth
-/// compressing, instead of compressing it again on every request.
+/// Drops the biggest encodings until the entry fits in `max` bytes of disk (the store keeps no entry taking
+/// over a quarter of the cache, counted as `store::on_disk`, its size rounded up to 4 KiB): a source near that
+/// size that compresses only a little has three encodings together bigger than itself. At worst no encoding
+/// is left, and the header alone remembers the file as not worth compressing, instead of compressing it again
+/// on every request.
 fn fit(encoded: &mut [Option<Vec<u8>>; 3], max: u64) {
-    let total =
-        |e: &[Option<Vec<u8>>; 3]| entry::HEADER_LEN as u64 + e.iter().flatten().map(|b| b.len() as u64).sum::<u64>();
+    let total = |e: &[Option<Vec<u8>>; 3]| {
+        store::on_disk(entry::HEADER_LEN as u64 + e.iter().flatten().map(|b| b.len() as u64).sum::<u64>())
+    };
     while total(encoded) > max {
         let biggest = (0..3).filter(|&i| encoded[i].is_some()).max_by_key(|&i| encoded[i].as_ref().map_or(0, Vec::len));
         match biggest {
@@ -404,6 +477,15 @@ fn read_version(shared: &Shared, job: &Job) -> Option<Vec<u8>> {
     if !same("since it was asked for") {
         return None;
     }
+    // The stamp cannot tell two versions written within one tick of the file system's clock apart: a file
+    // rewritten twice in that time keeps the first write's stamp, and its first version, read between the
+    // writes, would be kept under the final version's key for as long as the file lives. So a version changed
+    // less than a second before it is read (or "after" it: a clock set back) is left until it has settled;
+    // any later write falls in a later tick, changes the stamp, and is caught by the check after reading.
+    if !settled(job.stamp.ctime, SystemTime::now(), shared.settle) {
+        log::debug!("not compressing {path}: changed less than {:?} ago", shared.settle);
+        return None;
+    }
     if !shared.compression.compresses_size(job.stamp.size) {
         log::debug!("not compressing {path}: {} bytes is outside the sizes compressed", job.stamp.size);
         return None;
@@ -429,6 +511,17 @@ fn read_version(shared: &Shared, job: &Job) -> Option<Vec<u8>> {
         }
     }
     same("while it was read").then_some(data)
+}
+
+/// Whether a file whose ctime is `ctime` (seconds, nanoseconds since the epoch) had settled at `now`: changed
+/// at least `settle` before it.
+fn settled(ctime: (i64, i64), now: SystemTime, settle: Duration) -> bool {
+    let nanos = |secs: i128, nsec: i128| secs * 1_000_000_000 + nsec;
+    let now = match now.duration_since(UNIX_EPOCH) {
+        Ok(d) => nanos(d.as_secs() as i128, d.subsec_nanos() as i128),
+        Err(e) => -(e.duration().as_nanos() as i128),
+    };
+    now - nanos(ctime.0 as i128, ctime.1 as i128) >= settle.as_nanos() as i128
 }
 
 fn stamp_of(info: &sys::FileInfo) -> SourceStamp {
@@ -466,6 +559,7 @@ mod tests {
     }
 
     struct Running {
+        shared: Arc<Shared>,
         writer: Option<OwnedFd>,
         done: Arc<AtomicU64>,
         thread: Option<std::thread::JoinHandle<io::Result<()>>>,
@@ -474,6 +568,10 @@ mod tests {
 
     impl Running {
         fn start(dir: &Path) -> Running {
+            Running::settling(dir, Duration::ZERO)
+        }
+
+        fn settling(dir: &Path, settle: Duration) -> Running {
             let (read, write) = sys::packet_pipe().unwrap();
             let done = Arc::new(AtomicU64::new(0));
             let seen = Arc::clone(&done);
@@ -486,9 +584,15 @@ mod tests {
                     seen.fetch_add(1, SeqCst);
                 }),
                 threads: 2,
+                settle,
             };
-            let thread = std::thread::spawn(move || serve(setup, read));
-            Running { writer: Some(write), done, thread: Some(thread), cache: dir.join("cache") }
+            let shared = Shared::new(setup);
+            let serving = Arc::clone(&shared);
+            let thread = std::thread::Builder::new()
+                .name("zip-reader".into())
+                .spawn(move || serve_shared(serving, 2, read))
+                .unwrap();
+            Running { shared, writer: Some(write), done, thread: Some(thread), cache: dir.join("cache") }
         }
 
         fn ask(&self, rel: &[u8], stamp: &SourceStamp) {
@@ -544,6 +648,113 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// The nice value of each of this process's threads named `name` (/proc/self/task/*/stat, field 19).
+    fn nice_of(name: &str) -> Vec<i32> {
+        let mut nice = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let task = task.unwrap().path();
+            let Ok(comm) = std::fs::read_to_string(task.join("comm")) else { continue };
+            if comm.trim_end() != name {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(task.join("stat")) else { continue };
+            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+            nice.push(after_name.split(' ').nth(16).unwrap().parse().unwrap());
+        }
+        nice
+    }
+
+    #[test]
+    fn only_the_compression_threads_are_niced() {
+        // Other tests run their own compressors meanwhile: every thread of a name must have the nice expected.
+        let all = |name: &str, nice: i32| {
+            let found = nice_of(name);
+            !found.is_empty() && found.iter().all(|&n| n == nice)
+        };
+        let dir = scratch("nice");
+        let running = Running::start(&dir);
+        let start = Instant::now();
+        while !all("zip0", NICE) || !all("zip1", NICE) {
+            assert!(start.elapsed() < Duration::from_secs(10), "zip0 {:?} zip1 {:?}", nice_of("zip0"), nice_of("zip1"));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The thread reading the pipe (here the one running `serve`) keeps the nice it started with, this
+        // test thread's.
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let mine: i32 = stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(16).unwrap().parse().unwrap();
+        assert_ne!(mine, NICE, "the test runs niced already: it shows nothing");
+        assert!(all("zip-reader", mine), "{:?}", nice_of("zip-reader"));
+        running.stop();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_version_is_compressed_only_once_it_has_settled() {
+        let t = |secs: u64, nanos: u32| UNIX_EPOCH + Duration::new(secs, nanos);
+        let s = Duration::from_secs(1);
+        assert!(settled((99, 0), t(100, 0), s), "exactly a second");
+        assert!(!settled((99, 1), t(100, 0), s));
+        assert!(!settled((100, 0), t(100, 0), s), "this very moment");
+        assert!(!settled((101, 0), t(100, 0), s), "in the future: the clock was set back");
+        assert!(settled((1, 999_999_999), t(100, 0), s));
+        assert!(settled((-5, 0), t(0, 0), s), "before the epoch");
+        assert!(settled((100, 0), t(100, 0), Duration::ZERO));
+
+        // Through the process: a file written just now is dropped (no entry, and not refused: asked again
+        // once settled, the same version is compressed).
+        let dir = scratch("settle");
+        let js = dir.join("site/js/app.js");
+        std::fs::write(&js, script()).unwrap();
+        let stamp = stamp_at(&js);
+        let running = Running::settling(&dir, SETTLE);
+        running.ask(b"js/app.js", &stamp);
+        let asked = Instant::now();
+        // No way to see the drop from outside but the absence of an entry; give the job time to run.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(running.done.load(SeqCst), 0, "compressed while still settling");
+        let wait = (SETTLE + Duration::from_millis(100)).saturating_sub(asked.elapsed());
+        std::thread::sleep(wait);
+        running.ask(b"js/app.js", &stamp);
+        running.wait_for(1);
+        assert_eq!(running.stop(), vec![entry::name(entry::key(b"js/app.js", &stamp))]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_full_disk_pauses_compression() {
+        let now = Instant::now();
+        let mut p = Pause::default();
+        assert!(!p.active(now));
+        assert!(p.start(now), "a new pause is logged");
+        assert!(p.active(now) && p.active(now + PAUSE - Duration::from_millis(1)));
+        assert!(!p.start(now + Duration::from_secs(1)), "extended, not logged again");
+        assert!(p.active(now + PAUSE));
+        assert!(!p.active(now + PAUSE + Duration::from_secs(1)));
+        assert!(p.start(now + PAUSE + Duration::from_secs(1)), "over: the next one is logged");
+
+        // Jobs taken off the queue during a pause are dropped without compressing, and not refused: asked
+        // again once it is over, the same version is compressed.
+        let dir = scratch("pause");
+        let js = dir.join("site/js/app.js");
+        std::fs::write(&js, script()).unwrap();
+        let stamp = stamp_at(&js);
+        let running = Running::start(&dir);
+        running.shared.lock().pause.start(Instant::now());
+        running.ask(b"js/app.js", &stamp);
+        let start = Instant::now();
+        while running.shared.lock().stats.dropped == 0 {
+            assert!(start.elapsed() < Duration::from_secs(30), "not dropped after 30 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(running.done.load(SeqCst), 0);
+        assert!(running.shared.lock().pending.is_empty() && running.shared.lock().refused.is_empty());
+        running.shared.lock().pause = Pause::default();
+        running.ask(b"js/app.js", &stamp);
+        running.wait_for(1);
+        assert_eq!(running.stop(), vec![entry::name(entry::key(b"js/app.js", &stamp))]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn a_stamp_that_does_not_match_makes_no_entry() {
         let dir = scratch("mismatch");
@@ -571,12 +782,15 @@ mod tests {
 
     #[test]
     fn an_entry_too_big_for_the_cache_loses_its_biggest_encodings() {
-        let three = || [Some(vec![0u8; 900]), Some(vec![0u8; 950]), Some(vec![0u8; 1000])];
+        // 64 + 4000 + 5000 + 6000 bytes take four blocks (16 KiB); without the 6000, three.
+        let three = || [Some(vec![0u8; 4000]), Some(vec![0u8; 5000]), Some(vec![0u8; 6000])];
         let mut e = three();
-        fit(&mut e, 3000);
+        fit(&mut e, 16_384);
         assert_eq!(e, three(), "fits already");
-        fit(&mut e, 2000);
-        assert_eq!(e.each_ref().map(|b| b.as_ref().map(Vec::len)), [Some(900), Some(950), None]);
+        fit(&mut e, 16_383);
+        assert_eq!(e.each_ref().map(|b| b.as_ref().map(Vec::len)), [Some(4000), Some(5000), None]);
+        fit(&mut e, 12_288);
+        assert_eq!(e.each_ref().map(|b| b.as_ref().map(Vec::len)), [Some(4000), Some(5000), None]);
         fit(&mut e, 100);
         assert_eq!(e, [None, None, None], "the header alone says: not worth it");
     }

@@ -1,20 +1,25 @@
-//! The compressed-file cache directory as the compressor sees it: which entries are there and how many bytes
-//! they hold, putting a new entry in atomically, and evicting the least recently used ones so the directory
-//! stays within `--compress-cache-size`.
+//! The compressed-file cache directory as the compressor sees it: which entries are there and how much disk
+//! space they take (each entry's size rounded up to a 4 KiB block: [`on_disk`]), putting a new entry in
+//! atomically, and evicting the least recently used ones so the directory stays within
+//! `--compress-cache-size`, which so bounds the disk space the entries take.
 //!
 //! Workers only ever read entries, and mark one as used by touching its mtime (`sys::touch_at`), so an
 //! entry's mtime is its last use and eviction takes the oldest mtime first. The index kept here is a cache of
 //! what the directory holds: mtimes are read again from the directory before choosing what to evict, and the
-//! whole directory is read again every [`RESCAN_PUTS`] puts or [`RESCAN_EVERY`], so entries another process
-//! sharing the directory wrote (or an operator removed) are counted.
+//! whole directory is read again by a put once [`RESCAN_PUTS`] puts were made or [`RESCAN_EVERY`] passed
+//! since the last reading (only ever inside a put: an idle compressor reads nothing), so entries another
+//! process sharing the directory wrote (or an operator removed) are counted.
 //!
-//! An entry is written to a temporary file (`entry::TEMP_PREFIX` + "{pid}-{n}"), fsynced, and renamed to its
-//! name, so a worker that can open an entry's name reads a complete entry, even after a crash. Temporary files
-//! a dead compressor left behind are removed when the store is opened (and at each rescan).
+//! An entry is written to a temporary file (`entry::TEMP_PREFIX` + "{pid}-{16 random hex digits}": random so
+//! that compressors in different pid namespaces sharing one cache volume never meet), fsynced, and renamed to
+//! its name, so a worker that can open an entry's name reads a complete entry, even after a crash. Only a
+//! temporary file this process created is ever removed by the put that made it. Temporary files a dead
+//! compressor (or start-up probe) left behind are removed when the store is opened (and at each rescan).
 //!
-//! No error here is fatal: a full disk, a permission problem or a removed directory drops the one entry
-//! (after removing its temporary file), is logged at warn at most once a minute per kind, and the server goes
-//! on serving uncompressed.
+//! No error here is fatal: a permission problem or a removed directory drops the one entry (after removing its
+//! temporary file), is logged at warn at most once a minute per kind, and the server goes on serving
+//! uncompressed. A full or read-only file system ([`PutError::Full`]) drops the entry too but is left to the
+//! caller to log: the compressor then stops compressing for a while instead of finding out file by file.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -27,13 +32,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::compress::entry;
 use crate::sys;
 
-/// The whole directory is read again after this many puts…
+/// A put reads the whole directory again when this many puts were made since the last reading…
 pub const RESCAN_PUTS: u32 = 64;
-/// …or when the last reading is this old, whichever comes first.
+/// …or when the last reading is this old, whichever comes first (checked only by a put).
 pub const RESCAN_EVERY: Duration = Duration::from_secs(60);
 /// A temporary file this old is a leftover even if a process with its pid exists (pids are reused: in a
 /// container the compressor may get the same pid on every start). Writing one takes well under a second.
 const STALE_TEMP: Duration = Duration::from_secs(600);
+/// What an entry is counted as: its size rounded up to a whole number of these, the block size of almost
+/// every file system, so that `--compress-cache-size` bounds the disk space the entries take. A 64-byte
+/// "does not compress" entry takes a whole 4 KiB block.
+pub const BLOCK: u64 = 4096;
 /// One kind of failure is logged at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
@@ -44,6 +53,23 @@ pub enum PutError {
     TooBig,
     /// The file system refused (already logged, rate-limited).
     Io(io::Error),
+    /// The file system is full, over quota or read-only (ENOSPC, EDQUOT, EROFS): every other entry would be
+    /// refused too. Not logged here: the caller stops putting for a while and says so once.
+    Full(io::Error),
+}
+
+impl PutError {
+    /// `e`, from writing or renaming an entry, logged (rate-limited) unless it is one that [`PutError::Full`]
+    /// stands for.
+    fn of(e: io::Error, what: &'static str, warnings: &Warnings) -> PutError {
+        match e.raw_os_error() {
+            Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS) => PutError::Full(e),
+            _ => {
+                warnings.warn(what, &e);
+                PutError::Io(e)
+            }
+        }
+    }
 }
 
 enum Check {
@@ -53,8 +79,14 @@ enum Check {
     Missing,
 }
 
+/// The disk space an entry of `size` bytes is counted as: `size` rounded up to [`BLOCK`].
+pub fn on_disk(size: u64) -> u64 {
+    size.div_ceil(BLOCK).saturating_mul(BLOCK)
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Indexed {
+    /// The disk space it takes ([`on_disk`] of its size).
     size: u64,
     /// Last use: (seconds, nanoseconds).
     mtime: (i64, i64),
@@ -89,6 +121,8 @@ pub struct Store {
     dir: OwnedFd,
     limit: u64,
     index: Mutex<Index>,
+    /// Puts started (no longer part of any name): until the first, a temporary file carrying our pid is a
+    /// previous compressor's with the same pid.
     temp_counter: AtomicU64,
     pid: u32,
     warnings: Warnings,
@@ -118,7 +152,7 @@ impl Store {
         self.index.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Bytes the entries hold, as last counted.
+    /// The disk space the entries take (each rounded up to [`BLOCK`]), as last counted.
     pub fn total(&self) -> u64 {
         self.lock().total
     }
@@ -154,7 +188,7 @@ impl Store {
         let mut index = self.lock();
         match checked {
             Check::Valid(info) => {
-                index.insert(key, Indexed { size: info.size, mtime: (info.mtime_sec, info.mtime_nsec) });
+                index.insert(key, Indexed { size: on_disk(info.size), mtime: (info.mtime_sec, info.mtime_nsec) });
                 true
             }
             Check::Damaged => {
@@ -172,17 +206,20 @@ impl Store {
     /// Puts the entry for `key`, made of `parts` (the header, then each kept encoding), into the directory:
     /// written to a temporary file, fsynced, then renamed into place after making room for it.
     pub fn put(&self, key: u128, parts: &[&[u8]]) -> Result<(), PutError> {
-        let size: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let size = on_disk(parts.iter().map(|p| p.len() as u64).sum());
         if size > self.limit / 4 {
             return Err(PutError::TooBig);
         }
-        let n = self.temp_counter.fetch_add(1, Relaxed);
-        let temp = format!("{}{}-{n}", entry::TEMP_PREFIX, self.pid);
-        let written = self.write_temp(temp.as_bytes(), parts);
-        if let Err(e) = written {
-            let _ = sys::unlink_at(self.dir.as_fd(), temp.as_bytes());
-            self.warnings.warn("cannot write a compressed file in the cache", &e);
-            return Err(PutError::Io(e));
+        self.temp_counter.fetch_add(1, Relaxed);
+        let temp = match self.temp_name() {
+            Ok(temp) => temp,
+            Err(e) => {
+                self.warnings.warn("cannot name a temporary file in the cache", &e);
+                return Err(PutError::Io(e));
+            }
+        };
+        if let Err(e) = self.write_temp(temp.as_bytes(), parts) {
+            return Err(PutError::of(e, "cannot write a compressed file in the cache", &self.warnings));
         }
         let name = entry::name(key);
         let mut index = self.lock();
@@ -207,21 +244,33 @@ impl Store {
         }
         if let Err(e) = sys::rename_at(self.dir.as_fd(), temp.as_bytes(), name.as_bytes()) {
             let _ = sys::unlink_at(self.dir.as_fd(), temp.as_bytes());
-            self.warnings.warn("cannot rename a compressed file into the cache", &e);
-            return Err(PutError::Io(e));
+            return Err(PutError::of(e, "cannot rename a compressed file into the cache", &self.warnings));
         }
         // A new entry counts as used now (its mtime is the write's).
         index.insert(key, Indexed { size, mtime: now() });
         Ok(())
     }
 
+    /// A new temporary name, `entry::TEMP_PREFIX` + "{pid}-{16 random hex digits}": the pid says whose it is
+    /// (for the stale rule in [`Store::temp_is_stale`]), the random part keeps compressors in different pid
+    /// namespaces that share one cache volume (containers, each compressor often pid 2 or so) from meeting.
+    fn temp_name(&self) -> io::Result<String> {
+        let mut random = [0u8; 8];
+        sys::random_bytes(&mut random)?;
+        Ok(format!("{}{}-{:016x}", entry::TEMP_PREFIX, self.pid, u64::from_le_bytes(random)))
+    }
+
+    /// Creates `temp` (exclusively) and writes and fsyncs `parts` into it. On failure after creating it the
+    /// file is removed; a name that was taken (EEXIST) is someone else's file and is left alone.
     fn write_temp(&self, temp: &[u8], parts: &[&[u8]]) -> io::Result<()> {
         let fd = sys::create_exclusive(self.dir.as_fd(), temp)?;
         let mut file = File::from(fd);
-        for part in parts {
-            file.write_all(part)?;
+        let written = parts.iter().try_for_each(|part| file.write_all(part)).and_then(|()| sys::fsync(file.as_fd()));
+        if written.is_err() {
+            drop(file);
+            let _ = sys::unlink_at(self.dir.as_fd(), temp);
         }
-        sys::fsync(file.as_fd())
+        written
     }
 
     /// Removes the least recently used entries until `incoming` more bytes fit with a tenth of the cache to
@@ -234,7 +283,7 @@ impl Store {
         for key in keys {
             match sys::lstat_at(self.dir.as_fd(), entry::name(key).as_bytes()) {
                 Ok(info) => {
-                    let e = Indexed { size: info.size, mtime: (info.mtime_sec, info.mtime_nsec) };
+                    let e = Indexed { size: on_disk(info.size), mtime: (info.mtime_sec, info.mtime_nsec) };
                     index.insert(key, e);
                     by_age.push((key, e));
                 }
@@ -263,7 +312,7 @@ impl Store {
         while let Some(e) = reader.next_entry()? {
             if let Some(key) = entry::key_of_name(&e.name) {
                 if let Ok((sys::EntryType::Regular, info)) = reader.lstat_entry(&e.name) {
-                    index.insert(key, Indexed { size: info.size, mtime: (info.mtime_sec, info.mtime_nsec) });
+                    index.insert(key, Indexed { size: on_disk(info.size), mtime: (info.mtime_sec, info.mtime_nsec) });
                 }
             } else if let Some(rest) = e.name.strip_prefix(entry::TEMP_PREFIX.as_bytes()) {
                 let Ok((_, info)) = reader.lstat_entry(&e.name) else { continue };
@@ -275,7 +324,8 @@ impl Store {
         Ok(index)
     }
 
-    /// A temporary file "{pid}-{n}" is stale when it is older than [`STALE_TEMP`], when no process `pid`
+    /// A temporary file "{pid}-{anything}" (ours: "{pid}-{random hex}"; the start-up probe's: "{pid}-probe")
+    /// is stale when it is older than [`STALE_TEMP`], when no process `pid`
     /// exists, or when it carries our pid but no put of ours has started yet (a previous compressor with the
     /// same pid left it: in a container the pid is often the same on every start).
     fn temp_is_stale(&self, rest: &[u8], info: &sys::FileInfo, now: SystemTime) -> bool {
@@ -364,7 +414,7 @@ mod tests {
         assert_eq!(bytes.len(), 1000);
         assert_eq!(entry::parse_header(&bytes, key, 1000), Some([Some((64, 936)), None, None]));
         assert!(store.has(key));
-        assert_eq!((store.total(), store.len()), (1000, 1));
+        assert_eq!((store.total(), store.len()), (4096, 1), "a whole block");
         // A damaged entry is not "had", and is removed.
         std::fs::write(dir.join(entry::name(key)), b"short").unwrap();
         assert!(!store.has(key));
@@ -379,7 +429,7 @@ mod tests {
         // the entry's name does not exist.
         let dir = scratch("atomic");
         let store = open(&dir, 1 << 20);
-        let temp = format!("{}{}-99", entry::TEMP_PREFIX, std::process::id());
+        let temp = store.temp_name().unwrap();
         store.write_temp(temp.as_bytes(), &[b"partial"]).unwrap();
         assert_eq!(names(&dir), vec![temp.clone()]);
         assert!(!store.has(5));
@@ -392,7 +442,8 @@ mod tests {
     #[test]
     fn the_bound_holds_and_the_least_recently_used_go_first() {
         let dir = scratch("bound");
-        let limit = 100_000u64;
+        // Entries of 10,000 bytes take three blocks, 12,288 bytes: ten fill the cache.
+        let limit = 122_880u64;
         let store = open(&dir, limit);
         for key in 1..=9u128 {
             put(&store, key, 10_000).unwrap();
@@ -401,19 +452,67 @@ mod tests {
         }
         // …but key 1 was just served (a worker touched it).
         sys::touch_at(sys::open_dir(&dir).unwrap().as_fd(), entry::name(1).as_bytes()).unwrap();
-        assert_eq!(store.total(), 90_000);
+        assert_eq!(store.total(), 9 * 12_288);
         put(&store, 10, 10_000).unwrap();
-        assert_eq!(store.total(), 100_000, "exactly full is within the bound");
+        assert_eq!(store.total(), limit, "exactly full is within the bound");
         put(&store, 11, 10_000).unwrap();
         assert!(store.total() <= limit * 9 / 10, "evicted to 90%: {}", store.total());
         let left = names(&dir);
         assert!(left.contains(&entry::name(1)), "touched, so kept");
         assert!(!left.contains(&entry::name(2)) && !left.contains(&entry::name(3)), "oldest out first");
         assert!(left.contains(&entry::name(11)) && left.contains(&entry::name(9)));
-        let on_disk: u64 = left.iter().map(|n| std::fs::metadata(dir.join(n)).unwrap().len()).sum();
-        assert_eq!(on_disk, store.total());
-        assert!(matches!(put(&store, 12, 25_001), Err(PutError::TooBig)), "over a quarter of the cache");
+        let used: u64 = left.iter().map(|n| on_disk(std::fs::metadata(dir.join(n)).unwrap().len())).sum();
+        assert_eq!(used, store.total());
+        // 28,673 bytes are less than a quarter of the cache (30,720), but take eight blocks (32,768).
+        assert!(matches!(put(&store, 12, 28_673), Err(PutError::TooBig)), "over a quarter of the cache");
         assert!(!dir.join(entry::name(12)).exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn temporary_names_are_random_and_a_taken_one_is_left_alone() {
+        let dir = scratch("temp");
+        let store = open(&dir, 1 << 20);
+        let (a, b) = (store.temp_name().unwrap(), store.temp_name().unwrap());
+        assert_ne!(a, b);
+        let prefix = format!("{}{}-", entry::TEMP_PREFIX, std::process::id());
+        for name in [&a, &b] {
+            let hex = name.strip_prefix(&prefix).expect(name);
+            assert!(hex.len() == 16 && hex.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{name}");
+        }
+        // Another process's file under the name (another pid namespace, say): creating fails, and the file
+        // stays as it was.
+        std::fs::write(dir.join(&a), b"theirs").unwrap();
+        let err = store.write_temp(a.as_bytes(), &[b"ours"]).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
+        assert_eq!(std::fs::read(dir.join(&a)).unwrap(), b"theirs");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_bound_counts_disk_blocks_not_bytes() {
+        assert_eq!(
+            [on_disk(0), on_disk(1), on_disk(4096), on_disk(4097), on_disk(u64::MAX)],
+            [0, 4096, 4096, 8192, u64::MAX]
+        );
+        // Ten "does not compress" entries (a bare 64-byte header each) fill a 40 KiB cache: they take ten
+        // blocks, not 640 bytes.
+        let dir = scratch("blocks");
+        let limit = 10 * 4096;
+        let store = open(&dir, limit);
+        for key in 1..=10u128 {
+            store.put(key, &[&entry::header(key, [0, 0, 0])]).unwrap();
+            age(&dir, key, 1000 - key as u64);
+        }
+        assert_eq!((store.len(), store.total()), (10, limit));
+        store.put(11, &[&entry::header(11, [0, 0, 0])]).unwrap();
+        assert!(store.total() <= limit * 9 / 10, "evicted to 90%: {}", store.total());
+        assert_eq!(names(&dir).len() as u64 * 4096, store.total());
+        assert!(!names(&dir).contains(&entry::name(1)), "the least recently used went");
+        // A restart counts the same way.
+        let total = store.total();
+        drop(store);
+        assert_eq!(open(&dir, limit).total(), total);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -440,15 +539,42 @@ mod tests {
         std::fs::write(dir.join(&live), b"x").unwrap();
         let mine = format!("{}{}-3", entry::TEMP_PREFIX, std::process::id());
         std::fs::write(dir.join(&mine), b"x").unwrap();
+        // Names as they are now ("{pid}-{random hex}") and the start-up probe's ("{pid}-probe"): a dead
+        // pid's go, a live one's stay until they are ten minutes old.
+        let dead_hex = format!("{}{}-0123456789abcdef", entry::TEMP_PREFIX, i32::MAX - 1);
+        let dead_probe = format!("{}{}-probe", entry::TEMP_PREFIX, i32::MAX - 1);
+        let live_probe = format!("{}{parent}-probe", entry::TEMP_PREFIX);
+        let old_probe = format!("{}1-probe", entry::TEMP_PREFIX);
+        for name in [&dead_hex, &dead_probe, &live_probe, &old_probe] {
+            std::fs::write(dir.join(name), b"z").unwrap();
+        }
+        File::options()
+            .write(true)
+            .open(dir.join(&old_probe))
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(601))
+            .unwrap();
         std::fs::write(dir.join("unrelated.txt"), b"not ours").unwrap();
 
         let store = open(&dir, 1 << 20);
-        assert_eq!((store.len(), store.total()), (2, 1200));
+        assert_eq!((store.len(), store.total()), (2, 2 * 4096));
         assert!(store.has(1) && store.has(2));
-        let mut want = vec![entry::name(1), entry::name(2), live, "unrelated.txt".to_string()];
+        let mut want = vec![entry::name(1), entry::name(2), live, live_probe, "unrelated.txt".to_string()];
         want.sort();
         assert_eq!(names(&dir), want);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_full_or_read_only_file_system_is_told_apart() {
+        let w = Warnings::default();
+        for errno in [libc::ENOSPC, libc::EDQUOT, libc::EROFS] {
+            let e = PutError::of(io::Error::from_raw_os_error(errno), "test", &w);
+            assert!(matches!(e, PutError::Full(ref e) if e.raw_os_error() == Some(errno)), "{e:?}");
+        }
+        for errno in [libc::EACCES, libc::ENOENT, libc::EIO] {
+            assert!(matches!(PutError::of(io::Error::from_raw_os_error(errno), "test", &w), PutError::Io(_)));
+        }
     }
 
     #[test]

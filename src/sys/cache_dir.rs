@@ -72,7 +72,7 @@ pub fn touch_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
 }
 
 /// `setpriority(PRIO_PROCESS, 0, nice)`: sets the calling thread's nice value (on Linux each thread has its
-/// own; threads started afterwards inherit it, so call it before starting any).
+/// own, and threads it starts afterwards inherit it).
 pub fn set_nice(nice: i32) -> io::Result<()> {
     // SAFETY: setpriority takes plain integers and touches no memory of ours.
     let r = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) };

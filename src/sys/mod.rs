@@ -56,9 +56,9 @@ pub use memory::map_shared_anonymous;
 pub use pipe::packet_pipe;
 pub use privileges::{drop_privileges, lookup_user, UserIds};
 pub use process::{
-    close_fds_except, cpus_online, errno_text, fork, geteuid, getppid, ignore_sigpipe, kill, raise_nofile_limit,
-    read_signal, reap_child, set_cloexec, set_parent_death_signal, set_process_name, signalfd, unblock_all_signals,
-    wait_child, ExitKind, Forked,
+    close_fds_except, cpus_online, errno_text, fork, geteuid, getppid, ignore_signals, ignore_sigpipe, kill,
+    raise_nofile_limit, read_signal, reap_child, set_cloexec, set_parent_death_signal, set_process_name, signalfd,
+    unblock_all_signals, wait_child, ExitKind, Forked,
 };
 pub use random::random_bytes;
 pub use socket::{

@@ -52,6 +52,18 @@ pub fn ignore_sigpipe() {
     let _ = unsafe { signal::signal(Signal::SIGPIPE, SigHandler::SigIgn) };
 }
 
+/// Ignores each of `signals` (SIG_IGN): for a process that must survive signals meant for others in its
+/// group or unit (`systemctl kill` signals every process of the unit, a terminal's ^C or ^\\ the whole group).
+/// SIGKILL and SIGSTOP cannot be ignored: EINVAL.
+pub fn ignore_signals(signals: &[libc::c_int]) -> io::Result<()> {
+    for &s in signals {
+        let sig = Signal::try_from(s)?;
+        // SAFETY: as in `ignore_sigpipe`: SIG_IGN installs no handler, so nothing runs in signal context.
+        unsafe { signal::signal(sig, SigHandler::SigIgn) }?;
+    }
+    Ok(())
+}
+
 pub enum Forked {
     Parent(i32),
     Child,
@@ -241,6 +253,21 @@ mod tests {
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
         set_cloexec(std::os::fd::AsRawFd::as_raw_fd(&a)).unwrap();
         assert_eq!(set_cloexec(-1).unwrap_err().raw_os_error(), Some(libc::EBADF));
+    }
+
+    #[test]
+    fn ignored_signals_do_not_kill() {
+        // SIGURG is ignored by default anyway, so ignoring it changes nothing for the rest of the test binary;
+        // that it is then ignored (and raising it is harmless) shows the disposition was set.
+        ignore_signals(&[libc::SIGURG]).unwrap();
+        // SAFETY: a null `act` only reads the current disposition into `old`, a live local.
+        let old = unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            assert_eq!(libc::sigaction(libc::SIGURG, std::ptr::null(), &mut old), 0);
+            old
+        };
+        assert_eq!(old.sa_sigaction, libc::SIG_IGN);
+        assert_eq!(ignore_signals(&[libc::SIGKILL]).unwrap_err().raw_os_error(), Some(libc::EINVAL));
     }
 
     #[test]

@@ -232,8 +232,8 @@ fn etag(info: &FileInfo, coding: ContentCoding) -> String {
 /// cache and the coding, so it differs from the identity's, from a sibling's, and from what another version
 /// of the encoders makes of the same file.
 fn etag_of_compressed(identity: &FileInfo, coding: ContentCoding) -> String {
-    let token = coding.token();
-    format!("\"{:x}-{:x}{:08x}-c1{token}\"", identity.size, identity.mtime_sec, identity.mtime_nsec)
+    let (token, version) = (coding.token(), crate::compress::entry::ETAG_VERSION);
+    format!("\"{:x}-{:x}{:08x}-{version}{token}\"", identity.size, identity.mtime_sec, identity.mtime_nsec)
 }
 
 /// The whole body of a small file (None for a large one, or one that changed while it was read).
