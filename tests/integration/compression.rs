@@ -16,14 +16,14 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::*;
 
-/// How long a compression may take: brotli runs at a high quality (11 up to 1 MiB, 9 for 5 MiB), the
-/// tests run the debug build (about ten times slower: half a minute for the 5 MiB file on an idle core), the
-/// compressor is niced, and the machine is a loaded two-core box.
+/// How long a compression may take: brotli runs at a high quality (11 up to 1 MiB), the tests run the debug
+/// build (about ten times slower than release: 2–3 s for 120 KiB on an idle core, half a minute for 5 MiB),
+/// the compressor is niced, and the machine is a loaded two-core box.
 const COMPRESS_WAIT: Duration = Duration::from_secs(120);
 /// The three encodings the compressor makes.
 const CODINGS: [&str; 3] = ["br", "zstd", "gzip"];
@@ -34,7 +34,7 @@ const MIB: usize = 1024 * 1024;
 // Fixtures and helpers
 
 /// `len` bytes of random lower-case words from a fixed vocabulary of 2048 (about 11 bits per word), in lines
-/// of a dozen words: ASCII text that compresses to a fifth or so, different for every `seed`.
+/// of a dozen words: ASCII text that compresses to about 0.35–0.4 of its size, different for every `seed`.
 fn words(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut next = move || {
@@ -166,13 +166,20 @@ fn entries(dir: &Path) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// The server's compressor processes (`staticd-zip…`), and their CPU time together.
-fn compressors(server: &Server) -> Vec<Proc> {
-    server_tree(server.pid()).into_iter().filter(|p| p.alive() && p.comm.starts_with("staticd-zip")).collect()
+/// CPU time the server's compressor has used so far (all its threads).
+fn compressor_cpu(server: &Server) -> Duration {
+    server.compressor_pids().into_iter().filter_map(cpu_time).sum()
 }
 
-fn compressor_cpu(server: &Server) -> Duration {
-    compressors(server).iter().filter_map(|p| cpu_time(p.pid)).sum()
+/// The compressor's pid, once it has started (and renamed itself).
+fn compressor_of(server: &Server) -> Vec<i32> {
+    let mut pids = Vec::new();
+    wait_until(LONG, || {
+        pids = server.compressor_pids();
+        !pids.is_empty()
+    });
+    assert!(!pids.is_empty(), "no compressor process in {:?}", server_tree(server.pid()));
+    pids
 }
 
 /// The ETag a cached form of `coding` must carry: its own, ending in `-c1CODING"`.
@@ -247,6 +254,8 @@ fn the_first_request_gets_identity_at_once() {
     let server = serve(&site, &["--workers", "1"]);
     let cache = cache_of(&site);
     assert!(entries(&cache).is_empty(), "a fresh cache has entries: {:?}", entries(&cache));
+    compressor_of(&server);
+    let cpu_before = compressor_cpu(&server);
 
     let mut stream = server.connect();
     stream
@@ -254,7 +263,7 @@ fn the_first_request_gets_identity_at_once() {
         .expect("write");
     let (r, mut body) = read_head(&mut stream);
     // The head is here; had the worker compressed before answering, the entry would exist by now (three
-    // encoders over 5 MiB take far longer than one head).
+    // encoders over 5 MiB take seconds, far longer than one head).
     let made_before_head = entries(&cache);
     expect_status(&r, 200, "first GET /big.txt");
     assert_eq!(r.header("Content-Encoding"), None, "the first request was made to wait for its compression");
@@ -267,9 +276,18 @@ fn the_first_request_gets_identity_at_once() {
         made_before_head.is_empty(),
         "the compressed entry existed when the first response's head arrived: the response waited for it"
     );
-    // And the compression was queued: the forms come without any other request than polling.
-    let r = until_encoded(&server, "/big.txt", "br");
-    assert_same(&decoded(&r, "br"), &data, "GET /big.txt AE=br decoded");
+    // The compression was queued by that request and runs now, after the response: the compressor works (a
+    // second of CPU at least, or done). Its end is not awaited: in the debug build, niced, on a loaded
+    // machine, 5 MiB can take minutes (the smaller files of the other tests show the forms arriving).
+    let mut used = Duration::ZERO;
+    let working = wait_until(COMPRESS_WAIT, || {
+        used = compressor_cpu(&server).saturating_sub(cpu_before);
+        used >= Duration::from_secs(1) || !entries(&cache).is_empty()
+    });
+    assert!(working, "the compressor used only {used:?} of CPU after the first request: nothing was queued");
+    let r = ask(&server, "GET", "/big.txt", Some("br"), &[]);
+    expect_status(&r, 200, "GET /big.txt AE=br while compressing");
+    assert_same(&decoded(&r, "while compressing"), &data, "GET /big.txt AE=br while compressing");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -626,9 +644,9 @@ fn the_cache_stays_within_its_size() {
     let bound = MIB as u64;
     let mut made = 0u64;
     let mut compressed = 0;
-    // Until the compressor has made three times what fits (about 24 files; the rest are spare).
+    // Until the compressor has made twice what fits (about 16 files; the rest are spare).
     for (path, data) in &files {
-        if made > 3 * bound {
+        if made > 2 * bound {
             break;
         }
         compressed += 1;
@@ -642,7 +660,7 @@ fn the_cache_stays_within_its_size() {
             made += r.body.len() as u64;
         }
     }
-    assert!(made > 3 * bound, "all {compressed} files compressed to only {made} bytes, not three times the bound");
+    assert!(made > 2 * bound, "all {compressed} files compressed to only {made} bytes, not twice the bound");
     let mut total = 0;
     let held = wait_until(LONG, || {
         total = entries(&cache).iter().map(|(_, n)| n).sum::<u64>();
@@ -700,6 +718,7 @@ fn a_worker_answers_others_while_a_large_file_is_compressed() {
     site.write("big.js", &big);
     site.write("small.txt", b"small and quick\n");
     let server = serve(&site, &["--workers", "1"]);
+    compressor_of(&server);
     let cpu_before = compressor_cpu(&server);
 
     let started = Instant::now();
@@ -738,7 +757,7 @@ fn a_worker_answers_others_while_a_large_file_is_compressed() {
         n += 1;
     }
     let worked = compressor_cpu(&server) > cpu_before || !entries(&cache_of(&site)).is_empty();
-    assert!(worked, "the compressor never worked on big.js (found {:?})", compressors(&server));
+    assert!(worked, "the compressor never worked on big.js (found {:?})", server.compressor_pids());
     let body = drain.join().expect("the big body");
     assert_same(&body[..20 * MIB], &big, "GET /big.js identity");
     eprintln!("{n} small requests while big.js was compressed, the slowest {slowest:?}");
@@ -765,8 +784,9 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let ok = Command::new("umount").arg(&self.0).status().is_ok_and(|s| s.success());
-        if !ok {
+        // The server's processes were killed just before; their last descriptors may take a moment to go.
+        let umount = || Command::new("umount").arg(&self.0).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        if !wait_until(Duration::from_secs(5), umount) {
             let _ = Command::new("umount").arg("-l").arg(&self.0).status();
         }
     }
@@ -789,8 +809,7 @@ fn a_full_cache_directory_leaves_serving_intact() {
     // A directory staticd makes on the tmpfs, so that it belongs to the workers' user.
     let cache = mount_point.join("cache");
     let server = site.serve(&["--workers", "1", "--compress-cache", cache.to_str().expect("UTF-8 path")]);
-    let zips: Vec<i32> = compressors(&server).iter().map(|p| p.pid).collect();
-    assert!(!zips.is_empty(), "no compressor process in {:?}", server_tree(server.pid()));
+    let zips = compressor_of(&server);
 
     let is_warning = |l: &str| {
         let l = l.to_ascii_lowercase();
