@@ -166,26 +166,16 @@ fn entries(dir: &Path) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// The server's live compressor children (`staticd-zip`).
-fn compressor_pids(server: &Server) -> Vec<i32> {
-    let master = server.pid();
-    server_tree(master)
-        .into_iter()
-        .filter(|p| p.ppid == master && p.alive() && p.comm == "staticd-zip")
-        .map(|p| p.pid)
-        .collect()
-}
-
 /// CPU time the server's compressor has used so far (all its threads).
 fn compressor_cpu(server: &Server) -> Duration {
-    compressor_pids(server).into_iter().filter_map(cpu_time).sum()
+    server.compressor_pids().into_iter().filter_map(cpu_time).sum()
 }
 
 /// The compressor's pid, once it has started (and renamed itself).
 fn compressor_of(server: &Server) -> Vec<i32> {
     let mut pids = Vec::new();
     wait_until(LONG, || {
-        pids = compressor_pids(server);
+        pids = server.compressor_pids();
         !pids.is_empty()
     });
     assert!(!pids.is_empty(), "no compressor process in {:?}", server_tree(server.pid()));
@@ -767,7 +757,7 @@ fn a_worker_answers_others_while_a_large_file_is_compressed() {
         n += 1;
     }
     let worked = compressor_cpu(&server) > cpu_before || !entries(&cache_of(&site)).is_empty();
-    assert!(worked, "the compressor never worked on big.js (found {:?})", compressor_pids(&server));
+    assert!(worked, "the compressor never worked on big.js (found {:?})", server.compressor_pids());
     let body = drain.join().expect("the big body");
     assert_same(&body[..20 * MIB], &big, "GET /big.js identity");
     eprintln!("{n} small requests while big.js was compressed, the slowest {slowest:?}");
