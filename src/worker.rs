@@ -5,7 +5,7 @@
 //! `Config`, and nothing below this module imports the other layer.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -71,7 +71,16 @@ fn start(args: WorkerArgs) -> io::Result<EventLoop<Site>> {
     let settings = engine_settings(&cfg);
     let access_log =
         args.access_log.map(|fd| AccessLog::new(fd, cfg.log_format, Instant::now(), &counters.log_dropped_lines));
+    let confine_to = [Some(root.try_clone()?), args.compress.as_ref().map(|l| l.cache_dir.try_clone()).transpose()?];
     let site = Site::new(Rc::new(cfg), root, args.shm, args.compress);
+    // Last, once the site has read what it reads at start (the inotify limit under /proc, the rule files):
+    // from here on the worker opens files only beneath the root and the compressed cache, read-only, even
+    // through the cache's descriptor, which lies outside the chroot.
+    let dirs: Vec<_> = confine_to.iter().flatten().map(|fd| fd.as_fd()).collect();
+    if sys::confine_files(&dirs, &[])? == sys::Confinement::Unavailable && args.index == 0 {
+        log::warn!("this kernel has no Landlock: the workers are confined by the chroot alone");
+    }
+    drop(confine_to);
     let ctx = Ctx::new(settings, site, counters, access_log, args.index);
     EventLoop::new(ctx, args.chan, sigfd)
 }

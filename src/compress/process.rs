@@ -100,6 +100,7 @@ fn start(args: CompressorArgs) -> io::Result<()> {
     if let Err(e) = sys::set_nice(NICE) {
         log::warn!("cannot lower the compressor's priority: {e}");
     }
+    let cache_dir = args.cache_dir.try_clone()?;
     let store = Store::open(args.cache_dir, compression.cache_size).map_err(|e| {
         io::Error::new(e.kind(), format!("cannot read the cache directory {}: {e}", compression.cache_dir.display()))
     })?;
@@ -110,6 +111,12 @@ fn start(args: CompressorArgs) -> io::Result<()> {
         store.limit(),
         compression.cache_dir.display()
     );
+    // Before any thread starts (they inherit it): files are read only beneath the root and written only in
+    // the cache, even through the cache's descriptor, which lies outside the chroot.
+    if sys::confine_files(&[root.as_fd()], &[cache_dir.as_fd()])? == sys::Confinement::Unavailable {
+        log::info!("this kernel has no Landlock: the compressor is confined by the chroot alone");
+    }
+    drop(cache_dir);
     let counter = Counter(args.shm);
     let notify: Notify = Arc::new(move || counter.bump());
     let threads = (sys::cpus_online() / 4).max(1);

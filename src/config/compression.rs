@@ -8,8 +8,9 @@ use crate::config::{at, Cli, OptionError};
 
 /// Compressed when no `--compress-types` is given: text and the textual application types a site serves
 /// (scripts, data, markup, SVG, manifests, source maps), WebAssembly, and the font formats that are not
-/// compressed already (TrueType, OpenType, EOT; WOFF and WOFF2 are). Never images other than SVG, audio,
-/// video or archives: their bytes are compressed already and would only grow.
+/// compressed already (TrueType, OpenType, EOT; WOFF and WOFF2 are), and ICO icons, mostly uncompressed
+/// bitmaps. Never other images, audio, video or archives: their bytes are compressed already and would only
+/// grow.
 pub const DEFAULT_TYPES: &[&str] = &[
     "text/*",
     "application/javascript",
@@ -36,6 +37,10 @@ pub const DEFAULT_TYPES: &[&str] = &[
 /// Smaller files are not compressed: below about 1 KiB the bytes saved are a few hundred at best, no more
 /// than the Content-Encoding and Vary lines and a TCP packet cost anyway (measured; see docs/architecture.md).
 pub const MIN_SIZE: u64 = 1024;
+
+/// Larger files are not compressed, whatever the cache's size: a 64 MiB file and its encodings are a few
+/// hundred MiB of the compressor's memory per thread, and minutes of brotli.
+pub const MAX_SIZE: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Compression {
@@ -79,9 +84,10 @@ impl Compression {
     }
 
     /// Whether a file of `size` bytes is compressed: at least [`MIN_SIZE`], and at most a quarter of the
-    /// cache, so one file can never push out everything else.
+    /// cache, so one file can never push out everything else, and at most [`MAX_SIZE`], since the
+    /// compressor holds a file and its three encodings in memory while it works.
     pub fn compresses_size(&self, size: u64) -> bool {
-        (MIN_SIZE..=self.cache_size / 4).contains(&size)
+        (MIN_SIZE..=(self.cache_size / 4).min(MAX_SIZE)).contains(&size)
     }
 }
 
@@ -223,6 +229,8 @@ mod tests {
         assert!(c.compresses_size(MIN_SIZE));
         assert!(c.compresses_size((256 << 20) / 4));
         assert!(!c.compresses_size((256 << 20) / 4 + 1));
+        let huge = Compression { cache_size: 40 << 30, ..c };
+        assert!(huge.compresses_size(MAX_SIZE) && !huge.compresses_size(MAX_SIZE + 1), "a fixed cap too");
     }
 
     #[test]

@@ -66,8 +66,8 @@ pub fn negotiate(accept_encoding: Option<&str>, forms: &[(ContentCoding, u64)]) 
     }
     let (i, weight, _) = best?;
     // Identity is acceptable unless refused; it is chosen over a coding only when the client said it prefers
-    // it (an explicit higher weight): otherwise the smaller response wins.
-    match prefs.identity {
+    // it (a higher weight, its own or that of `*`): otherwise the smaller response wins.
+    match prefs.identity.or(prefs.star) {
         Some(w) if w > weight => None,
         _ => Some(i),
     }
@@ -225,6 +225,8 @@ mod tests {
         assert_eq!(got("ZSTD"), Some(Zstd));
         assert_eq!(got("identity;q=1, gzip;q=0.5"), None, "identity preferred");
         assert_eq!(got("identity, gzip"), Some(Gzip), "equal: the smaller response");
+        assert_eq!(negotiate(Some("*;q=1, br;q=0.1"), &[(Brotli, 10)]), None, "identity through `*` outweighs br");
+        assert_eq!(got("*;q=0.5, gzip"), Some(Gzip));
         assert_eq!(got("identity;q=0, gzip;q=0"), None, "nothing acceptable: identity anyway");
         assert_eq!(got("deflate"), None);
         assert!(accepts_compression(Some("gzip")) && accepts_compression(Some("*")));

@@ -329,6 +329,10 @@ pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile, extra
     let rep = choose(req, file, compressed.as_deref());
     let size = rep.info.size;
     let mtime = rep.info.mtime_sec;
+    // The forms of a file share its Last-Modified, so a date in If-Range cannot say which form's bytes the
+    // client holds: a resumed identity download must not get a range of gzip bytes, nor the other way round.
+    // Only an ETag can, for a file with forms.
+    let date_validates = (!file.vary).then_some(mtime);
     // Every response about a file with variants varies by Accept-Encoding, errors included.
     let vary: &[(&str, &str)] = if file.vary { &[("Vary", "Accept-Encoding")] } else { &[] };
 
@@ -345,7 +349,7 @@ pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile, extra
                 .headers
                 .if_range
                 .as_deref()
-                .is_some_and(|ir| !conditional::if_range_matches(ir, &rep.etag, mtime)) =>
+                .is_some_and(|ir| !conditional::if_range_matches(ir, &rep.etag, date_validates)) =>
         {
             RangeOutcome::Ignore
         }

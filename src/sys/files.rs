@@ -69,6 +69,28 @@ pub fn open_dir_readonly(path: &Path) -> io::Result<OwnedFd> {
     Ok(fcntl::open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?)
 }
 
+/// Makes the directory `name` in `parent` (mode `mode`, less the umask) and opens it, not following a
+/// symlink put in its place, so what is owned or chmodded next through the descriptor is the directory made.
+pub fn make_dir_at(parent: BorrowedFd<'_>, name: &Path, mode: u32) -> io::Result<OwnedFd> {
+    stat::mkdirat(parent, name, Mode::from_bits_truncate(mode))?;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    Ok(fcntl::openat(parent, name, flags, Mode::empty())?)
+}
+
+/// Gives the file behind `fd` to `uid`:`gid` and sets its permission bits (through the descriptor: no path
+/// is looked up again, so nothing can be swapped in between).
+pub fn set_owner_and_mode(fd: BorrowedFd<'_>, uid: u32, gid: u32, mode: u32) -> io::Result<()> {
+    nix::unistd::fchown(fd, Some(uid.into()), Some(gid.into()))?;
+    stat::fchmod(fd, Mode::from_bits_truncate(mode))?;
+    Ok(())
+}
+
+/// The owner's uid and the permission bits of the file behind `fd`.
+pub fn owner_and_mode(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
+    let st = stat::fstat(fd)?;
+    Ok((st.st_uid, st.st_mode & 0o7777))
+}
+
 /// `openat2(dir, path, O_RDONLY|O_NONBLOCK|O_CLOEXEC, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS[|RESOLVE_NO_SYMLINKS])`:
 /// the kernel refuses any path that would leave `dir`, whatever the string looks like.
 pub fn open_beneath(dir: BorrowedFd<'_>, path: &[u8], no_symlinks: bool) -> io::Result<OwnedFd> {

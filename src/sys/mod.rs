@@ -15,6 +15,7 @@
 //! - `files`: opening (openat2 beneath a root), fstat, reads and writes;
 //! - `dir`: reading a directory beneath the root and stating its entries, for listings;
 //! - `inotify`: watching directories for changes and reading which changed;
+//! - `landlock`: confining which files a worker and the compressor may open, beyond the chroot;
 //! - `limits`: the descriptor and inotify watch limits the open-file cache sizes itself by;
 //! - `memory`: the anonymous shared mapping the statistics live in;
 //! - `pipe`: the packet-mode pipe compression requests travel on;
@@ -29,6 +30,7 @@ mod dir;
 mod epoll;
 mod files;
 mod inotify;
+mod landlock;
 mod limits;
 mod memory;
 mod pipe;
@@ -41,13 +43,14 @@ pub use cache_dir::{create_exclusive, fsync, lstat_at, process_exists, rename_at
 pub use dir::{stat_beneath, DirEntry, DirReader, EntryType};
 pub use epoll::{Epoll, Event, Token, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
 pub use files::{
-    check_searchable, fstat, open_append, open_beneath, open_dir, open_dir_readonly, pread, pread_from_start, read,
-    stat_at, write, FileInfo, FileKind,
+    check_searchable, fstat, make_dir_at, open_append, open_beneath, open_dir, open_dir_readonly, owner_and_mode,
+    pread, pread_from_start, read, set_owner_and_mode, stat_at, write, FileInfo, FileKind,
 };
 pub use inotify::{
     inotify, inotify_read, inotify_unwatch, inotify_watch_dir, WatchEvent, IN_ENTRY_SET, IN_IGNORED, IN_ISDIR,
     IN_Q_OVERFLOW, IN_SELF_GONE,
 };
+pub use landlock::{confine_files, Confinement};
 pub use limits::{max_user_watches, nofile_soft_limit};
 pub use memory::map_shared_anonymous;
 pub use pipe::packet_pipe;

@@ -63,13 +63,14 @@ fn a_missing_cache_directory_is_made_0700_and_the_server_serves() {
     for pid in holders {
         assert!(fd_targets(pid).contains(&cached), "process {pid} does not hold {cached}: {:?}", fd_targets(pid));
     }
-    // As root it belongs to the workers' user (nobody by default), the only one that uses it.
+    // As root it belongs to the workers' user (nobody by default), the only one that uses it; the directory
+    // made above it is an ordinary 0755 one of root's, which the workers cannot rename or replace.
     let owner = if is_root() { user_ids("nobody").map(|(uid, _)| uid) } else { None };
-    for dir in [base.join("a"), cache] {
+    for (dir, mode) in [(base.join("a"), 0o755), (cache, 0o700)] {
         let meta = fs::metadata(&dir).unwrap_or_else(|e| panic!("{} was not made: {e}", dir.display()));
         assert!(meta.is_dir(), "{}", dir.display());
-        assert_eq!(meta.permissions().mode() & 0o7777, 0o700, "{}", dir.display());
-        if let Some(uid) = owner {
+        assert_eq!(meta.permissions().mode() & 0o7777, mode, "{}", dir.display());
+        if let (Some(uid), 0o700) = (owner, mode) {
             assert_eq!(meta.uid(), uid, "{} is not the workers' user's", dir.display());
         }
     }
@@ -101,12 +102,12 @@ fn a_cache_the_workers_cannot_write_is_refused() {
     let cache = base.join("closed");
     fs::create_dir(&cache).expect("make the cache directory");
     if is_root() {
-        // Owned by root (the test made it as root), mode 0700: the master could write it, `nobody` cannot.
+        // Owned by root (the test made it as root): not the workers' user's, so refused before they try.
         if !require(user_ids("nobody").is_some(), "a `nobody` user for the workers") {
             return;
         }
         let _guard = ModeGuard::chmod(&cache, 0o700, 0o755);
-        assert_refused(&root, &cache, &["workers", "user nobody", utf8(&cache), "Permission denied", "--no-compress"]);
+        assert_refused(&root, &cache, &["belongs to uid 0", "user nobody", utf8(&cache), "--no-compress"]);
     } else {
         // Not root: the workers are this user, and 0500 closes the directory to it.
         let _guard = ModeGuard::chmod(&cache, 0o500, 0o755);
@@ -190,4 +191,17 @@ fn a_reload_naming_an_unusable_cache_is_refused_and_one_naming_a_new_cache_repla
     assert_ne!(replaced, zip);
     server.wait_for_workers_without(workers[0], 1, LONG);
     assert_serves(&server, "after the reload to a new cache");
+}
+
+#[test]
+fn a_cache_others_can_write_or_inside_the_root_is_refused() {
+    let root = small_site("zip-open");
+    let base = TempDir::new("zip-open");
+    // Made by the server itself (so owned by the right user), then opened to everyone.
+    let cache = base.join("cache");
+    drop(root.serve(&["--compress-cache", utf8(&cache)]));
+    let _guard = ModeGuard::chmod(&cache, 0o777, 0o700);
+    assert_refused(&root, &cache, &["writable by others", "0777", utf8(&cache), "--no-compress"]);
+    let inside = std::path::Path::new(root.path_str()).join("cache");
+    assert_refused(&root, &inside, &["inside the root", "would be served", "--no-compress"]);
 }

@@ -11,7 +11,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::compress::entry::{self, SourceStamp, CODINGS};
 use crate::compress::request;
@@ -24,6 +24,8 @@ use crate::sys::{self, FileInfo, FileKind};
 /// [`ASK_AGAIN_MAX`], so a file the compressor keeps failing on (a full disk) costs it little.
 const ASK_AGAIN: Duration = Duration::from_secs(10);
 const ASK_AGAIN_MAX: Duration = Duration::from_secs(3600);
+/// A request that did not fit in the pipe is tried again this soon.
+const PIPE_FULL_RETRY: Duration = Duration::from_secs(1);
 
 /// How long after its `asks`-th ask a waiting file is asked again.
 fn ask_again_after(asks: u32) -> Duration {
@@ -34,9 +36,9 @@ pub enum Compressed {
     /// Not looked for since the entry was built (no client that accepts compression has asked yet).
     Unknown,
     /// Not in the cache when last looked for. `seen` is the compressor's count of finished entries then: it
-    /// has to move before looking again is worth a system call. `asked` is when the compressor was last
-    /// asked, `asks` how many times.
-    Waiting { seen: u64, asked: Instant, asks: u32 },
+    /// has to move before looking again is worth a system call. The compressor is asked again at `ask_at`;
+    /// `asks` is how many requests reached the pipe.
+    Waiting { seen: u64, ask_at: Instant, asks: u32 },
     /// In the cache: the forms that pay (none when the file does not compress), and when its entry file was
     /// last marked used.
     Ready { forms: Rc<[Representation]>, name: String, touched: Instant },
@@ -49,15 +51,15 @@ impl FileCache {
     pub fn refresh_compressed(&mut self, key: &[u8], file: &Rc<CachedFile>, now: Instant) {
         let Some(cell) = &file.compressed else { return };
         let (Some(link), Some(shm)) = (&self.link, &self.shm) else { return };
-        let (ask, asked, asks) = match &*cell.borrow() {
+        let (ask, ask_at, asks) = match &*cell.borrow() {
             Compressed::Ready { .. } => return,
             Compressed::Unknown => (true, now, 0),
-            Compressed::Waiting { seen, asked, asks } => {
-                let ask = now.saturating_duration_since(*asked) >= ask_again_after(*asks);
+            Compressed::Waiting { seen, ask_at, asks } => {
+                let ask = now >= *ask_at;
                 if shm.compressed() == *seen && !ask {
                     return;
                 }
-                (ask, *asked, *asks)
+                (ask, *ask_at, *asks)
             }
         };
         // Read before looking: an entry finished after this read moves the count again.
@@ -66,22 +68,31 @@ impl FileCache {
         let key_hash = entry::key(&file.rel, &stamp);
         let name = entry::name(key_hash);
         match load(link.cache_dir.as_fd(), &name, key_hash, file) {
-            Some(forms) => {
-                // Marked used, so the compressor evicts what is not served first.
-                let _ = sys::touch_at(link.cache_dir.as_fd(), name.as_bytes());
+            Some((forms, last_used)) => {
+                // Marked used, so the compressor evicts what is not served first; not again when it was
+                // marked lately (a file rebuilt often, in a directory that changes, would write each time).
+                let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+                if wall.saturating_sub(last_used) >= TOUCH_EVERY.as_secs() as i64 {
+                    let _ = sys::touch_at(link.cache_dir.as_fd(), name.as_bytes());
+                }
                 let fds = usize::from(forms.iter().any(|f| f.fd.is_some()));
                 let bytes = forms.iter().map(|f| f.body.as_ref().map_or(0, |b| b.len())).sum();
                 *cell.borrow_mut() = Compressed::Ready { forms: forms.into(), name, touched: now };
                 self.account_attached(key, file, fds, bytes);
             }
             None if ask => {
-                if let Some(packet) = request::encode(&file.rel, &stamp) {
-                    // A full pipe drops the request; it is asked again later.
-                    let _ = sys::write(link.requests.as_fd(), &packet);
-                }
-                *cell.borrow_mut() = Compressed::Waiting { seen, asked: now, asks: asks + 1 };
+                let sent = request::encode(&file.rel, &stamp)
+                    .is_some_and(|packet| sys::write(link.requests.as_fd(), &packet).is_ok());
+                // A full pipe (EAGAIN) is the compressor catching up with a burst: asked again in a second,
+                // not counted, so a burst never pushes a file's next ask back by minutes.
+                let next = if sent {
+                    Compressed::Waiting { seen, ask_at: now + ask_again_after(asks + 1), asks: asks + 1 }
+                } else {
+                    Compressed::Waiting { seen, ask_at: now + PIPE_FULL_RETRY, asks }
+                };
+                *cell.borrow_mut() = next;
             }
-            None => *cell.borrow_mut() = Compressed::Waiting { seen, asked, asks },
+            None => *cell.borrow_mut() = Compressed::Waiting { seen, ask_at, asks },
         }
     }
 
@@ -128,9 +139,9 @@ pub fn stamp_of(info: &FileInfo) -> SourceStamp {
     }
 }
 
-/// The forms in the entry `name`, if it is there and whole. Each form is served with the identity's
-/// Last-Modified and an ETag of its own derived from the identity's.
-fn load(dir: BorrowedFd<'_>, name: &str, key: u128, file: &CachedFile) -> Option<Vec<Representation>> {
+/// The forms in the entry `name`, if it is there and whole, and when it was last marked used (its mtime).
+/// Each form is served with the identity's Last-Modified and an ETag of its own derived from the identity's.
+fn load(dir: BorrowedFd<'_>, name: &str, key: u128, file: &CachedFile) -> Option<(Vec<Representation>, i64)> {
     let fd = sys::open_beneath(dir, name.as_bytes(), true).ok()?;
     let info = sys::fstat(fd.as_fd()).ok()?;
     if info.kind != FileKind::Regular {
@@ -156,7 +167,7 @@ fn load(dir: BorrowedFd<'_>, name: &str, key: u128, file: &CachedFile) -> Option
         let fd = if body.is_some() { None } else { Some(Rc::clone(&fd)) };
         forms.push(Representation::with(fd, offset, info, etag, body, coding, &file.content_type, true));
     }
-    Some(forms)
+    Some((forms, info.mtime_sec))
 }
 
 fn read_part(fd: BorrowedFd<'_>, offset: u64, len: u64) -> Option<Box<[u8]>> {
