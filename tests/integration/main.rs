@@ -9,6 +9,7 @@ mod cache;
 mod cache_limits;
 mod clients;
 mod compress_startup;
+mod compression;
 mod conditional;
 mod config_file;
 mod crashes;
