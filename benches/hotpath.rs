@@ -168,7 +168,7 @@ fn site(run: &dyn Fn(&str, &mut dyn FnMut())) {
     let cfg = Rc::new(Config::from_cli(cli).expect("bench config"));
     let root = staticd::sys::open_dir(&cfg.root).expect("bench root");
     let shm = staticd::shm::Shm::new(1).expect("bench shm");
-    let mut site = staticd::site::Site::new(Rc::clone(&cfg), root, shm);
+    let mut site = staticd::site::Site::new(Rc::clone(&cfg), root, shm, None);
     let req = |target: &str| {
         let head = format!("GET {target} HTTP/1.1\r\nHost: b\r\nAccept-Encoding: gzip, br\r\n\r\n");
         match parse(head.as_bytes(), &LIMITS) {

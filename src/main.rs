@@ -22,9 +22,12 @@ fn main() -> ExitCode {
     };
     // Before anything else forks: a root the workers cannot read would start and answer every request 403,
     // and a bad line in the site's rule files is a configuration error like a bad option.
-    if let Err(msg) = preflight::check(&cfg) {
-        return usage_error(&msg);
-    }
+    // The compressed-file cache directory is made and checked here too (the workers' user must be able to
+    // write it), and opened for the master to hand on.
+    let cache_dir = match preflight::check(&cfg) {
+        Ok(dir) => dir,
+        Err(msg) => return usage_error(&msg),
+    };
     if check_only {
         // Addresses are parsed but not bound: the server being checked may be running on them.
         eprintln!("staticd: configuration OK (root {}, {} listener(s))", cfg.root.display(), cfg.listen.len());
@@ -60,7 +63,7 @@ fn main() -> ExitCode {
             eprintln!("staticd:   also {url}");
         }
     }
-    let result = Master::new(inv, cfg, listeners).and_then(Master::run);
+    let result = Master::new(inv, cfg, listeners, cache_dir).and_then(Master::run);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,21 +1,25 @@
-//! The start-up probe: can the workers read the root?
+//! The start-up probes: can the workers read the root, and can they write the compressed-file cache?
 //!
-//! Started as root, the master reads everything, but the workers chroot and run as `--user`. A root that
-//! user cannot read (mode 0700 owned by root, a parent directory closed to it) would otherwise start
-//! "successfully" and answer every request 403 with nothing saying why. So before anything else forks, a
-//! child drops privileges exactly as a worker does (the same `sys::drop_privileges`, chroot choice and ids)
-//! and opens and lists the root; its exit status carries the answer back. `--check` and a normal start both
-//! run it, so either says what is wrong in one line and exits 2.
+//! Started as root, the master reads and writes everything, but the workers (and the compressor) chroot and
+//! run as `--user`. A root that user cannot read (mode 0700 owned by root, a parent directory closed to it)
+//! would otherwise start "successfully" and answer every request 403 with nothing saying why; a cache
+//! directory it cannot write would never hold a compressed file. So before anything else forks, a child drops
+//! privileges exactly as a worker does (the same `sys::drop_privileges`, chroot choice and ids) and opens and
+//! lists the root, or creates, writes and removes a file beneath the cache directory's descriptor (opened by
+//! the master, inherited across the chroot as the workers inherit it); its exit status carries the answer
+//! back. Not started as root, the workers are this very user, and the same checks run in the process itself.
+//! `--check` and a normal start both run them, so either says what is wrong in one line and exits 2.
 
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use crate::config::Config;
 use crate::sys::{self, DirReader, ExitKind, Forked};
 
-/// The child's exit code for success. A failure to open or read the root exits with its errno (1–126), a
-/// failure to drop privileges with `DROP_FAILED` + errno; an errno that does not fit (none these calls
-/// return) is sent as 127, an unknown reason. An exit code is all a child needs: no pipe to set up.
+/// The child's exit code for success. A failed check exits with its errno (1–126), a failure to drop
+/// privileges with `DROP_FAILED` + errno; an errno that does not fit (none these calls return) is sent as
+/// 127, an unknown reason. An exit code is all a child needs: no pipe to set up.
 const OK: i32 = 0;
 const DROP_FAILED: i32 = 128;
 
@@ -26,21 +30,48 @@ pub fn workers_can_read_root(cfg: &Config, user_name: &str) -> Result<(), String
         Some(_) => format!("the workers (user {user_name}) cannot read the root {}: {reason}", cfg.root.display()),
         None => format!("cannot read the root {}: {reason}", cfg.root.display()),
     };
+    let outcome = as_worker(cfg, "the root", |chrooted| {
+        // Inside the chroot the root is "/", as the worker sees it.
+        let root = if chrooted { Path::new("/") } else { cfg.root.as_path() };
+        read_root(root, cfg.no_symlinks, cfg.site.listing)
+    })?;
+    outcome.map_err(|reason| cannot_read(&reason))
+}
+
+/// Checks that the workers can create, write and remove a file beneath `dir`, the compressed-file cache
+/// directory opened from `path` (named in the message).
+pub fn workers_can_write_cache(cfg: &Config, path: &Path, dir: BorrowedFd<'_>) -> Result<(), String> {
+    let outcome = as_worker(cfg, "the compressed-file cache", |_| write_probe_file(dir))?;
+    outcome.map_err(|reason| {
+        let who = match cfg.user {
+            Some(_) => format!("the workers (user {}) cannot", cfg.user_name),
+            None => "cannot".to_string(),
+        };
+        format!(
+            "{who} write the compressed-file cache {}: {reason} (give --compress-cache DIR, or --no-compress)",
+            path.display()
+        )
+    })
+}
+
+/// Runs `check` with the workers' privileges: in a child that drops them as a worker does (`check` is told
+/// whether it runs chrooted), or here when not started as root. The outer Err is a failure of the probe
+/// itself (a complete message); the inner one the reason `check` failed, to put in the caller's message.
+fn as_worker(
+    cfg: &Config,
+    what: &str,
+    check: impl FnOnce(bool) -> io::Result<()>,
+) -> Result<Result<(), String>, String> {
     let Some(user) = cfg.user else {
-        // Not root: the workers are this very user, so the check needs no child.
-        return read_root(&cfg.root, cfg.no_symlinks, cfg.site.listing).map_err(|e| cannot_read(&describe(&e)));
+        return Ok(check(false).map_err(|e| describe(&e)));
     };
-    let pid = match sys::fork().map_err(|e| format!("cannot fork to check the root: {e}"))? {
+    let user_name = &cfg.user_name;
+    let pid = match sys::fork().map_err(|e| format!("cannot fork to check {what}: {e}"))? {
         Forked::Child => {
             let chroot = if cfg.chroot { Some(cfg.root.as_path()) } else { None };
             let code = match sys::drop_privileges(chroot, user) {
                 Err(e) => DROP_FAILED + errno_code(&e),
-                // Inside the chroot the root is "/", as the worker sees it.
-                Ok(()) => match read_root(
-                    chroot.map_or(cfg.root.as_path(), |_| Path::new("/")),
-                    cfg.no_symlinks,
-                    cfg.site.listing,
-                ) {
+                Ok(()) => match check(chroot.is_some()) {
                     Ok(()) => OK,
                     Err(e) => errno_code(&e),
                 },
@@ -49,13 +80,13 @@ pub fn workers_can_read_root(cfg: &Config, user_name: &str) -> Result<(), String
         }
         Forked::Parent(pid) => pid,
     };
-    match sys::wait_child(pid).map_err(|e| format!("cannot wait for the root check: {e}"))? {
-        ExitKind::Code(OK) => Ok(()),
+    match sys::wait_child(pid).map_err(|e| format!("cannot wait for the check of {what}: {e}"))? {
+        ExitKind::Code(OK) => Ok(Ok(())),
         ExitKind::Code(c) if c > DROP_FAILED => {
             Err(format!("the workers cannot drop privileges to user {user_name}: {}", errno_reason(c - DROP_FAILED)))
         }
-        ExitKind::Code(c) => Err(cannot_read(&errno_reason(c))),
-        ExitKind::Signal(s) => Err(format!("the check of the root as user {user_name} was killed by signal {s}")),
+        ExitKind::Code(c) => Ok(Err(errno_reason(c))),
+        ExitKind::Signal(s) => Err(format!("the check of {what} as user {user_name} was killed by signal {s}")),
     }
 }
 
@@ -64,12 +95,29 @@ pub fn workers_can_read_root(cfg: &Config, user_name: &str) -> Result<(), String
 /// that is searchable but not readable (0711) serves its files, so it passes without `--listing`.
 fn read_root(root: &Path, no_symlinks: bool, listing: bool) -> io::Result<()> {
     let handle = sys::open_dir(root)?;
-    sys::check_searchable(std::os::fd::AsFd::as_fd(&handle))?;
+    sys::check_searchable(handle.as_fd())?;
     if listing {
-        let mut dir = DirReader::open_beneath(std::os::fd::AsFd::as_fd(&handle), b"", no_symlinks)?;
+        let mut dir = DirReader::open_beneath(handle.as_fd(), b"", no_symlinks)?;
         dir.next_entry()?;
     }
     Ok(())
+}
+
+/// What the cache needs: a new file beneath the directory, written and removed again. The name is one of the
+/// compressor's temporary names (`.tmp-{pid}-…`, see `compress::entry::TEMP_PREFIX`) with this process's id,
+/// so two probes (a start and a `--check`) never meet, and one left by a crash is removed by the
+/// compressor's clean-up of dead processes' temporary files.
+fn write_probe_file(dir: BorrowedFd<'_>) -> io::Result<()> {
+    let name = format!(".tmp-{}-probe", std::process::id());
+    let file = sys::create_exclusive(dir, name.as_bytes())?;
+    let written = sys::write(file.as_fd(), b"z");
+    drop(file);
+    let removed = sys::unlink_at(dir, name.as_bytes());
+    match written {
+        Ok(1) => removed,
+        Ok(_) => Err(io::Error::from_raw_os_error(libc::ENOSPC)),
+        Err(e) => Err(e),
+    }
 }
 
 fn errno_code(e: &io::Error) -> i32 {

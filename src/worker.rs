@@ -9,6 +9,7 @@ use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::time::Instant;
 
+use crate::compress::CompressLink;
 use crate::config::Config;
 use crate::engine::event_loop::EventLoop;
 use crate::engine::{Ctx, Settings};
@@ -27,6 +28,8 @@ pub struct WorkerArgs {
     pub chan: OwnedFd,
     pub access_log: Option<OwnedFd>,
     pub shm: Shm,
+    /// The compressed-file cache and the request pipe to the compressor; None with `--no-compress`.
+    pub compress: Option<CompressLink>,
 }
 
 /// Runs a worker to completion and returns its exit code.
@@ -68,7 +71,7 @@ fn start(args: WorkerArgs) -> io::Result<EventLoop<Site>> {
     let settings = engine_settings(&cfg);
     let access_log =
         args.access_log.map(|fd| AccessLog::new(fd, cfg.log_format, Instant::now(), &counters.log_dropped_lines));
-    let site = Site::new(Rc::new(cfg), root, args.shm);
+    let site = Site::new(Rc::new(cfg), root, args.shm, args.compress);
     let ctx = Ctx::new(settings, site, counters, access_log, args.index);
     EventLoop::new(ctx, args.chan, sigfd)
 }

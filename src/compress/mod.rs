@@ -13,8 +13,11 @@
 //! machine rather than per worker, a codec's crash or memory use cannot take a worker's connections with it,
 //! and nice applies to the whole process. The workers stay single-threaded.
 
+pub mod codecs;
 pub mod entry;
+pub mod process;
 pub mod request;
+mod store;
 
 use std::os::fd::OwnedFd;
 

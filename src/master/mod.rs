@@ -15,6 +15,10 @@
 //!
 //! A worker that dies is replaced at once, with exponential back-off if it keeps dying. A worker whose heartbeat (shared monotonic clock) is more than 30 s old is killed as hung, unless the
 //! master itself has just not been running: then every heartbeat is judged from when it runs again.
+//!
+//! Besides the workers the master keeps one compressor child (`compressor.rs`), which is no worker anywhere:
+//! SIGCHLD reaps every child, and a compressor's pid is taken by its own bookkeeping before the workers' and
+//! the retirees' are looked at.
 
 use std::collections::VecDeque;
 use std::io;
@@ -27,11 +31,14 @@ use crate::config::{AccessLogTarget, Config, Invocation};
 use crate::listen::{self, Listener};
 use crate::ops::systemd;
 use crate::shm::{self, Shm};
-use crate::sys::{self, ExitKind, Forked, Received, Token};
+use crate::sys::{self, Forked, Received, Token};
 use crate::worker::{self, WorkerArgs};
 
+mod cache_dir;
+mod compressor;
 pub mod preflight;
 mod retiring;
+use compressor::{describe_exit, Compressor};
 use retiring::Retiree;
 
 /// What a master epoll event is about, packed into its token: the kind as the generation, the index as the
@@ -173,10 +180,19 @@ pub struct Master {
     last_check_ms: u64,
     /// Heartbeats older than this are counted from here: when the master has just come back from a stop.
     heartbeat_baseline_ms: u64,
+    /// The compressor child, the request pipe and the cache directory workers are given.
+    zip: Compressor,
 }
 
 impl Master {
-    pub fn new(invocation: Invocation, cfg: Config, listeners: Vec<Listener>) -> io::Result<Master> {
+    /// `cache_dir` is the compressed-file cache directory `preflight::check` opened (None with
+    /// `--no-compress`).
+    pub fn new(
+        invocation: Invocation,
+        cfg: Config,
+        listeners: Vec<Listener>,
+        cache_dir: Option<OwnedFd>,
+    ) -> io::Result<Master> {
         let sigfd =
             sys::signalfd(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1, libc::SIGCHLD])?;
         let epoll = sys::Epoll::new()?;
@@ -186,6 +202,7 @@ impl Master {
         let access_log = open_access_log(&cfg.access_log)?;
         let now = Instant::now();
         let workers = (0..cfg.workers).map(|i| WorkerHandle::new(i, now)).collect();
+        let zip = Compressor::new(cache_dir)?;
         Ok(Master {
             invocation,
             cfg,
@@ -202,6 +219,7 @@ impl Master {
             mode: Mode::Running,
             last_check_ms: shm::monotonic_ms(),
             heartbeat_baseline_ms: 0,
+            zip,
         })
     }
 
@@ -209,6 +227,7 @@ impl Master {
         for i in 0..self.workers.len() {
             self.spawn(i)?;
         }
+        self.spawn_compressor();
         self.set_accepting(true)?;
         notify_service_manager(&format!("READY=1\nMAINPID={}", std::process::id()));
         let mut events = [sys::Event::EMPTY; 64];
@@ -228,7 +247,11 @@ impl Master {
                 }
             }
             self.tick()?;
-            if self.mode == Mode::Draining && self.workers.iter().all(|w| w.pid.is_none()) && self.retiring.is_empty() {
+            if self.mode == Mode::Draining
+                && self.workers.iter().all(|w| w.pid.is_none())
+                && self.retiring.is_empty()
+                && self.zip.gone()
+            {
                 log::info!("all workers finished; exiting");
                 self.close_listeners();
                 return Ok(());
@@ -239,7 +262,11 @@ impl Master {
     fn wait_timeout(&self) -> i32 {
         let now = Instant::now();
         let mut wait = Duration::from_secs(1);
-        let pending = self.resume_at.into_iter().chain(self.workers.iter().filter_map(|w| w.respawn_at));
+        let pending = self
+            .resume_at
+            .into_iter()
+            .chain(self.workers.iter().filter_map(|w| w.respawn_at))
+            .chain(self.zip.next_deadline());
         for at in pending {
             wait = wait.min(at.saturating_duration_since(now));
         }
@@ -262,6 +289,7 @@ impl Master {
                 self.spawn_or_retry(i);
             }
         }
+        self.compressor_tick(now);
         // A hung worker is replaced; a hung retiring one (still answering its last requests) would never exit.
         let now_ms = shm::monotonic_ms();
         if now_ms.saturating_sub(self.last_check_ms) > MASTER_GAP_MS {
@@ -518,6 +546,7 @@ impl Master {
         for r in &self.retiring {
             let _ = sys::kill(r.pid, libc::SIGQUIT);
         }
+        self.stop_compressor();
         Ok(())
     }
 
@@ -525,8 +554,13 @@ impl Master {
     fn stop_now(&mut self) {
         notify_service_manager("STOPPING=1");
         self.close_listeners();
-        let pids: Vec<i32> =
-            self.workers.iter().filter_map(|w| w.pid).chain(self.retiring.iter().map(|r| r.pid)).collect();
+        let pids: Vec<i32> = self
+            .workers
+            .iter()
+            .filter_map(|w| w.pid)
+            .chain(self.retiring.iter().map(|r| r.pid))
+            .chain(self.zip.pids())
+            .collect();
         for &pid in &pids {
             let _ = sys::kill(pid, libc::SIGTERM);
         }
@@ -549,15 +583,12 @@ impl Master {
 
     fn reap(&mut self) -> io::Result<()> {
         while let Some((pid, how)) = sys::reap_child()? {
-            if self.reap_retiree(pid) {
+            let how = describe_exit(&how);
+            if self.reap_compressor(pid, &how) || self.reap_retiree(pid) {
                 continue;
             }
             let Some(i) = self.workers.iter().position(|w| w.pid == Some(pid)) else {
                 continue;
-            };
-            let how = match how {
-                ExitKind::Code(c) => format!("exited with status {c}"),
-                ExitKind::Signal(s) => format!("killed by signal {s}"),
             };
             let w = &mut self.workers[i];
             w.pid = None;
@@ -616,23 +647,28 @@ impl Master {
     fn spawn(&mut self, i: usize) -> io::Result<()> {
         let (ours, theirs) = sys::seqpacket_pair()?;
         let log = self.access_log.as_ref().map(|fd| fd.try_clone()).transpose()?;
+        let compress = self.zip.link()?;
         let slot = self.workers[i].slot;
         match sys::fork()? {
             Forked::Child => {
                 let mut keep = vec![theirs.as_raw_fd()];
                 keep.extend(log.as_ref().map(|fd| fd.as_raw_fd()));
+                if let Some(link) = &compress {
+                    keep.extend([link.cache_dir.as_raw_fd(), link.requests.as_raw_fd()]);
+                }
                 if let Err(e) = sys::close_fds_except(&keep) {
                     log::error!("worker {i}: cannot close the master's descriptors: {e}");
                     std::process::exit(1);
                 }
                 sys::unblock_all_signals();
                 let cfg = self.cfg.clone();
-                let args = WorkerArgs { index: i, slot, cfg, chan: theirs, access_log: log, shm: self.shm };
+                let args = WorkerArgs { index: i, slot, cfg, chan: theirs, access_log: log, shm: self.shm, compress };
                 std::process::exit(worker::run(args));
             }
             Forked::Parent(pid) => {
                 drop(theirs);
                 drop(log);
+                drop(compress);
                 self.shm.slot(slot).reset(pid);
                 self.shm.slot(slot).accepted.store(0, Relaxed);
                 self.epoll.add(ours.as_fd(), sys::EPOLLIN, Source::Channel(i).token())?;

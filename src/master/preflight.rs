@@ -1,20 +1,24 @@
 //! What must hold before a configuration is put to work, at start and again at every reload: the workers'
-//! user can read the root, the site's rule files parse, and --max-conns fits the descriptor limit (lowered
-//! with a warning when it does not). Each failure is one line.
+//! user can read the root, the site's rule files parse, the compressed-file cache directory is there and
+//! writable by that user (`cache_dir`), and --max-conns fits the descriptor limit (lowered with a warning when
+//! it does not). Each failure is one line.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use crate::config::Config;
 use crate::probe;
 use crate::site::rule_files;
 use crate::sys;
 
-/// Checks that workers started with `cfg` could serve: the root as their user sees it, and `_headers` /
-/// `_redirects` (a bad line in them is a configuration error like a bad option).
-pub fn check(cfg: &Config) -> Result<(), String> {
+/// Checks that workers started with `cfg` could serve: the root as their user sees it, `_headers` /
+/// `_redirects` (a bad line in them is a configuration error like a bad option), and the compressed-file
+/// cache (created when missing). Returns the cache directory, opened, for the workers and the compressor
+/// (None with `--no-compress`).
+pub fn check(cfg: &Config) -> Result<Option<OwnedFd>, String> {
     probe::workers_can_read_root(cfg, &cfg.user_name)?;
     let root = sys::open_dir(&cfg.root).map_err(|e| format!("cannot open root {}: {e}", cfg.root.display()))?;
-    rule_files::load(root.as_fd(), cfg.no_symlinks).map(drop)
+    rule_files::load(root.as_fd(), cfg.no_symlinks)?;
+    super::cache_dir::prepare(cfg)
 }
 
 /// Descriptors a worker holds besides its connections and its file cache: stdio, epoll, signalfd, channel,

@@ -1,10 +1,12 @@
 //! Reloads: a new generation of workers takes over, and the old one hands its connections back.
 //!
 //! On HUP the configuration is built again from the command line and the re-read `--config` file, and checked
-//! as at start (root, rule files, the workers' view of the root, listeners bound, access log opened). If any
+//! as at start (root, rule files, the workers' view of the root, the compressed-file cache directory,
+//! listeners bound, access log opened). If any
 //! of it fails, the running generation keeps serving and the reason is one line in the log and in sd_notify
 //! `STATUS=`. Otherwise every worker is replaced at once by one forked afresh (so it opens the root again, at
-//! whatever directory the path names now, and runs with the new settings). The old worker gets no more connections and an `R` message on its channel; from
+//! whatever directory the path names now, and runs with the new settings), and the compressor by one forked
+//! with the new configuration and cache directory. The old worker gets no more connections and an `R` message on its channel; from
 //! then on it sends each keep-alive connection back the moment it is idle (nothing buffered in the process,
 //! nothing in flight), and the master passes it on to the least-loaded new worker with where it stood. Bytes
 //! the client sent meanwhile wait in the socket, so no request is lost and no client sees a close. The old
@@ -45,11 +47,16 @@ impl Master {
         }
         log::info!("received HUP; reading the configuration again");
         notify_service_manager("RELOADING=1");
-        if let Err(msg) = self.take_new_configuration() {
-            log::error!("reload refused, still serving the previous configuration: {msg}");
-            notify_service_manager(&format!("READY=1\nSTATUS=reload refused: {msg}"));
-            return Ok(());
-        }
+        let cache_dir = match self.take_new_configuration() {
+            Ok(dir) => dir,
+            Err(msg) => {
+                log::error!("reload refused, still serving the previous configuration: {msg}");
+                notify_service_manager(&format!("READY=1\nSTATUS=reload refused: {msg}"));
+                return Ok(());
+            }
+        };
+        // First, so that the new workers get the new cache directory.
+        self.replace_compressor(cache_dir);
         log::info!("starting new workers and retiring the old ones");
         let n = self.cfg.workers;
         let free = self.free_slots();
@@ -104,10 +111,11 @@ impl Master {
     }
 
     /// Builds and checks the configuration afresh and, only when all of it is usable, makes it current: the
-    /// listeners it names (kept, bound or closed), its access log, its settings for the next workers.
-    fn take_new_configuration(&mut self) -> Result<(), String> {
+    /// listeners it names (kept, bound or closed), its access log, its settings for the next workers. Returns
+    /// its compressed-file cache directory, opened (None with `--no-compress`).
+    fn take_new_configuration(&mut self) -> Result<Option<OwnedFd>, String> {
         let mut cfg: Config = self.invocation.load()?;
-        preflight::check(&cfg)?;
+        let cache_dir = preflight::check(&cfg)?;
         if let Some(warning) = preflight::fit_max_conns(&mut cfg, sys::nofile_soft_limit().unwrap_or(1024)) {
             log::warn!("{warning}");
         }
@@ -153,7 +161,7 @@ impl Master {
             self.access_log = log;
         }
         self.cfg = cfg;
-        Ok(())
+        Ok(cache_dir)
     }
 
     /// Shared-memory slots no current or retiring worker holds.

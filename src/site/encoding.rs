@@ -1,26 +1,31 @@
-//! Chooses a precompressed variant (`file.br`, `file.gz`) from `Accept-Encoding` (RFC 9110 §12.5.3).
+//! Chooses the content coding of a response from `Accept-Encoding` (RFC 9110 §12.5.3), among the forms a file
+//! has: its precompressed siblings (`file.br`, `file.zst`, `file.gz`) and what the compressor made of it.
 //!
-//! staticd never compresses on the fly; it only picks between files that already exist. That keeps this a
-//! pure function of the header and of which variants are present. A malformed element is skipped rather
-//! than failing the request, and every doubt resolves to identity, which every client accepts.
+//! A pure function of the header and of which forms exist and how big they are: the highest weight wins,
+//! and among equal weights the smallest form, so a client that accepts everything gets the fewest bytes. A
+//! malformed element is skipped rather than failing the request, and every doubt resolves to identity, which
+//! is always possible: even a client that refuses identity gets it when nothing it accepts exists (a 406
+//! would help no one).
 
 use crate::http::syntax::{is_token, list_elements, trim_ows_str};
 
-/// A content coding staticd can serve from a precompressed file.
+/// A content coding staticd serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContentCoding {
     Identity,
     Gzip,
     Brotli,
+    Zstd,
 }
 
 impl ContentCoding {
-    /// What to append to the file name to find this variant on disk.
+    /// What to append to the file name to find the site's own precompressed variant on disk.
     pub fn suffix(self) -> &'static str {
         match self {
             ContentCoding::Identity => "",
             ContentCoding::Gzip => ".gz",
             ContentCoding::Brotli => ".br",
+            ContentCoding::Zstd => ".zst",
         }
     }
 
@@ -30,26 +35,49 @@ impl ContentCoding {
             ContentCoding::Identity => "",
             ContentCoding::Gzip => "gzip",
             ContentCoding::Brotli => "br",
+            ContentCoding::Zstd => "zstd",
+        }
+    }
+
+    fn listed(self) -> Listed {
+        match self {
+            ContentCoding::Identity => Listed::Identity,
+            ContentCoding::Gzip => Listed::Gzip,
+            ContentCoding::Brotli => Listed::Brotli,
+            ContentCoding::Zstd => Listed::Zstd,
         }
     }
 }
 
-/// Picks the coding to serve given the header and which variants exist on disk.
-pub fn negotiate(accept_encoding: Option<&str>, have_br: bool, have_gzip: bool) -> ContentCoding {
-    let Some(header) = accept_encoding else {
-        return ContentCoding::Identity;
-    };
+/// Which of `forms` (coding, size in bytes) to serve: the index of the chosen one, or None for identity.
+pub fn negotiate(accept_encoding: Option<&str>, forms: &[(ContentCoding, u64)]) -> Option<usize> {
+    // No header: no preference, so the representation as stored.
+    let header = accept_encoding?;
     let prefs = Preferences::parse(header);
-    let br = if have_br { prefs.weight_of(Listed::Brotli) } else { 0 };
-    let gzip = if have_gzip { prefs.weight_of(Listed::Gzip) } else { 0 };
-    // `>=` makes a tie go to br: smaller for the same content.
-    if br > 0 && br >= gzip {
-        ContentCoding::Brotli
-    } else if gzip > 0 {
-        ContentCoding::Gzip
-    } else {
-        ContentCoding::Identity
+    let mut best: Option<(usize, Weight, u64)> = None;
+    for (i, &(coding, size)) in forms.iter().enumerate() {
+        let weight = prefs.weight_of(coding.listed());
+        if weight == 0 {
+            continue;
+        }
+        if best.is_none_or(|(_, w, s)| weight > w || (weight == w && size < s)) {
+            best = Some((i, weight, size));
+        }
     }
+    let (i, weight, _) = best?;
+    // Identity is acceptable unless refused; it is chosen over a coding only when the client said it prefers
+    // it (an explicit higher weight): otherwise the smaller response wins.
+    match prefs.identity {
+        Some(w) if w > weight => None,
+        _ => Some(i),
+    }
+}
+
+/// Whether the header accepts any coding the compressor makes: only then is it worth looking for its work.
+pub fn accepts_compression(accept_encoding: Option<&str>) -> bool {
+    let Some(header) = accept_encoding else { return false };
+    let prefs = Preferences::parse(header);
+    [Listed::Brotli, Listed::Zstd, Listed::Gzip].into_iter().any(|c| prefs.weight_of(c) > 0)
 }
 
 /// A qvalue in thousandths: 0..=1000, so comparisons are exact.
@@ -62,6 +90,8 @@ const FULL_WEIGHT: Weight = 1000;
 enum Listed {
     Gzip,
     Brotli,
+    Zstd,
+    Identity,
     Star,
     Other,
 }
@@ -71,6 +101,8 @@ enum Listed {
 struct Preferences {
     gzip: Option<Weight>,
     br: Option<Weight>,
+    zstd: Option<Weight>,
+    identity: Option<Weight>,
     star: Option<Weight>,
 }
 
@@ -81,6 +113,8 @@ impl Preferences {
             let slot = match coding {
                 Listed::Gzip => &mut prefs.gzip,
                 Listed::Brotli => &mut prefs.br,
+                Listed::Zstd => &mut prefs.zstd,
+                Listed::Identity => &mut prefs.identity,
                 Listed::Star => &mut prefs.star,
                 Listed::Other => continue,
             };
@@ -95,6 +129,8 @@ impl Preferences {
         let explicit = match coding {
             Listed::Gzip => self.gzip,
             Listed::Brotli => self.br,
+            Listed::Zstd => self.zstd,
+            Listed::Identity => self.identity,
             Listed::Star | Listed::Other => None,
         };
         explicit.or(self.star).unwrap_or(0)
@@ -122,6 +158,10 @@ fn classify(coding: &str) -> Listed {
         Listed::Gzip
     } else if coding.eq_ignore_ascii_case("br") {
         Listed::Brotli
+    } else if coding.eq_ignore_ascii_case("zstd") {
+        Listed::Zstd
+    } else if coding.eq_ignore_ascii_case("identity") {
+        Listed::Identity
     } else if coding == "*" {
         Listed::Star
     } else {
@@ -159,7 +199,38 @@ fn parse_qvalue(value: &str) -> Option<Weight> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ContentCoding::{Brotli, Gzip, Identity};
+    use ContentCoding::{Brotli, Gzip, Identity, Zstd};
+
+    /// The old two-sibling interface: br (smaller) and gzip, as present.
+    fn pick(header: Option<&str>, have_br: bool, have_gzip: bool) -> ContentCoding {
+        let mut forms = Vec::new();
+        if have_br {
+            forms.push((Brotli, 100));
+        }
+        if have_gzip {
+            forms.push((Gzip, 120));
+        }
+        negotiate(header, &forms).map_or(Identity, |i| forms[i].0)
+    }
+
+    #[test]
+    fn equal_weights_go_to_the_smallest_and_identity_only_when_preferred() {
+        let forms = [(Brotli, 300), (Zstd, 280), (Gzip, 350)];
+        let got = |h: &str| negotiate(Some(h), &forms).map(|i| forms[i].0);
+        assert_eq!(got("gzip, deflate, br, zstd"), Some(Zstd));
+        assert_eq!(got("gzip, br"), Some(Brotli));
+        assert_eq!(got("gzip, br;q=0.9, zstd;q=0.8"), Some(Gzip));
+        assert_eq!(got("*"), Some(Zstd));
+        assert_eq!(got("zstd;q=0, *"), Some(Brotli));
+        assert_eq!(got("ZSTD"), Some(Zstd));
+        assert_eq!(got("identity;q=1, gzip;q=0.5"), None, "identity preferred");
+        assert_eq!(got("identity, gzip"), Some(Gzip), "equal: the smaller response");
+        assert_eq!(got("identity;q=0, gzip;q=0"), None, "nothing acceptable: identity anyway");
+        assert_eq!(got("deflate"), None);
+        assert!(accepts_compression(Some("gzip")) && accepts_compression(Some("*")));
+        assert!(!accepts_compression(Some("identity")) && !accepts_compression(None));
+        assert!(!accepts_compression(Some("*;q=0")) && !accepts_compression(Some("deflate, gzip;q=0")));
+    }
 
     #[test]
     fn negotiate_table() {
@@ -236,7 +307,7 @@ mod tests {
             (Some("gzip;q=0.2, x-gzip;q=0.9, br;q=0.5"), true, true, Gzip),
         ];
         for (header, have_br, have_gzip, want) in cases {
-            assert_eq!(negotiate(*header, *have_br, *have_gzip), *want, "{header:?} br={have_br} gzip={have_gzip}");
+            assert_eq!(pick(*header, *have_br, *have_gzip), *want, "{header:?} br={have_br} gzip={have_gzip}");
         }
     }
 
@@ -271,7 +342,7 @@ mod tests {
 
     #[test]
     fn coding_names_table() {
-        let cases = [(Identity, "", ""), (Gzip, ".gz", "gzip"), (Brotli, ".br", "br")];
+        let cases = [(Identity, "", ""), (Gzip, ".gz", "gzip"), (Brotli, ".br", "br"), (Zstd, ".zst", "zstd")];
         for (coding, suffix, token) in cases {
             assert_eq!(coding.suffix(), suffix);
             assert_eq!(coding.token(), token);

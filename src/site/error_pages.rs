@@ -24,24 +24,29 @@ pub fn answer(site: &mut Site, req: &Request, reply: &mut Reply<'_>, status: u16
     let now = reply.now();
     // Only navigations: a missing script or image must stay a 404, never become an HTML page.
     if status == 404 && req.headers.accept.html {
-        if let Some(file) = cfg.site.fallback.as_deref().and_then(|rel| site_file(site, rel, now)) {
+        if let Some(file) = cfg.site.fallback.as_deref().and_then(|rel| site_file(site, rel, now, Some(req))) {
             return files::serve_file(req, reply, &file, extra);
         }
     }
     let page = cfg.site.error_pages.iter().find(|(s, _)| *s == status).map(|(_, rel)| rel.as_slice());
-    match page.and_then(|rel| site_file(site, rel, now)) {
+    match page.and_then(|rel| site_file(site, rel, now, None)) {
         Some(page) => serve_page(reply, status, &page, extra, is_head(req)),
         None => reply.simple_with_lines(status, &[], extra.lines, is_head(req)),
     }
 }
 
 /// The cached form of the regular file at `rel` (root-relative), opened beneath the root like any request.
-pub fn site_file(site: &mut Site, rel: &[u8], now: Instant) -> Option<Rc<CachedFile>> {
+/// `served_for` is the request it will be served to as a file (its compressed forms are then looked for);
+/// None for a page that is only the body of an error.
+pub fn site_file(site: &mut Site, rel: &[u8], now: Instant, served_for: Option<&Request>) -> Option<Rc<CachedFile>> {
     let mut key = Vec::with_capacity(rel.len() + 1);
     key.push(b'/');
     key.extend_from_slice(rel);
     let root = site.root.as_fd();
     if let Some(file) = site.files.get(root, &key, now) {
+        if let Some(req) = served_for {
+            files::refresh_compressed(site, req, &key, &file, now);
+        }
         return Some(file);
     }
     let parent = memchr::memrchr(b'/', rel).map_or(&b""[..], |i| &rel[..i]);
@@ -53,6 +58,9 @@ pub fn site_file(site: &mut Site, rel: &[u8], now: Instant) -> Option<Rc<CachedF
     }
     let file = site.files.build(root, &site.cfg, rel, opened);
     site.files.insert(&key, Rc::clone(&file), deps, now);
+    if let Some(req) = served_for {
+        files::refresh_compressed(site, req, &key, &file, now);
+    }
     Some(file)
 }
 

@@ -15,7 +15,7 @@ use crate::http::conditional::{self, Precondition};
 use crate::http::range::{self, ByteRange, RangeOutcome};
 use crate::http::request::Request;
 use crate::http::response;
-use crate::site::cache::{CachedFile, Deps, Known, Representation};
+use crate::site::cache::{CachedFile, Compressed, Deps, Known, Representation};
 use crate::site::encoding::{self, ContentCoding};
 use crate::site::open::{OpenError, Opened};
 use crate::site::resolve::{self, ResolvedPath};
@@ -85,6 +85,7 @@ pub fn find(site: &mut Site, req: &Request, now: Instant) -> Found {
         },
     };
     if let Some(file) = site.files.get(site.root.as_fd(), key, now) {
+        refresh_compressed(site, req, key, &file, now);
         return Found::File(file);
     }
     match site.files.get_known(key, now) {
@@ -103,6 +104,7 @@ pub fn find(site: &mut Site, req: &Request, now: Instant) -> Found {
             let root = site.root.as_fd();
             let file = site.files.build(root, &site.cfg, &rel, opened);
             site.files.insert(key, Rc::clone(&file), deps, now);
+            refresh_compressed(site, req, key, &file, now);
             Found::File(file)
         }
         Lookup::Status(status) => {
@@ -119,6 +121,18 @@ pub fn find(site: &mut Site, req: &Request, now: Instant) -> Found {
         }
         // Not remembered: whether a listing is current is the listing cache's business.
         Lookup::Listing { rel, mtime } => Found::Listing { rel, mtime, watched: deps.watched },
+    }
+}
+
+/// A file that may have compressed forms, requested by a client that accepts one, and whose forms are not
+/// ready: look for them, or ask for them (never waiting). A file whose forms are ready costs one check here.
+pub fn refresh_compressed(site: &mut Site, req: &Request, key: &[u8], file: &Rc<CachedFile>, now: Instant) {
+    let Some(cell) = &file.compressed else { return };
+    if matches!(*cell.borrow(), Compressed::Ready { .. }) {
+        return;
+    }
+    if encoding::accepts_compression(req.headers.accept_encoding.as_deref()) {
+        site.files.refresh_compressed(key, file, now);
     }
 }
 
@@ -269,17 +283,24 @@ fn lookup_index(site: &mut Site, resolved: &ResolvedPath, mtime: i64) -> Lookup 
     Lookup::Status(403)
 }
 
-fn choose<'a>(req: &Request, file: &'a CachedFile) -> &'a Representation {
-    if !file.has_variants() {
+/// The form to send: the site's current siblings and the compressor's forms compete on the client's weights,
+/// then size; identity when none is acceptable (or none exists).
+fn choose<'a>(req: &Request, file: &'a CachedFile, compressed: Option<&'a [Representation]>) -> &'a Representation {
+    let compressed = compressed.unwrap_or_default();
+    if file.siblings.is_empty() && compressed.is_empty() {
         return &file.identity;
     }
-    let pick = encoding::negotiate(req.headers.accept_encoding.as_deref(), file.brotli.is_some(), file.gzip.is_some());
-    match pick {
-        ContentCoding::Brotli => file.brotli.as_ref(),
-        ContentCoding::Gzip => file.gzip.as_ref(),
-        ContentCoding::Identity => None,
+    // At most three siblings and three compressed forms: sized on the stack, no allocation per request.
+    let mut sizes = [(ContentCoding::Identity, 0u64); 6];
+    let mut n = 0;
+    for (slot, form) in sizes.iter_mut().zip(file.siblings.iter().chain(compressed)) {
+        *slot = (form.coding, form.info.size);
+        n += 1;
     }
-    .unwrap_or(&file.identity)
+    match encoding::negotiate(req.headers.accept_encoding.as_deref(), &sizes[..n]) {
+        Some(i) => file.siblings.iter().chain(compressed).nth(i).unwrap_or(&file.identity),
+        None => &file.identity,
+    }
 }
 
 /// Header lines a file response carries besides the file's own: its Cache-Control (unless a rule sets one)
@@ -304,11 +325,12 @@ impl Extra<'_> {
 
 pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile, extra: &Extra<'_>) -> u16 {
     let head_only = is_head(req);
-    let rep = choose(req, file);
+    let compressed = file.compressed_forms();
+    let rep = choose(req, file, compressed.as_deref());
     let size = rep.info.size;
     let mtime = rep.info.mtime_sec;
     // Every response about a file with variants varies by Accept-Encoding, errors included.
-    let vary: &[(&str, &str)] = if file.has_variants() { &[("Vary", "Accept-Encoding")] } else { &[] };
+    let vary: &[(&str, &str)] = if file.vary { &[("Vary", "Accept-Encoding")] } else { &[] };
 
     match conditional::evaluate(&req.headers, &rep.etag, mtime, true) {
         Precondition::Proceed => {}
@@ -347,7 +369,7 @@ pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile, extra
                 }
             });
             if let (false, None, Some(fd)) = (head_only, body_in_memory, &rep.fd) {
-                reply.file(Rc::clone(fd), 0, size);
+                reply.file(Rc::clone(fd), rep.offset, size);
             }
             200
         }
@@ -369,7 +391,7 @@ pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile, extra
                 }
             });
             if let (false, None, Some(fd)) = (head_only, in_memory, &rep.fd) {
-                reply.file(Rc::clone(fd), r.start, r.len());
+                reply.file(Rc::clone(fd), rep.offset + r.start, r.len());
             }
             206
         }
@@ -437,7 +459,7 @@ fn send_multipart(
                 let part = body.get(r.start as usize..=r.end as usize).unwrap_or_default();
                 reply.write(|buf| buf.extend_from_slice(part));
             }
-            (None, Some(fd)) => reply.file(Rc::clone(fd), r.start, r.len()),
+            (None, Some(fd)) => reply.file(Rc::clone(fd), rep.offset + r.start, r.len()),
             (None, None) => {}
         }
     }

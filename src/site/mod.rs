@@ -25,6 +25,7 @@ pub mod status;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 
+use crate::compress::CompressLink;
 use crate::config::Config;
 use crate::engine::{Answer, Handler, Reply};
 use crate::http::request::{Method, Request};
@@ -56,8 +57,8 @@ pub struct Site {
 }
 
 impl Site {
-    pub fn new(cfg: Rc<Config>, root: OwnedFd, shm: Shm) -> Site {
-        let files = FileCache::new(&cfg);
+    pub fn new(cfg: Rc<Config>, root: OwnedFd, shm: Shm, compress: Option<CompressLink>) -> Site {
+        let files = FileCache::new(&cfg, compress, Some(shm));
         let mut site = Site {
             cfg,
             root,

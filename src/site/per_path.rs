@@ -54,7 +54,8 @@ fn apply(site: &mut Site, req: &Request, reply: &mut Reply<'_>, rule: &Redirect,
         return reply.simple_with_lines(rule.status, &[("Location", &rule.target)], extra.lines, head_only);
     }
     let now = reply.now();
-    let file = target_file(site, &rule.target, now);
+    let served_for = (rule.status == 200).then_some(req);
+    let file = target_file(site, &rule.target, now, served_for);
     match (rule.status, file) {
         (200, Some(file)) => files::serve_file(req, reply, &file, extra),
         (_, Some(page)) => error_pages::serve_page(reply, 404, &page, extra, head_only),
@@ -64,15 +65,20 @@ fn apply(site: &mut Site, req: &Request, reply: &mut Reply<'_>, rule: &Redirect,
 }
 
 /// The file a rewrite names: a file, or for a directory path (ending in '/') its index file.
-fn target_file(site: &mut Site, target: &str, now: std::time::Instant) -> Option<Rc<CachedFile>> {
+fn target_file(
+    site: &mut Site,
+    target: &str,
+    now: std::time::Instant,
+    served_for: Option<&Request>,
+) -> Option<Rc<CachedFile>> {
     let rel = target.trim_start_matches('/');
     if !rel.is_empty() && !rel.ends_with('/') {
-        return error_pages::site_file(site, rel.as_bytes(), now);
+        return error_pages::site_file(site, rel.as_bytes(), now, served_for);
     }
     let cfg = Rc::clone(&site.cfg);
     cfg.index.iter().find_map(|name| {
         let mut path = rel.as_bytes().to_vec();
         path.extend_from_slice(name.as_bytes());
-        error_pages::site_file(site, &path, now)
+        error_pages::site_file(site, &path, now, served_for)
     })
 }

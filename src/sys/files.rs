@@ -1,5 +1,6 @@
 //! Files and plain descriptor I/O: opening (the site beneath its root with openat2, the root itself, log
-//! files), fstat, positional reads, and read/write on any descriptor (client sockets and inotify included).
+//! files, the compressed-file cache directory), creating and removing a file beneath a directory, fstat,
+//! positional reads, and read/write on any descriptor (client sockets and inotify included).
 //!
 //! `open_beneath` runs on every cache miss and `read` on every request, so neither allocates: nix copies a
 //! path shorter than 1 KiB into a stack buffer to NUL-terminate it.
@@ -60,6 +61,12 @@ pub fn check_searchable(dir: BorrowedFd<'_>) -> io::Result<()> {
 /// Opens a directory as an O_PATH handle to resolve files beneath it.
 pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     Ok(fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?)
+}
+
+/// Opens a directory for reading (`O_RDONLY|O_DIRECTORY`): a handle that files can be created, renamed and
+/// removed beneath, as the compressed-file cache's is.
+pub fn open_dir_readonly(path: &Path) -> io::Result<OwnedFd> {
+    Ok(fcntl::open(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?)
 }
 
 /// `openat2(dir, path, O_RDONLY|O_NONBLOCK|O_CLOEXEC, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS[|RESOLVE_NO_SYMLINKS])`:
@@ -181,6 +188,14 @@ mod tests {
         std::os::unix::fs::symlink("sub/f.txt", dir.join("link")).unwrap();
         assert!(open_beneath(root.as_fd(), b"link", false).is_ok());
         assert_eq!(open_beneath(root.as_fd(), b"link", true).unwrap_err().raw_os_error(), Some(libc::ELOOP));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn opens_a_directory_for_reading_only_when_it_is_one() {
+        let dir = scratch_dir("readonly");
+        assert!(open_dir_readonly(&dir).is_ok());
+        assert_eq!(open_dir_readonly(&dir.join("sub/f.txt")).unwrap_err().raw_os_error(), Some(libc::ENOTDIR));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -10,6 +10,8 @@
 //! - `process`: fork, signals (signalfd, kill), reaping, the process name, inherited descriptors, limits,
 //!   the CPU count;
 //! - `privileges`: user lookup, chroot and giving up root;
+//! - `cache_dir`: the compressed-file cache directory's files (exclusive create, fsync, rename, unlink,
+//!   touch), the compressor's nice value, whether a pid is alive;
 //! - `files`: opening (openat2 beneath a root), fstat, reads and writes;
 //! - `dir`: reading a directory beneath the root and stating its entries, for listings;
 //! - `inotify`: watching directories for changes and reading which changed;
@@ -22,6 +24,7 @@
 //! call or its wrapper would change behaviour, and nowhere outside this folder. Each `unsafe` block carries its
 //! own `// SAFETY:` note. Everything that can fail returns `io::Error` (nix's `Errno` converts into it).
 
+mod cache_dir;
 mod dir;
 mod epoll;
 mod files;
@@ -34,11 +37,12 @@ mod process;
 mod random;
 mod socket;
 
+pub use cache_dir::{create_exclusive, fsync, lstat_at, process_exists, rename_at, set_nice, touch_at, unlink_at};
 pub use dir::{stat_beneath, DirEntry, DirReader, EntryType};
 pub use epoll::{Epoll, Event, Token, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
 pub use files::{
-    check_searchable, fstat, open_append, open_beneath, open_dir, pread, pread_from_start, read, stat_at, write,
-    FileInfo, FileKind,
+    check_searchable, fstat, open_append, open_beneath, open_dir, open_dir_readonly, pread, pread_from_start, read,
+    stat_at, write, FileInfo, FileKind,
 };
 pub use inotify::{
     inotify, inotify_read, inotify_unwatch, inotify_watch_dir, WatchEvent, IN_ENTRY_SET, IN_IGNORED, IN_ISDIR,

@@ -8,6 +8,7 @@ mod bodies;
 mod cache;
 mod cache_limits;
 mod clients;
+mod compress_startup;
 mod conditional;
 mod config_file;
 mod crashes;

@@ -12,7 +12,7 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Asserts the contract for a start-up error: exit code 2, exactly one stderr line starting with
 /// `staticd: ` that contains every one of `names`, no serving line, and no process left behind.
-fn assert_startup_error(exit: &Exit, args: &[&str], names: &[&str]) {
+pub(crate) fn assert_startup_error(exit: &Exit, args: &[&str], names: &[&str]) {
     let lines: Vec<&str> = exit.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(exit_code(&exit.status), 2, "args {args:?}: expected exit code 2; stderr:\n{}", exit.stderr);
     assert_eq!(lines.len(), 1, "args {args:?}: expected exactly one stderr line; got:\n{}", exit.stderr);

@@ -153,6 +153,13 @@ listen = ["unix:run/s.sock", "unix:/run/abs.sock", "127.0.0.1:0"]
 }
 
 #[test]
+fn the_compressed_file_cache_is_under_the_files_directory() {
+    assert_eq!(args("compress-cache = \"cache/zip\""), ["--compress-cache=/etc/staticd/cache/zip"]);
+    assert_eq!(args("compress-cache = \"/var/cache/x\""), ["--compress-cache=/var/cache/x"]);
+    assert_eq!(args("compress-cache = \"\""), ["--compress-cache="]);
+}
+
+#[test]
 fn unreadable_and_non_utf8_files() {
     let cmd = Cli::command();
     let missing = Path::new("/nonexistent/staticd.toml");

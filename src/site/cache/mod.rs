@@ -22,20 +22,25 @@
 //! a directory watch cannot see (an ancestor directory renamed, a symlink's target edited elsewhere).
 
 mod clock;
+mod compressed;
 mod watches;
 
+use std::cell::RefCell;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::compress::CompressLink;
 use crate::config::Config;
 use crate::http::date::format_http_date;
 use crate::http::response;
+use crate::shm::Shm;
 use crate::site::encoding::ContentCoding;
 use crate::site::mime::{self, Sample};
 use crate::site::open::{self, Failure, OpenError, Opened};
 use crate::sys::{self, FileInfo, FileKind, WatchEvent};
 use clock::Clock;
+pub use compressed::Compressed;
 pub use watches::DirId;
 use watches::{Dropped, Watches};
 
@@ -72,10 +77,17 @@ pub fn default_watch_budget(max_user_watches: Option<u64>, workers: usize) -> us
     share.max(64) as usize
 }
 
-/// One servable form of a file: the file itself or a precompressed sibling.
+/// The site's own precompressed siblings, in the order their stamps follow the file's.
+const SIBLINGS: [ContentCoding; 3] = [ContentCoding::Brotli, ContentCoding::Zstd, ContentCoding::Gzip];
+
+/// One servable form of a file: the file itself, a precompressed sibling, or a form the compressor made.
 pub struct Representation {
+    pub coding: ContentCoding,
     /// The open file, for sendfile; None when the whole body is in `body` (then no descriptor is held).
     pub fd: Option<Rc<OwnedFd>>,
+    /// Where this form's bytes start in `fd` (a compressed-cache entry holds several forms back to back).
+    pub offset: u64,
+    /// The form's size (its Content-Length) and the mtime its Last-Modified says.
     pub info: FileInfo,
     pub etag: String,
     /// ETag, Last-Modified and Vary lines: what a 304 repeats (with the caching lines added per request).
@@ -115,12 +127,18 @@ impl Stamp {
 pub struct CachedFile {
     pub content_type: String,
     pub identity: Representation,
-    pub brotli: Option<Representation>,
-    pub gzip: Option<Representation>,
+    /// The site's precompressed siblings that are current: `.br`, `.zst`, `.gz` not older than the file (a
+    /// build that forgot to regenerate one must not serve yesterday's text).
+    pub siblings: Vec<Representation>,
+    /// Every response about the file says `Vary: Accept-Encoding`: it has siblings, or may be compressed.
+    pub vary: bool,
+    /// What the compressor made of this version; None when it is not compressed (its type or size, the
+    /// site's own siblings, `--no-compress`).
+    pub compressed: Option<RefCell<Compressed>>,
     /// The file's root-relative path (the index file of `/d/`, the `.html` of a clean URL).
     rel: Box<[u8]>,
-    /// Identity, .br, .gz.
-    stamps: [Option<Stamp>; 3],
+    /// Identity, .br, .zst, .gz.
+    stamps: [Option<Stamp>; 4],
     /// Changed too recently to be trusted without a watch.
     racy: bool,
     /// A sibling could not be opened (out of descriptors, an I/O error): served, never kept.
@@ -128,12 +146,18 @@ pub struct CachedFile {
 }
 
 impl CachedFile {
-    pub fn has_variants(&self) -> bool {
-        self.brotli.is_some() || self.gzip.is_some()
+    /// The compressed forms ready to serve, if any.
+    pub fn compressed_forms(&self) -> Option<Rc<[Representation]>> {
+        match &*self.compressed.as_ref()?.borrow() {
+            Compressed::Ready { forms, .. } => Some(Rc::clone(forms)),
+            _ => None,
+        }
     }
 
+    /// The identity and the siblings: what the entry held when it was inserted (compressed forms are
+    /// accounted for when they are attached).
     fn reps(&self) -> impl Iterator<Item = &Representation> {
-        [Some(&self.identity), self.brotli.as_ref(), self.gzip.as_ref()].into_iter().flatten()
+        std::iter::once(&self.identity).chain(self.siblings.iter())
     }
 
     fn body_bytes(&self) -> usize {
@@ -147,6 +171,7 @@ impl CachedFile {
 }
 
 impl Representation {
+    /// A form that is a whole file of its own (the identity, a sibling).
     fn new(
         o: Opened,
         body: Option<Box<[u8]>>,
@@ -154,8 +179,23 @@ impl Representation {
         content_type: &str,
         vary: bool,
     ) -> Representation {
-        let info = o.info;
-        let etag = etag(&info, coding);
+        let etag = etag(&o.info, coding);
+        // A body in memory needs no descriptor: it is closed here.
+        let fd = if body.is_some() { None } else { Some(Rc::new(o.fd)) };
+        Representation::with(fd, 0, o.info, etag, body, coding, content_type, vary)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn with(
+        fd: Option<Rc<OwnedFd>>,
+        offset: u64,
+        info: FileInfo,
+        etag: String,
+        body: Option<Box<[u8]>>,
+        coding: ContentCoding,
+        content_type: &str,
+        vary: bool,
+    ) -> Representation {
         let mut validator_lines = Vec::new();
         response::header(&mut validator_lines, "ETag", &etag);
         response::header(&mut validator_lines, "Last-Modified", &format_http_date(info.mtime_sec));
@@ -171,9 +211,7 @@ impl Representation {
         let mut tail_200 = entity_lines.clone();
         response::header(&mut tail_200, "Content-Type", content_type);
         response::content_length(&mut tail_200, info.size);
-        // A body in memory needs no descriptor: it is closed here.
-        let fd = if body.is_some() { None } else { Some(Rc::new(o.fd)) };
-        Representation { fd, info, etag, validator_lines, entity_lines, tail_200, body }
+        Representation { coding, fd, offset, info, etag, validator_lines, entity_lines, tail_200, body }
     }
 }
 
@@ -184,9 +222,18 @@ fn etag(info: &FileInfo, coding: ContentCoding) -> String {
     let suffix = match coding {
         ContentCoding::Identity => "",
         ContentCoding::Brotli => "-br",
+        ContentCoding::Zstd => "-zst",
         ContentCoding::Gzip => "-gz",
     };
     format!("\"{:x}-{:x}{:08x}{suffix}\"", info.size, info.mtime_sec, info.mtime_nsec)
+}
+
+/// The entity-tag of a form the compressor made: the identity's tag, the format version of the compressed
+/// cache and the coding, so it differs from the identity's, from a sibling's, and from what another version
+/// of the encoders makes of the same file.
+fn etag_of_compressed(identity: &FileInfo, coding: ContentCoding) -> String {
+    let token = coding.token();
+    format!("\"{:x}-{:x}{:08x}-c1{token}\"", identity.size, identity.mtime_sec, identity.mtime_nsec)
 }
 
 /// The whole body of a small file (None for a large one, or one that changed while it was read).
@@ -272,6 +319,9 @@ struct FileEntry {
     file: Rc<CachedFile>,
     deps: Deps,
     checked_at: Instant,
+    /// What this entry counts against the budgets, compressed forms attached later included.
+    fds: usize,
+    body_bytes: usize,
 }
 
 struct KnownEntry {
@@ -300,10 +350,14 @@ pub struct FileCache {
     precompressed: bool,
     read_buf: Box<[u8]>,
     events: Vec<WatchEvent>,
+    /// The compressed-file cache and the compressor's request pipe; None with `--no-compress`.
+    link: Option<CompressLink>,
+    /// The compressor's count of finished entries lives here.
+    shm: Option<Shm>,
 }
 
 impl FileCache {
-    pub fn new(cfg: &Config) -> FileCache {
+    pub fn new(cfg: &Config, link: Option<CompressLink>, shm: Option<Shm>) -> FileCache {
         let watch_prefix = if cfg.chroot {
             b"/".to_vec()
         } else {
@@ -317,7 +371,10 @@ impl FileCache {
         let watch_budget =
             cfg.max_watches.unwrap_or_else(|| default_watch_budget(sys::max_user_watches().ok(), cfg.workers));
         let nofile = sys::nofile_soft_limit().unwrap_or(1024);
-        FileCache::with_budgets(cfg, inotify, watch_prefix, watch_budget, descriptor_budget(nofile))
+        let mut cache = FileCache::with_budgets(cfg, inotify, watch_prefix, watch_budget, descriptor_budget(nofile));
+        cache.link = link.filter(|_| cfg.compression.is_some());
+        cache.shm = shm;
+        cache
     }
 
     fn with_budgets(
@@ -338,6 +395,8 @@ impl FileCache {
             precompressed: cfg.precompressed,
             read_buf: vec![0u8; 16 * 1024].into_boxed_slice(),
             events: Vec::new(),
+            link: None,
+            shm: None,
         }
     }
 
@@ -361,6 +420,7 @@ impl FileCache {
             if let Some(entry) = self.files.get(key) {
                 entry.checked_at = now;
             }
+            self.touch_compressed(&file, now);
             return Some(file);
         }
         let deps = self.files.get(key).map(|e| e.deps);
@@ -436,12 +496,13 @@ impl FileCache {
         if !deps.watched {
             deps.ids = [None, None];
         }
-        self.fds += file.fds();
-        self.body_bytes += file.body_bytes();
+        let (fds, body_bytes) = (file.fds(), file.body_bytes());
+        self.fds += fds;
+        self.body_bytes += body_bytes;
         for id in deps.iter() {
             self.watches.add_file(id, key);
         }
-        self.files.insert(key, FileEntry { file, deps, checked_at: now });
+        self.files.insert(key, FileEntry { file, deps, checked_at: now, fds, body_bytes });
     }
 
     fn evict_file(&mut self) -> bool {
@@ -457,8 +518,8 @@ impl FileCache {
     }
 
     fn account_removed(&mut self, key: &[u8], entry: &FileEntry, evicted: bool) {
-        self.fds -= entry.file.fds();
-        self.body_bytes -= entry.file.body_bytes();
+        self.fds -= entry.fds;
+        self.body_bytes -= entry.body_bytes;
         for id in entry.deps.iter() {
             self.watches.remove(id, key, evicted);
         }
@@ -563,18 +624,35 @@ impl FileCache {
                 Err(_) => None,
             }
         };
-        let br = sibling(ContentCoding::Brotli);
-        let gz = sibling(ContentCoding::Gzip);
+        let found = SIBLINGS.map(&mut sibling);
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        let opened = [Some(&file), br.as_ref(), gz.as_ref()];
+        let opened = [Some(&file), found[0].as_ref(), found[1].as_ref(), found[2].as_ref()];
         let racy = opened.iter().flatten().any(|o| is_racy((o.info.ctime_sec, o.info.ctime_nsec), wall));
         let stamps = opened.map(|o| o.and_then(|o| Stamp::of(&o.info)));
-        let vary = br.is_some() || gz.is_some();
+        // A sibling older than the file was not rebuilt with it: its text is yesterday's. Its stamp is kept,
+        // so regenerating it makes the entry stale and the new sibling is found.
+        let mtime = |o: &Opened| (o.info.mtime_sec, o.info.mtime_nsec);
+        let current: Vec<(ContentCoding, Opened)> = SIBLINGS
+            .into_iter()
+            .zip(found)
+            .filter_map(|(coding, o)| Some((coding, o?)))
+            .filter(|(_, o)| mtime(o) >= mtime(&file))
+            .collect();
+        let compress = cfg.compression.as_ref().filter(|c| {
+            self.link.is_some()
+                && current.is_empty()
+                && c.compresses_type(&content_type)
+                && c.compresses_size(file.info.size)
+                && rel.len() <= crate::compress::request::MAX_PATH
+        });
+        let vary = !current.is_empty() || compress.is_some();
         let rep = |body, o: Opened, coding| Representation::new(o, body, coding, &content_type, vary);
+        let siblings = current.into_iter().map(|(coding, o)| rep(small_body(&o), o, coding)).collect();
         Rc::new(CachedFile {
             identity: rep(identity_body, file, ContentCoding::Identity),
-            brotli: br.map(|o| rep(small_body(&o), o, ContentCoding::Brotli)),
-            gzip: gz.map(|o| rep(small_body(&o), o, ContentCoding::Gzip)),
+            siblings,
+            vary,
+            compressed: compress.map(|_| RefCell::new(Compressed::Unknown)),
             content_type,
             rel: rel.into(),
             stamps,
@@ -626,7 +704,7 @@ impl FileCache {
 /// Whether the file's paths still name what the entry was built from: one stat for the file and, with
 /// `siblings`, one for each precompressed sibling, present or not.
 fn still_current(root: BorrowedFd<'_>, file: &CachedFile, no_symlinks: bool, siblings: bool) -> bool {
-    let suffixes: &[&[u8]] = if siblings { &[b"", b".br", b".gz"] } else { &[b""] };
+    let suffixes: &[&[u8]] = if siblings { &[b"", b".br", b".zst", b".gz"] } else { &[b""] };
     let mut path = Vec::with_capacity(file.rel.len() + 3);
     for (i, suffix) in suffixes.iter().enumerate() {
         path.clear();

@@ -155,3 +155,148 @@ fn an_event_drops_only_the_entries_of_its_directory() {
     assert!(cache.get(t.root.as_fd(), b"/d/f", now).is_some(), "another directory's entry was dropped");
     assert!(cache.get(t.root.as_fd(), b"/e/f", now).is_none(), "the changed directory's entry was kept");
 }
+
+/// A cache wired to a compressed-file cache directory and a request pipe, as a worker's is.
+struct Compressing {
+    dir: std::path::PathBuf,
+    pipe: OwnedFd,
+    shm: Shm,
+}
+
+impl Compressing {
+    fn attach(tag: &str, cache: &mut FileCache) -> Compressing {
+        let dir = std::env::temp_dir().join(format!("staticd-zcache-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (read, write) = sys::packet_pipe().unwrap();
+        sys::set_nonblocking(read.as_fd()).unwrap();
+        let shm = Shm::new(1).unwrap();
+        cache.link = Some(CompressLink { cache_dir: sys::open_dir(&dir).unwrap(), requests: write });
+        cache.shm = Some(shm);
+        Compressing { dir, pipe: read, shm }
+    }
+
+    /// The next request the cache sent, if any.
+    fn request(&self) -> Option<crate::compress::request::Request> {
+        let mut buf = [0u8; 4096];
+        let n = sys::read(self.pipe.as_fd(), &mut buf).ok()?;
+        crate::compress::request::decode(&buf[..n])
+    }
+}
+
+impl Drop for Compressing {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn state(file: &CachedFile) -> &'static str {
+    match &*file.compressed.as_ref().unwrap().borrow() {
+        Compressed::Unknown => "unknown",
+        Compressed::Waiting { .. } => "waiting",
+        Compressed::Ready { .. } => "ready",
+    }
+}
+
+#[test]
+fn compressed_forms_are_asked_for_once_then_found_when_the_count_moves() {
+    use crate::compress::entry;
+    let t = Tree::new("zforms");
+    let mut cache = t.cache(64, 64);
+    let z = Compressing::attach("zforms", &mut cache);
+    t.write("app.js", 5000);
+    settle();
+    let now = Instant::now();
+    let file = t.add(&mut cache, "app.js", now);
+    assert!(file.vary && state(&file) == "unknown");
+
+    cache.refresh_compressed(b"/app.js", &file, now);
+    assert_eq!(state(&file), "waiting");
+    let asked = z.request().expect("the compressor was asked");
+    assert_eq!(asked.rel, b"app.js");
+    assert_eq!(asked.stamp, compressed::stamp_of(&file.identity.info));
+    cache.refresh_compressed(b"/app.js", &file, now);
+    assert!(z.request().is_none(), "asked once while waiting");
+
+    // The compressor's work: a small br form, no zstd, a large gzip form.
+    let key = entry::key(b"app.js", &asked.stamp);
+    let mut bytes = entry::header(key, [3, 0, 20_000]).to_vec();
+    bytes.extend_from_slice(b"BRR");
+    bytes.extend(std::iter::repeat_n(b'g', 20_000));
+    std::fs::write(z.dir.join(entry::name(key)), &bytes).unwrap();
+    cache.refresh_compressed(b"/app.js", &file, now);
+    assert_eq!(state(&file), "waiting", "the count has not moved: not looked for");
+
+    z.shm.note_compressed();
+    let fds_before = cache.fds;
+    cache.refresh_compressed(b"/app.js", &file, now);
+    assert_eq!(state(&file), "ready");
+    let forms = file.compressed_forms().unwrap();
+    assert_eq!(forms.len(), 2);
+    assert_eq!((forms[0].coding, forms[0].body.as_deref()), (ContentCoding::Brotli, Some(&b"BRR"[..])));
+    assert!(forms[0].fd.is_none());
+    assert_eq!((forms[1].coding, forms[1].offset, forms[1].info.size), (ContentCoding::Gzip, 67, 20_000));
+    assert!(forms[1].fd.is_some() && forms[1].body.is_none());
+    assert_eq!(cache.fds, fds_before + 1, "the entry's descriptor is counted");
+    assert_ne!(forms[0].etag, file.identity.etag);
+    assert!(forms[0].etag.ends_with("-c1br\"") && forms[1].etag.ends_with("-c1gzip\""));
+    assert_eq!(forms[1].info.mtime_sec, file.identity.info.mtime_sec, "Last-Modified is the file's");
+
+    // Dropping the entry gives its descriptors back, the attached one included.
+    cache.forget_entries();
+    assert_eq!(cache.fds, 0);
+}
+
+#[test]
+fn a_damaged_entry_is_not_served_and_an_uncompressible_type_is_never_asked_for() {
+    use crate::compress::entry;
+    let t = Tree::new("zdamaged");
+    let mut cache = t.cache(64, 64);
+    let z = Compressing::attach("zdamaged", &mut cache);
+    t.write("a.css", 3000);
+    t.write("p.png", 3000);
+    t.write("tiny.css", 100);
+    settle();
+    let now = Instant::now();
+    let file = t.add(&mut cache, "a.css", now);
+    let key = entry::key(b"a.css", &compressed::stamp_of(&file.identity.info));
+    let mut bytes = entry::header(key, [10, 0, 0]).to_vec();
+    bytes.extend_from_slice(b"short");
+    std::fs::write(z.dir.join(entry::name(key)), &bytes).unwrap();
+    cache.refresh_compressed(b"/a.css", &file, now);
+    assert_eq!(state(&file), "waiting", "a truncated entry is refused");
+    assert!(z.request().is_some());
+    for rel in ["p.png", "tiny.css"] {
+        let f = t.add(&mut cache, rel, now);
+        assert!(f.compressed.is_none() && !f.vary, "{rel}");
+    }
+}
+
+#[test]
+fn a_sibling_older_than_its_file_is_ignored_and_a_current_one_wins_over_compression() {
+    let t = Tree::new("zsiblings");
+    let mut cache = t.cache(64, 64);
+    let _z = Compressing::attach("zsiblings", &mut cache);
+    let long_ago = SystemTime::now() - Duration::from_secs(3600);
+    t.write("old.css.zst", 50);
+    t.write("old.css.gz", 50);
+    for sibling in ["old.css.zst", "old.css.gz"] {
+        std::fs::File::options().write(true).open(t.dir.join(sibling)).unwrap().set_modified(long_ago).unwrap();
+    }
+    t.write("old.css", 3000);
+    t.write("new.css", 3000);
+    t.write("new.css.zst", 40);
+    settle();
+    let now = Instant::now();
+    let old = t.add(&mut cache, "old.css", now);
+    assert!(old.siblings.is_empty(), "stale siblings are not served");
+    assert!(old.compressed.is_some() && old.vary, "it is compressed afresh instead");
+    let new = t.add(&mut cache, "new.css", now);
+    assert_eq!(new.siblings.len(), 1);
+    assert_eq!(new.siblings[0].coding, ContentCoding::Zstd);
+    assert!(new.compressed.is_none() && new.vary, "the site's own form has priority");
+    // Regenerating the stale sibling makes the entry stale, so it is found.
+    t.write("old.css.gz", 60);
+    assert!(still_current(t.root.as_fd(), &old, false, false), "the file itself is unchanged");
+    assert!(!still_current(t.root.as_fd(), &old, false, true), "its sibling is not");
+}

@@ -11,8 +11,9 @@ use std::time::Duration;
 use super::client::connect;
 use super::pipe::Lines;
 use super::process::{run_to_exit, Exit, Process};
-use super::procfs::children_of;
+use super::procfs::all_processes;
 use super::response::read_response;
+use super::site::TempDir;
 use super::sockets::tcp_states_of;
 use super::wait::{wait_until, LONG};
 
@@ -37,16 +38,25 @@ fn listener_count(args: &[&str]) -> usize {
     args.iter().filter(|a| **a == "-l" || **a == "--listen" || a.starts_with("--listen=")).count().max(1)
 }
 
-/// A running staticd master (its workers are its children, all in its process group).
+/// The compressor child's process name (`compressor::PROCESS_NAME` in the server).
+pub const COMPRESSOR_NAME: &str = "staticd-zip";
+
+/// A running staticd master (its workers and its compressor are its children, all in its process group).
 pub struct Server {
     process: Process,
     /// The TCP addresses it announced, in order.
     addrs: Vec<SocketAddr>,
+    /// Directories it was given (its compressed-file cache, its XDG_CACHE_HOME), removed after it is stopped:
+    /// declared after `process`, so dropped after it.
+    scratch: Vec<TempDir>,
 }
 
 impl Server {
-    /// `--listen 127.0.0.1:0 --workers 2`, then `extra_args`, then the root. `--listen` or `--workers` in
-    /// `extra_args` replace the default rather than repeat it.
+    /// `--listen 127.0.0.1:0 --workers 2 --compress-cache FRESH`, then `extra_args`, then the root. `--listen`,
+    /// `--workers` or `--compress-cache` in `extra_args` replace the default rather than repeat it (and
+    /// `--no-compress` leaves the cache out), so no test writes into `~/.cache` or `/var/cache`. The cache is a
+    /// path in a fresh temp directory that does not exist yet: the server makes it, owned by its workers'
+    /// user, as it would in production (a directory the tests made as root would be closed to `nobody`).
     pub fn start(root: &Path, extra_args: &[&str]) -> Server {
         let root = root.to_str().expect("temp root path is UTF-8");
         let given = |short: &str, long: &str| {
@@ -59,9 +69,16 @@ impl Server {
         if !given("-w", "--workers") {
             args.extend(["--workers", "2"]);
         }
+        let cache = (!given("--no-compress", "--compress-cache")).then(|| TempDir::new("zip"));
+        let cache_path = cache.as_ref().map(|dir| dir.join("cache"));
+        if let Some(path) = &cache_path {
+            args.extend(["--compress-cache", path.to_str().expect("temp path is UTF-8")]);
+        }
         args.extend_from_slice(extra_args);
         args.push(root);
-        Server::start_with(&args)
+        let mut server = Server::start_with(&args);
+        server.scratch.extend(cache);
+        server
     }
 
     /// Exactly these arguments.
@@ -78,10 +95,16 @@ impl Server {
     }
 
     /// Any command that ends up running staticd (a wrapper script, for instance); returns once it has printed
-    /// `listeners` serving lines.
+    /// `listeners` serving lines. Unless the command sets XDG_CACHE_HOME, it gets a fresh one, so a server
+    /// started without `--compress-cache` by a user other than root keeps its cache there (as root the default
+    /// is /var/cache/staticd whatever XDG says).
     pub fn spawn(mut cmd: Command, listeners: usize) -> Server {
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
+        }
+        let xdg = sets_no_cache_home(&cmd).then(|| TempDir::new("xdg"));
+        if let Some(dir) = &xdg {
+            cmd.env("XDG_CACHE_HOME", &dir.path);
         }
         let what = format!("{cmd:?}");
         let mut process = Process::spawn(cmd);
@@ -94,7 +117,7 @@ impl Server {
         }
         assert!(ready, "{what} printed no serving line within {LONG:?}; stderr:\n{}", process.stderr().text());
         let addrs = process.stderr().snapshot().iter().filter_map(|l| parse_serving_line(l)).collect();
-        Server { process, addrs }
+        Server { process, addrs, scratch: xdg.into_iter().collect() }
     }
 
     /// The first TCP address it serves.
@@ -106,9 +129,26 @@ impl Server {
         self.process.pid()
     }
 
-    /// Live workers (children of the master), found through /proc.
+    /// Live workers (children of the master other than the compressor), found through /proc. A compressor
+    /// just forked is named `staticd` until its first instruction renames it, so for that instant it counts
+    /// here; the tests poll (`wait_for_workers` and the like), so that window only ever costs another round.
     pub fn worker_pids(&self) -> Vec<i32> {
-        children_of(self.pid())
+        self.children(|comm| comm != COMPRESSOR_NAME)
+    }
+
+    /// The live compressor child (normally one; none with `--no-compress`).
+    pub fn compressor_pids(&self) -> Vec<i32> {
+        self.children(|comm| comm == COMPRESSOR_NAME)
+    }
+
+    fn children(&self, wanted: impl Fn(&str) -> bool) -> Vec<i32> {
+        let mut pids: Vec<i32> = all_processes()
+            .into_iter()
+            .filter(|p| p.ppid == self.pid() && p.alive() && wanted(&p.comm))
+            .map(|p| p.pid)
+            .collect();
+        pids.sort_unstable();
+        pids
     }
 
     /// Waits until the master has exactly `n` live workers; returns them.
@@ -202,10 +242,21 @@ impl Server {
 }
 
 /// Runs staticd with `args` to completion (it must exit by itself within `timeout`), letting the caller
-/// adjust the command.
+/// adjust the command. Like `Server::spawn`, it gets a fresh XDG_CACHE_HOME unless the caller sets one.
 pub fn run_capture(args: &[&str], timeout: Duration, configure: impl FnOnce(&mut Command)) -> Exit {
     let mut cmd = Command::new(binary());
     cmd.args(args);
     configure(&mut cmd);
-    run_to_exit(cmd, timeout)
+    let xdg = sets_no_cache_home(&cmd).then(|| TempDir::new("xdg"));
+    if let Some(dir) = &xdg {
+        cmd.env("XDG_CACHE_HOME", &dir.path);
+    }
+    let exit = run_to_exit(cmd, timeout);
+    drop(xdg);
+    exit
+}
+
+/// Whether `cmd` leaves XDG_CACHE_HOME as the tests' own environment has it.
+fn sets_no_cache_home(cmd: &Command) -> bool {
+    !cmd.get_envs().any(|(name, _)| name == "XDG_CACHE_HOME")
 }

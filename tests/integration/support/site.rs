@@ -1,6 +1,7 @@
 //! Throw-away document roots: one builder for every fixture tree the tests serve, with exact modes and
 //! mtimes, symlinks and sparse files, a secret planted *beside* the root that no response may ever contain,
-//! and room beside the root for files that must not be served (logs, sockets, downloads).
+//! and room beside the root for files that must not be served (logs, sockets, downloads); and plain
+//! throw-away directories (a server's compressed-file cache).
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -112,6 +113,37 @@ impl TempRoot {
 impl Drop for TempRoot {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A unique empty temp directory, removed with everything in it on drop, whoever owns what the server made
+/// there. Mode 1777 like /tmp: a server the test runs as `nobody` can make its directories in it, and
+/// workers running as `nobody` can pass through it.
+#[derive(Debug)]
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let clean: String = tag.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let path = std::env::temp_dir().join(format!("staticd-test-{}-{n}-{clean}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).expect("create temp dir");
+        set_mode(&path, 0o1777);
+        TempDir { path }
+    }
+
+    /// A path inside it (not created).
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.path.join(rel)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
     }
 }
 
