@@ -232,6 +232,11 @@ tree_ticks() {
     echo "$ticks"
 }
 
+# Busy ticks (all but idle and iowait) of CPU N since boot, from /proc/stat.
+cpu_busy() {
+    awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
+}
+
 # --- servers -----------------------------------------------------------------------------------------------
 
 # staticd NAME PORT ROOT CACHE_DIR: one worker, pinned, with a compressed-file cache of its own.
@@ -389,10 +394,16 @@ wait_encoding() {
 # --- part 1: the bundle under load -------------------------------------------------------------------------
 
 run_wrk() {
-    local round=$1 server=$2 port=${PORT[$2]} dur=${3:-$DURATION} before after out
+    local round=$1 server=$2 port=${PORT[$2]} dur=${3:-$DURATION} before after out busy0 busy1 wall
     before=$(tree_ticks "${PID[$server]}")
+    wall=$EPOCHREALTIME
+    busy0=$(cpu_busy "$SERVER_CPU")
+    busy1=$(cpu_busy "$CLIENT_CPU")
     out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c "$CONNS" -d "${dur}s" --timeout 10s -H "Accept-Encoding: $AE" \
         -s "$TMP/summary.lua" "http://127.0.0.1:$port$JS_PATH" 2>&1) || log "warning: wrk failed for $server"
+    busy0=$(($(cpu_busy "$SERVER_CPU") - busy0))
+    busy1=$(($(cpu_busy "$CLIENT_CPU") - busy1))
+    wall=$(awk -v a="$wall" -v b="$EPOCHREALTIME" 'BEGIN {print b - a}')
     after=$(tree_ticks "${PID[$server]}")
     printf '%s\n' "$out" >"$TMP/wrk/$round-$server.txt"
     [[ $round == warmup ]] && return 0
@@ -400,10 +411,16 @@ run_wrk() {
     read -r requests bytes dur_us errors status < <(sed -n 's/^SUMMARY requests=\([0-9]*\) bytes=\([0-9]*\) duration_us=\([0-9]*\) errors=\([0-9]*\) status_errors=\([0-9]*\)$/\1 \2 \3 \4 \5/p' <<<"$out")
     [[ -n ${requests:-} ]] || die "no wrk summary for $server: $out"
     rps=$(awk -v r="$requests" -v d="$dur_us" 'BEGIN {printf "%.0f", r / (d / 1e6)}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$requests" "$bytes" "$dur_us" \
+    # The server CPU's busy time that was not the server's (other processes, interrupts), as a share of the run.
+    local other0
+    other0=$(awk -v b=$busy0 -v t=$((after - before)) -v hz="$CLK_TCK" -v w="$wall" \
+        'BEGIN {o = (b - t) / hz / w; printf "%.2f", o < 0 ? 0 : o}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$requests" "$bytes" "$dur_us" \
         "$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", t / hz}')" "$errors" "$status" \
+        "$other0" "$(awk -v b=$busy1 -v hz="$CLK_TCK" -v w="$wall" 'BEGIN {printf "%.2f", b / hz / w}')" \
         >>"$TMP/runs.tsv"
-    log "round $round  $(printf '%-13s' "$server") $rps req/s  $((bytes / (requests ? requests : 1))) B/response"
+    log "round $round  $(printf '%-13s' "$server") $rps req/s  $((bytes / (requests ? requests : 1))) B/response" \
+        " CPU $SERVER_CPU not the server's: $(awk -v o="$other0" 'BEGIN {printf "%.0f", 100 * o}')%"
 }
 
 # Counts syscalls of every process of SERVER while wrk runs STRACE_DURATION s; wrk's request count divides.
@@ -600,8 +617,10 @@ if "load" in parts:
     cpu = defaultdict(float)
     reqs = defaultdict(int)
     errs = defaultdict(int)
-    for rnd, server, requests, nbytes, dur_us, cpu_s, e, st in tsv("runs.tsv"):
+    others = defaultdict(list)
+    for rnd, server, requests, nbytes, dur_us, cpu_s, e, st, other0, busy1 in tsv("runs.tsv"):
         requests, nbytes, dur_us = int(requests), int(nbytes), int(dur_us)
+        others[server].append((float(other0), float(busy1)))
         runs[server].append((requests / (dur_us / 1e6), nbytes / max(requests, 1), nbytes / (dur_us / 1e6)))
         cpu[server] += float(cpu_s)
         reqs[server] += requests
@@ -620,10 +639,10 @@ if "load" in parts:
         share = cpu[s] / (len(runs[s]) * float(meta["duration"])) if runs[s] else 0
         rows.append([label.get(s, s), human(med[s]), ratio, e, f"{int(body):,}", f"{wire:,.0f}",
                      f"{xfer / 1e6:.1f}", f"{reqs[s] / cpu[s] / 1000:.1f}k ({100 * share:.0f}% CPU)" if cpu[s] else "-",
-                     str(errs[s])])
+                     " ".join(f"{100 * o:.0f}%/{100 * b:.0f}%" for o, b in others[s]), str(errs[s])])
     out.append(table(["server", "median req/s", "staticd / this", "Content-Encoding", "body bytes",
                       "wire bytes / response (wrk)", "MB/s transferred (wrk)", "req per server CPU-s",
-                      "errors"], rows))
+                      "per run: server CPU busy with others / client CPU busy", "errors"], rows))
     out.append("")
     if "staticd" in med:
         goals = [("nginx_gzip", "several times (3x or more)", 3.0), ("nginx_static", "1.0x or more", 1.0)]
@@ -636,7 +655,9 @@ if "load" in parts:
         out.append("Targets: " + "; ".join(said) + ".")
         out.append("")
     out.append("Wire bytes are wrk's count of every byte read (status line, headers, body) divided by its "
-               "requests; MB/s is the same bytes over the run's time (10^6 bytes).")
+               "requests; MB/s is the same bytes over the run's time (10^6 bytes). The per-run column says how "
+               "quiet the machine was: the share of the server's CPU spent on anything but the server (other "
+               "processes, interrupts), and how busy the client's CPU was (wrk plus anything else).")
     out.append("")
     sc = tsv("syscalls.tsv")
     if sc:
