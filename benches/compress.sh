@@ -27,7 +27,7 @@ if [[ $SMOKE == 1 ]]; then
 else
     ROUNDS=${ROUNDS:-3}
     # TTFB is a few ms, and one sample per fresh server: more rounds than the load part for a steadier median.
-    TTFB_ROUNDS=${TTFB_ROUNDS:-5}
+    TTFB_ROUNDS=${TTFB_ROUNDS:-7}
     DURATION=${DURATION:-5}
     SKIP_STRACE=${SKIP_STRACE:-0}
     RESULTS=${RESULTS-$HERE/results.md}
@@ -239,11 +239,12 @@ cpu_busy() {
 
 # --- servers -----------------------------------------------------------------------------------------------
 
-# staticd NAME PORT ROOT CACHE_DIR: one worker, pinned, with a compressed-file cache of its own.
+# staticd NAME PORT ROOT CACHE_DIR [OPTION...]: one worker, pinned, with a compressed-file cache of its own.
 launch_staticd_at() {
     local name=$1 port=$2 root=$3 cache=$4
+    shift 4
     taskset -c "$SERVER_CPU" "$STATICD_BIN" --workers 1 --listen "127.0.0.1:$port" --access-log off \
-        --compress-cache "$cache" "$root" >>"$TMP/$name.log" 2>&1 &
+        --compress-cache "$cache" "$@" "$root" >>"$TMP/$name.log" 2>&1 &
     PID[$name]=$!
 }
 
@@ -302,6 +303,10 @@ start() {
         staticd)
             rm -rf "$TMP/cache-$name"
             launch_staticd_at "$name" "$port" "${root:-$TMP/www}" "$TMP/cache-$name"
+            ;;
+        staticd_nocompress)
+            rm -rf "$TMP/cache-$name"
+            launch_staticd_at "$name" "$port" "${root:-$TMP/www}" "$TMP/cache-$name" --no-compress
             ;;
         nginx_gzip) launch_nginx_at "$name" "$port" "${root:-$TMP/www}" gzip ;;
         nginx_static) launch_nginx_at "$name" "$port" "${root:-$TMP/www-gz}" static ;;
@@ -435,7 +440,7 @@ count_syscalls() {
     spid=$!
     HELPERS+=("$spid")
     for ((i = 0; i < 50; i++)); do
-        (($(grep -c attached "$TMP/strace-$server.log" || true) >= ${#pids[@]})) && break
+        (($(grep -c attached "$TMP/strace-$server.log" 2>/dev/null || true) >= ${#pids[@]})) && break
         sleep 0.1
     done
     wout=$(taskset -c "$CLIENT_CPU" wrk -t1 -c "$CONNS" -d "${STRACE_DURATION}s" --timeout 10s \
@@ -548,6 +553,13 @@ part_ttfb() {
             printf '%s staticd %s %s %s %s\n' "$round" "$r1" "$r2" "$took" "$r3" | tr ' ' '\t' >>"$TMP/ttfb.tsv"
             log "ttfb round $round: staticd first ($r1), identity ($r2), compressed after ${took}s, then ($r3)"
             stop ttfb_staticd
+            # The control: the same two requests to a fresh staticd that never compresses (--no-compress).
+            start ttfb_nocompress staticd_nocompress "$TMP/big"
+            r1=$(timed_get "${PORT[ttfb_nocompress]}" "$path" "$AE")
+            r2=$(timed_get "${PORT[ttfb_nocompress]}" "$path" "")
+            printf '%s staticd_nocompress %s %s - %s\n' "$round" "$r1" "$r2" "$r1" | tr ' ' '\t' >>"$TMP/ttfb.tsv"
+            log "ttfb round $round: staticd --no-compress first ($r1), identity ($r2)"
+            stop ttfb_nocompress
         fi
         if has nginx_gzip; then
             # nginx gzip on, for comparison: it compresses while it sends.
@@ -713,7 +725,9 @@ if "ttfb" in parts:
             ready = [r[12] for r in rs]
             ready_s = "-" if server != "staticd" else (
                 "timeout" if "timeout" in ready else f"{statistics.median(float(x) for x in ready):.2f} s")
-            body.append([label.get(server, server).split(" (")[0] if server != "nginx_gzip" else "nginx `gzip on`",
+            name = {"staticd": "staticd", "staticd_nocompress": "staticd `--no-compress` (control)",
+                    "nginx_gzip": "nginx `gzip on`"}.get(server, server)
+            body.append([name,
                          f"{med(4)} / {med(5)} ({first_enc}, {int(rs[0][6]):,} B)",
                          f"{med(9)} / {med(10)} ({int(rs[0][11]):,} B)",
                          ready_s,
@@ -724,6 +738,10 @@ if "ttfb" in parts:
         out.append("Per round: " + "; ".join(
             f"{r[1]} r{r[0]}: 1st TTFB {ms(r[4])} ms ({r[3]}), identity {ms(r[9])} ms"
             + (f", compressed after {r[12]} s, then {r[14]}" if r[1] == "staticd" else "") for r in rows))
+        out.append("")
+        out.append("The control is the same first request to a fresh staticd that never compresses: the "
+                   "difference between its TTFB and staticd's is what handing the file to the compressor costs "
+                   "the first response.")
         out.append("")
 print("\n".join(out))
 EOF
