@@ -582,6 +582,7 @@ report() {
     {
         echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
         echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "load_start=$LOAD_START"
         echo "nginx=$(nginx -v 2>&1 | sed 's/.*: //' || true)"
         echo "wrk=$(wrk -v 2>&1 | awk 'NR == 1 {print $2}' || true)"
         echo "rev=$rev"
@@ -616,7 +617,7 @@ label = {"staticd": "staticd (from its cache)", "nginx_gzip": "nginx `gzip on` (
 parts = meta["parts"].split()
 out = [f"## Compression (issue 14): `benches/compress.sh`", ""]
 out.append(f"- {meta['date']}, staticd {meta['rev']}, {meta['nginx']}, wrk {meta['wrk']}; load average "
-           f"at the end: {meta['load']}" + (" (SMOKE run)" if meta["smoke"] == "1" else ""))
+           f"at the start {meta['load_start']}, at the end {meta['load']}" + (" (SMOKE run)" if meta["smoke"] == "1" else ""))
 out.append(f"- every server one worker pinned to CPU 0, `wrk -t1 -c{meta['conns']}` pinned to CPU 1, "
            f"{meta['rounds']} alternating rounds of {meta['duration']} s, medians; "
            f"`Accept-Encoding: {meta['ae']}` on every request")
@@ -760,7 +761,8 @@ main() {
     write_fixtures
     taskset -c "$SERVER_CPU" true 2>/dev/null || die "cannot pin to SERVER_CPU=$SERVER_CPU"
     taskset -c "$CLIENT_CPU" true 2>/dev/null || die "cannot pin to CLIENT_CPU=$CLIENT_CPU"
-    log "bundle: $BUNDLE_NOTE, $(stat -c %s "$BUNDLE") bytes; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+    log "bundle: $BUNDLE_NOTE, $(stat -c %s "$BUNDLE") bytes; load average $LOAD_START"
     local part
     for part in $PARTS; do
         "part_$part"
@@ -769,7 +771,9 @@ main() {
     echo
     cat "$TMP/results.md"
     if [[ -n $RESULTS ]]; then
-        { echo; cat "$TMP/results.md"; } >>"$RESULTS"
+        # One blank line between the file's last table and this section.
+        [[ ! -s $RESULTS || -z $(tail -n 1 "$RESULTS") ]] || echo >>"$RESULTS"
+        cat "$TMP/results.md" >>"$RESULTS"
         log "tables appended to $RESULTS"
     fi
 }
