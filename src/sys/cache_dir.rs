@@ -82,6 +82,19 @@ pub fn set_nice(nice: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Puts the calling thread (and the threads it starts afterwards) in the `SCHED_BATCH` policy: the scheduler
+/// no longer lets it preempt a running thread when it wakes up, so a worker that wakes the compressor with a
+/// request finishes sending its response first; it still gets its share of the CPU, by its nice value.
+pub fn set_batch_scheduling() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param that outlives the call, which only reads it; pid 0 is the caller.
+    let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Whether a process `pid` exists (`kill(pid, 0)`; EPERM means it exists but is not ours). A temporary file
 /// named after a pid that does not exist has no writer left.
 pub fn process_exists(pid: i32) -> bool {
@@ -96,6 +109,20 @@ mod tests {
     use super::*;
     use crate::sys::open_dir;
     use std::os::fd::AsFd;
+
+    #[test]
+    fn batch_scheduling_is_the_calling_threads() {
+        let policy = std::thread::spawn(|| {
+            set_batch_scheduling().unwrap();
+            // SAFETY: sched_getscheduler only reads the policy of the calling thread.
+            unsafe { libc::sched_getscheduler(0) }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(policy, libc::SCHED_BATCH);
+        // SAFETY: as above, for this (untouched) thread.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
+    }
     use std::time::{Duration, SystemTime};
 
     #[test]

@@ -39,7 +39,9 @@ mod process;
 mod random;
 mod socket;
 
-pub use cache_dir::{create_exclusive, fsync, lstat_at, process_exists, rename_at, set_nice, touch_at, unlink_at};
+pub use cache_dir::{
+    create_exclusive, fsync, lstat_at, process_exists, rename_at, set_batch_scheduling, set_nice, touch_at, unlink_at,
+};
 pub use dir::{stat_beneath, DirEntry, DirReader, EntryType};
 pub use epoll::{Epoll, Event, Token, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
 pub use files::{
