@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!  Proxy ──► Head ──complete head──► answer ──► Head (keep-alive; the next pipelined request may be buffered)
-//!              │  └─ with a body ──► Body (framed, discarded) ──► answer ──► Head
+//!              │  ├─ with a body ──► Body (framed, discarded) ──► answer ──► Head
+//!              │  └─ with a body the site refuses whatever it holds ──► answer ──► Done (the body never read)
 //!              │ error, Connection: close, limit, deadline
 //!              ▼
 //!            Done: parse nothing more; flush what is queued ──► Lingering: shutdown(SHUT_WR), discard input
@@ -18,7 +19,10 @@
 //! Input is parsed in order and responses are queued in order: any number of pipelined requests are answered
 //! in one flush. Request bodies are framed exactly (Content-Length or strict chunked) and discarded, so body
 //! bytes can never be taken for a request; a request with a body is answered only once its body is framed, so
-//! a malformed or oversized body gets 400/413 instead of the request's answer.
+//! a malformed or oversized body gets 400/413 instead of the request's answer. The exception is a request the
+//! site refuses whatever its body holds ([`Handler::answers_before_body`]: a 405 for an upload to a read-only
+//! server): it is answered at once, without `100 Continue`, and the connection closes after the answer
+//! instead of reading a body it would throw away; what the client still sends is discarded while it lingers.
 
 use std::borrow::Cow;
 use std::io;
@@ -112,6 +116,10 @@ pub struct Conn {
     /// The client asked for the close (`Connection: close`, or HTTP/1.0 without keep-alive): it sends nothing
     /// after the request that said so.
     client_closes: bool,
+    /// A request was answered without its body being read: the connection closes after that answer, always by
+    /// lingering (the body may still be on its way, and closing on unread bytes would reset the connection
+    /// and could destroy the answer before the client reads it).
+    body_unread: bool,
     /// Last time bytes moved in either direction.
     last_progress: Instant,
     /// Access-log lines of responses not yet sent whole.
@@ -131,6 +139,7 @@ impl Conn {
             ready: Readiness { readable: true, writable: true, fin_pending: false, eof: false },
             served: 0,
             client_closes: false,
+            body_unread: false,
             last_progress: now,
             log_lines: PendingLog::default(),
         }
@@ -396,6 +405,14 @@ impl Conn {
             BodyFraming::Length(n) => Body::Fixed(n),
             BodyFraming::Chunked => Body::Chunked(Box::new(ChunkedDecoder::new(ctx.settings.limits.max_body_bytes))),
         };
+        if ctx.site.answers_before_body(&request) {
+            self.body_unread = true;
+            self.reading = Reading::Head { started: None };
+            if !self.answer(&mut request, started, ctx) {
+                self.reading = Reading::Waiting { request: Box::new(request), started };
+            }
+            return;
+        }
         if request.expect_continue && request.version == Version::Http11 {
             // The client holds its body back until told to go on (RFC 9110 §10.1.1).
             self.out.append(&mut ctx.pools.out, |buf| buf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n"));
@@ -433,7 +450,7 @@ impl Conn {
         let limit = ctx.settings.keepalive_requests;
         let limit_reached = limit != 0 && self.served + 1 >= limit;
         let stopping = matches!(ctx.phase, Phase::Stopping { .. });
-        let persist = if !req.keep_alive || limit_reached || stopping {
+        let persist = if !req.keep_alive || limit_reached || stopping || self.body_unread {
             Persist::Close
         } else if req.version == Version::Http10 {
             Persist::KeepAlive10
@@ -447,7 +464,7 @@ impl Conn {
             return false;
         };
         self.served += 1;
-        self.client_closes = !req.keep_alive;
+        self.client_closes = !req.keep_alive && !self.body_unread;
         ctx.counters.count_response(status);
         self.log(ctx, Some(req), status, start, started);
         if persist.closes() {

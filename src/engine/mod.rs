@@ -41,6 +41,13 @@ pub trait Handler {
     /// some work first; the engine asks again after each `work` call, with a fresh `reply`.
     fn respond(&mut self, req: &Request, reply: &mut Reply<'_>) -> Answer;
 
+    /// Whether `req`, which has a body, is answered without it: the handler refuses it whatever the body
+    /// holds. The engine then asks for the answer at once (no `100 Continue`), never reads the body, and
+    /// closes the connection after the answer.
+    fn answers_before_body(&self, _req: &Request) -> bool {
+        false
+    }
+
     /// Does a bounded slice (a few milliseconds) of the work that requests answered `Later` wait for. The
     /// event loop calls it once per turn while any request waits, between the turns' other work, so a long
     /// job never holds the other connections for more than one slice.

@@ -109,6 +109,12 @@ impl Handler for Site {
         })
     }
 
+    /// The methods refused with 405 or 501 are refused whatever their body holds, so it is not read: an upload
+    /// to this read-only server is answered at once, as nginx does, not after the client has sent a megabyte.
+    fn answers_before_body(&self, req: &Request) -> bool {
+        !matches!(req.method, Method::Get | Method::Head | Method::Options)
+    }
+
     fn watch_fd(&self) -> Option<BorrowedFd<'_>> {
         self.files.inotify_fd()
     }

@@ -16,7 +16,7 @@ use crate::shm::WorkerSlot;
 use crate::sys;
 
 /// Answers every request with 200 and its target as the body; `/big` gets `big` through sendfile; `/slow`
-/// is answered only after `work` has been called `slow_steps` times.
+/// is answered only after `work` has been called `slow_steps` times; `/refused` is answered before its body.
 #[derive(Default)]
 struct Stub {
     seen: Vec<String>,
@@ -36,6 +36,10 @@ impl Handler for Stub {
 
     fn work(&mut self) {
         self.worked += 1;
+    }
+
+    fn answers_before_body(&self, req: &Request) -> bool {
+        req.target == "/refused"
     }
 }
 
@@ -479,4 +483,34 @@ fn a_connection_handed_over_after_its_proxy_header_does_not_wait_for_another() {
     h.conn = Conn::resume(fd, record, true, h.ctx.clock.now());
     assert_eq!(h.send(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n"), Next::Wait);
     assert!(h.received().ends_with("/after"), "the request is answered, not taken for a bad PROXY header");
+}
+
+#[test]
+fn a_request_refused_whatever_its_body_holds_is_answered_at_once_and_its_body_never_read() {
+    let mut h = Harness::new();
+    // The client waits for 100 Continue before sending 500 bytes: it must get the answer instead.
+    let next = h.send(b"PUT /refused HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\nExpect: 100-continue\r\n\r\n");
+    assert_eq!(next, Next::Wait, "lingering for the client's FIN");
+    let got = h.received();
+    assert!(!got.contains("100 Continue"), "{got}");
+    assert!(got.starts_with("HTTP/1.1 200 ") && got.contains("Connection: close\r\n"), "{got}");
+    assert!(h.server_write_side_closed(), "closed after the answer");
+    // What it sends anyway (its body, a request after it) is discarded, never parsed as a request.
+    h.send(b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(h.ctx.site.seen, ["/refused"]);
+    // Its body already sent with the head (no Expect): the same, and a Connection: close from the client does
+    // not make the server close on the unread bytes (a reset could destroy the answer): it lingers.
+    let mut h = Harness::new();
+    let next = h.send(b"POST /refused HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+    assert_eq!(next, Next::Wait, "lingering, not closed at once");
+    assert!(h.received().starts_with("HTTP/1.1 200 "));
+    h.client.shutdown(std::net::Shutdown::Write).expect("client FIN");
+    h.conn.on_event(sys::EPOLLIN | sys::EPOLLRDHUP);
+    assert_eq!(h.conn.drive(&mut h.ctx), Next::Close);
+    // A request whose body the site wants framed still gets 100 Continue and its body read.
+    let mut h = Harness::new();
+    h.send(b"PUT /kept HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    assert!(h.received().starts_with("HTTP/1.1 100 Continue\r\n\r\n"));
+    h.send(b"hello");
+    assert_eq!(h.ctx.site.seen, ["/kept"]);
 }
