@@ -26,8 +26,9 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Families (with # HELP and # TYPE): staticd_connections_live (gauge, label worker), staticd_connections_accepted_total,
 /// staticd_requests_total, staticd_bytes_sent_total, staticd_responses_total (labels worker, class="2xx"…),
-/// staticd_access_log_dropped_lines_total, staticd_uptime_seconds (gauge), staticd_workers (gauge).
-pub fn render(out: &mut String, workers: &[WorkerStats], uptime_secs: u64) {
+/// staticd_access_log_dropped_lines_total, staticd_uptime_seconds (gauge), staticd_workers (gauge),
+/// staticd_compressions_total (the compressor's finished requests).
+pub fn render(out: &mut String, workers: &[WorkerStats], uptime_secs: u64, compressions: u64) {
     per_worker(out, "staticd_connections_live", "gauge", "Connections currently open.", workers, |w| w.live);
     per_worker(
         out,
@@ -60,6 +61,13 @@ pub fn render(out: &mut String, workers: &[WorkerStats], uptime_secs: u64) {
     let _ = writeln!(out, "staticd_uptime_seconds {uptime_secs}");
     header(out, "staticd_workers", "gauge", "Worker processes currently running.");
     let _ = writeln!(out, "staticd_workers {}", workers.len());
+    header(
+        out,
+        "staticd_compressions_total",
+        "counter",
+        "Compression requests the compressor finished: an entry written (or found not to pay), or found in the cache.",
+    );
+    let _ = writeln!(out, "staticd_compressions_total {compressions}");
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -109,7 +117,7 @@ mod tests {
             },
         ];
         let mut out = String::new();
-        render(&mut out, &workers, 3600);
+        render(&mut out, &workers, 3600, 5);
         let want = "\
 # HELP staticd_connections_live Connections currently open.
 # TYPE staticd_connections_live gauge
@@ -149,6 +157,9 @@ staticd_uptime_seconds 3600
 # HELP staticd_workers Worker processes currently running.
 # TYPE staticd_workers gauge
 staticd_workers 2
+# HELP staticd_compressions_total Compression requests the compressor finished: an entry written (or found not to pay), or found in the cache.
+# TYPE staticd_compressions_total counter
+staticd_compressions_total 5
 ";
         assert_eq!(out, want);
     }
@@ -156,11 +167,12 @@ staticd_workers 2
     #[test]
     fn no_workers_still_declares_every_family() {
         let mut out = String::new();
-        render(&mut out, &[], 0);
+        render(&mut out, &[], 0, 0);
         let types = out.lines().filter(|l| l.starts_with("# TYPE ")).count();
         let helps = out.lines().filter(|l| l.starts_with("# HELP ")).count();
-        assert_eq!((types, helps), (8, 8));
-        assert!(out.ends_with("staticd_workers 0\n"));
+        assert_eq!((types, helps), (9, 9));
+        assert!(out.contains("staticd_workers 0\n"));
+        assert!(out.ends_with("staticd_compressions_total 0\n"));
         assert!(out.contains("staticd_uptime_seconds 0\n"));
     }
 
@@ -176,7 +188,7 @@ staticd_workers 2
             })
             .collect();
         let mut out = String::new();
-        render(&mut out, &workers, u64::MAX);
+        render(&mut out, &workers, u64::MAX, u64::MAX);
         assert!(out.ends_with('\n'));
         for l in out.lines().filter(|l| !l.starts_with('#')) {
             let (series, value) = l.rsplit_once(' ').unwrap();
@@ -186,7 +198,7 @@ staticd_workers 2
             assert!(name.starts_with("staticd_"), "{l}");
             assert!(out.contains(&format!("# TYPE {name} ")), "family declared: {l}");
         }
-        // 5 one-label families × 4 workers + 5 classes × 4 workers + uptime + workers.
-        assert_eq!(out.lines().filter(|l| !l.starts_with('#')).count(), 20 + 20 + 2);
+        // 5 one-label families × 4 workers + 5 classes × 4 workers + uptime + workers + compressions.
+        assert_eq!(out.lines().filter(|l| !l.starts_with('#')).count(), 20 + 20 + 3);
     }
 }

@@ -28,7 +28,8 @@ pub fn respond(site: &Site, req: &Request, reply: &mut Reply<'_>) -> u16 {
         return reply.simple(404, &[], head_only);
     }
     let mut body = String::new();
-    metrics::render(&mut body, &snapshot(&site.shm), shm::now_secs().saturating_sub(site.shm.started_at()));
+    let uptime = shm::now_secs().saturating_sub(site.shm.started_at());
+    metrics::render(&mut body, &snapshot(&site.shm), uptime, site.shm.compressed());
     reply.head(200, |buf| {
         response::header(buf, "Content-Type", metrics::CONTENT_TYPE);
         response::header(buf, "Cache-Control", "no-store");

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -194,4 +195,22 @@ fn status_page_over_a_unix_socket_checks_forwarded_clients() {
     assert_eq!(ask("X-Forwarded-For: 127.0.0.1\r\n"), 200, "a local client forwarded over the socket");
     assert_eq!(ask("Forwarded: for=203.0.113.5\r\n"), 404, "a public client named by Forwarded");
     assert_eq!(ask("X-Forwarded-For: 203.0.113.5, 127.0.0.1\r\n"), 404, "a public client behind a local hop");
+}
+
+#[test]
+fn the_compressors_finished_requests_are_counted() {
+    let root = site("status-zip");
+    // Text that compresses, over the 1 KiB minimum.
+    let text: String = (0..400).map(|i| format!("line {i} of a page that repeats itself\n")).collect();
+    root.write("page.txt", text.as_bytes());
+    let server = root.serve(&["--status-path", STATUS]);
+    let (_, before) = scrape(server.addr());
+    assert_eq!(before.get("staticd_compressions_total"), Some(&0));
+    // The first request asks for the compression; the counter moves once the entry is written.
+    let counted = wait_until(Duration::from_secs(120), || {
+        let r = fetch(server.addr(), "GET", "/page.txt", &[("Accept-Encoding", "gzip")]);
+        assert_eq!(r.status, 200);
+        scrape(server.addr()).1.get("staticd_compressions_total").is_some_and(|&n| n >= 1)
+    });
+    assert!(counted, "no compression counted; stderr:\n{}", server.stderr_text());
 }
