@@ -13,6 +13,8 @@
 
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::sys::FileStamp;
+
 /// The encodings the compressor makes, in the order their bytes follow the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coding {
@@ -33,18 +35,6 @@ impl Coding {
     }
 }
 
-/// What identifies one version of a source file. Size and mtime alone are what an ETag promises; the inode,
-/// device and ctime also change when a file is replaced by one with the same size and mtime (a build that
-/// pins mtimes, SOURCE_DATE_EPOCH, a Nix store), which would otherwise be served from the old entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SourceStamp {
-    pub dev: u64,
-    pub inode: u64,
-    pub size: u64,
-    pub mtime: (i64, i64),
-    pub ctime: (i64, i64),
-}
-
 /// Bumped whenever the format or what the encoders produce changes, so old entries are not mistaken for new.
 /// Bumped together with [`ETAG_VERSION`] when the encoders' output changes (`codecs::tests::
 /// the_encoders_output_is_pinned` says when).
@@ -61,7 +51,7 @@ pub const SUFFIX: &str = ".sdz";
 pub const TEMP_PREFIX: &str = ".tmp-";
 
 /// The 128-bit key of one version of the file at `rel` (root-relative, no leading '/').
-pub fn key(rel: &[u8], s: &SourceStamp) -> u128 {
+pub fn key(rel: &[u8], s: &FileStamp) -> u128 {
     let mut h = Xxh3::new();
     h.update(FORMAT);
     h.update(&(rel.len() as u64).to_le_bytes());
@@ -124,8 +114,8 @@ pub fn parse_header(h: &[u8], key: u128, file_size: u64) -> Option<[Option<(u64,
 mod tests {
     use super::*;
 
-    fn stamp() -> SourceStamp {
-        SourceStamp { dev: 1, inode: 2, size: 3, mtime: (4, 5), ctime: (6, 7) }
+    fn stamp() -> FileStamp {
+        FileStamp { dev: 1, inode: 2, size: 3, mtime: (4, 5), ctime: (6, 7) }
     }
 
     #[test]
@@ -134,11 +124,11 @@ mod tests {
         assert_eq!(base, key(b"a.js", &stamp()), "stable");
         let changed = [
             key(b"b.js", &stamp()),
-            key(b"a.js", &SourceStamp { dev: 9, ..stamp() }),
-            key(b"a.js", &SourceStamp { inode: 9, ..stamp() }),
-            key(b"a.js", &SourceStamp { size: 9, ..stamp() }),
-            key(b"a.js", &SourceStamp { mtime: (4, 6), ..stamp() }),
-            key(b"a.js", &SourceStamp { ctime: (7, 7), ..stamp() }),
+            key(b"a.js", &FileStamp { dev: 9, ..stamp() }),
+            key(b"a.js", &FileStamp { inode: 9, ..stamp() }),
+            key(b"a.js", &FileStamp { size: 9, ..stamp() }),
+            key(b"a.js", &FileStamp { mtime: (4, 6), ..stamp() }),
+            key(b"a.js", &FileStamp { ctime: (7, 7), ..stamp() }),
         ];
         for k in changed {
             assert_ne!(k, base);

@@ -21,12 +21,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::compress::entry::{self, SourceStamp};
+use crate::compress::entry;
 use crate::compress::store::{self, PutError, Store};
 use crate::compress::{codecs, request};
 use crate::config::{Compression, Config};
 use crate::shm::Shm;
-use crate::sys;
+use crate::sys::{self, FileStamp};
 
 /// Jobs waiting for a thread; requests beyond this are dropped (a worker asks again on a later request).
 pub const QUEUE: usize = 1024;
@@ -160,7 +160,7 @@ pub(crate) struct Setup {
 
 struct Job {
     rel: Vec<u8>,
-    stamp: SourceStamp,
+    stamp: FileStamp,
     key: u128,
 }
 
@@ -469,7 +469,7 @@ fn read_version(shared: &Shared, job: &Job) -> Option<Vec<u8>> {
         }
     };
     let same = |when: &str| match sys::fstat(fd.as_fd()) {
-        Ok(info) if info.kind == sys::FileKind::Regular && stamp_of(&info) == job.stamp => true,
+        Ok(info) if info.kind == sys::FileKind::Regular && info.stamp() == job.stamp => true,
         Ok(_) => {
             log::debug!("not compressing {path}: changed {when}");
             false
@@ -548,16 +548,6 @@ fn settle_wait(ctime: (i64, i64), now: SystemTime, settle: Duration) -> Option<D
     }
 }
 
-fn stamp_of(info: &sys::FileInfo) -> SourceStamp {
-    SourceStamp {
-        dev: info.dev,
-        inode: info.inode,
-        size: info.size,
-        mtime: (info.mtime_sec, info.mtime_nsec),
-        ctime: (info.ctime_sec, info.ctime_nsec),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,10 +566,10 @@ mod tests {
         Compression { cache_dir: dir.join("cache"), cache_size: 64 << 20, types: vec!["text/*".into()] }
     }
 
-    fn stamp_at(path: &Path) -> SourceStamp {
+    fn stamp_at(path: &Path) -> FileStamp {
         let fd = sys::open_dir(path.parent().unwrap()).unwrap();
         let f = sys::open_beneath(fd.as_fd(), path.file_name().unwrap().as_encoded_bytes(), false).unwrap();
-        stamp_of(&sys::fstat(f.as_fd()).unwrap())
+        sys::fstat(f.as_fd()).unwrap().stamp()
     }
 
     struct Running {
@@ -619,7 +609,7 @@ mod tests {
             Running { shared, writer: Some(write), done, thread: Some(thread), cache: dir.join("cache") }
         }
 
-        fn ask(&self, rel: &[u8], stamp: &SourceStamp) {
+        fn ask(&self, rel: &[u8], stamp: &FileStamp) {
             let packet = request::encode(rel, stamp).unwrap();
             assert_eq!(sys::write(self.writer.as_ref().unwrap().as_fd(), &packet).unwrap(), packet.len());
         }
@@ -786,7 +776,7 @@ mod tests {
         let running = Running::start(&dir);
         // A version that is not the file's (another mtime), a file that changed after the worker saw it, a
         // file too small to compress, a path that leaves the root, one that does not exist: none is compressed.
-        running.ask(b"js/app.js", &SourceStamp { mtime: (1, 2), ..old });
+        running.ask(b"js/app.js", &FileStamp { mtime: (1, 2), ..old });
         std::fs::write(&js, [script(), b"// more\n".to_vec()].concat()).unwrap();
         running.ask(b"js/app.js", &old);
         running.ask(b"small.txt", &stamp_at(&small));

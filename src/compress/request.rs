@@ -6,7 +6,7 @@
 //! The stamp travels with the path so the compressor compresses exactly the version the worker saw, and
 //! drops the request when the file has changed since (the worker will ask again for the new version).
 
-use crate::compress::entry::SourceStamp;
+use crate::sys::FileStamp;
 
 /// Atomic pipe writes are guaranteed up to this size (POSIX PIPE_BUF, 4096 on Linux).
 pub const MAX_REQUEST: usize = 4096;
@@ -21,11 +21,11 @@ pub const MAX_PATH: usize = MAX_REQUEST - FIXED;
 pub struct Request {
     /// Root-relative path, no leading '/'.
     pub rel: Vec<u8>,
-    pub stamp: SourceStamp,
+    pub stamp: FileStamp,
 }
 
 /// The packet for a request; None when the path is too long to fit in one atomic write.
-pub fn encode(rel: &[u8], s: &SourceStamp) -> Option<Vec<u8>> {
+pub fn encode(rel: &[u8], s: &FileStamp) -> Option<Vec<u8>> {
     if rel.len() > MAX_PATH {
         return None;
     }
@@ -58,7 +58,7 @@ pub fn decode(packet: &[u8]) -> Option<Request> {
     }
     Some(Request {
         rel,
-        stamp: SourceStamp { dev: u(0), inode: u(1), size: u(2), mtime: (s(3), s(4)), ctime: (s(5), s(6)) },
+        stamp: FileStamp { dev: u(0), inode: u(1), size: u(2), mtime: (s(3), s(4)), ctime: (s(5), s(6)) },
     })
 }
 
@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn requests_round_trip_and_malformed_packets_are_dropped() {
-        let stamp = SourceStamp { dev: 1, inode: u64::MAX, size: 3, mtime: (-4, 5), ctime: (6, 999_999_999) };
+        let stamp = FileStamp { dev: 1, inode: u64::MAX, size: 3, mtime: (-4, 5), ctime: (6, 999_999_999) };
         let packet = encode(b"js/app.js", &stamp).unwrap();
         assert_eq!(decode(&packet), Some(Request { rel: b"js/app.js".to_vec(), stamp }));
         assert_eq!(decode(&packet[..FIXED]), None, "no path");

@@ -131,6 +131,31 @@ pub struct FileInfo {
     pub ctime_nsec: i64,
 }
 
+/// What tells one version of a file from another: which file (device, inode) and what was last done to it
+/// (size; mtime and ctime to the nanosecond; ctime also moves on a rename or a link and cannot be set back).
+/// Size and mtime alone are what an ETag promises; the rest also changes when a file is replaced by one with
+/// the same size and mtime (a build that pins mtimes, SOURCE_DATE_EPOCH, a Nix store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileStamp {
+    pub dev: u64,
+    pub inode: u64,
+    pub size: u64,
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+}
+
+impl FileInfo {
+    pub fn stamp(&self) -> FileStamp {
+        FileStamp {
+            dev: self.dev,
+            inode: self.inode,
+            size: self.size,
+            mtime: (self.mtime_sec, self.mtime_nsec),
+            ctime: (self.ctime_sec, self.ctime_nsec),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
     Regular,

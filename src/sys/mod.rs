@@ -46,7 +46,7 @@ pub use dir::{stat_beneath, DirEntry, DirReader, EntryType};
 pub use epoll::{Epoll, Event, Token, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
 pub use files::{
     check_searchable, fstat, make_dir_at, open_append, open_beneath, open_dir, open_dir_readonly, owner_and_mode,
-    pread, pread_from_start, read, set_owner_and_mode, stat_at, write, FileInfo, FileKind,
+    pread, pread_from_start, read, set_owner_and_mode, stat_at, write, FileInfo, FileKind, FileStamp,
 };
 pub use inotify::{
     inotify, inotify_read, inotify_unwatch, inotify_watch_dir, WatchEvent, IN_ENTRY_SET, IN_IGNORED, IN_ISDIR,

@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::compress::entry::{self, SourceStamp, CODINGS};
+use crate::compress::entry::{self, CODINGS};
 use crate::compress::request;
 use crate::site::cache::{etag_of_compressed, CachedFile, FileCache, Representation, SMALL_BODY};
 use crate::site::encoding::ContentCoding;
@@ -64,7 +64,7 @@ impl FileCache {
         };
         // Read before looking: an entry finished after this read moves the count again.
         let seen = shm.compressed();
-        let stamp = stamp_of(&file.identity.info);
+        let stamp = file.identity.info.stamp();
         let key_hash = entry::key(&file.rel, &stamp);
         let name = entry::name(key_hash);
         match load(link.cache_dir.as_fd(), &name, key_hash, file) {
@@ -127,17 +127,6 @@ impl FileCache {
 
 /// How often a served entry's use time is renewed: eviction is by the day, so minutes are precise enough.
 const TOUCH_EVERY: Duration = Duration::from_secs(300);
-
-/// What the compressor's key is made of, from the identity's fstat.
-pub fn stamp_of(info: &FileInfo) -> SourceStamp {
-    SourceStamp {
-        dev: info.dev,
-        inode: info.inode,
-        size: info.size,
-        mtime: (info.mtime_sec, info.mtime_nsec),
-        ctime: (info.ctime_sec, info.ctime_nsec),
-    }
-}
 
 /// The forms in the entry `name`, if it is there and whole, and when it was last marked used (its mtime).
 /// Each form is served with the identity's Last-Modified and an ETag of its own derived from the identity's.

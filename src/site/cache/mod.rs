@@ -38,7 +38,7 @@ use crate::shm::Shm;
 use crate::site::encoding::ContentCoding;
 use crate::site::mime::{self, Sample};
 use crate::site::open::{self, Failure, OpenError, Opened};
-use crate::sys::{self, FileInfo, FileKind, WatchEvent};
+use crate::sys::{self, FileInfo, FileKind, FileStamp, WatchEvent};
 use clock::Clock;
 pub use compressed::Compressed;
 pub use watches::DirId;
@@ -101,27 +101,10 @@ pub struct Representation {
     pub body: Option<Box<[u8]>>,
 }
 
-/// What a path's stat must still say for an entry to be current: for the file and each sibling, None when
-/// there was no regular file there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    inode: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    fn of(info: &FileInfo) -> Option<Stamp> {
-        (info.kind == FileKind::Regular).then_some(Stamp {
-            dev: info.dev,
-            inode: info.inode,
-            size: info.size,
-            mtime: (info.mtime_sec, info.mtime_nsec),
-            ctime: (info.ctime_sec, info.ctime_nsec),
-        })
-    }
+/// What a path's stat must still say for an entry to be current: the stamp of the regular file there, None
+/// when there was none.
+fn stamp_of_regular(info: &FileInfo) -> Option<FileStamp> {
+    (info.kind == FileKind::Regular).then(|| info.stamp())
 }
 
 pub struct CachedFile {
@@ -138,7 +121,7 @@ pub struct CachedFile {
     /// The file's root-relative path (the index file of `/d/`, the `.html` of a clean URL).
     rel: Box<[u8]>,
     /// Identity, .br, .zst, .gz.
-    stamps: [Option<Stamp>; 4],
+    stamps: [Option<FileStamp>; 4],
     /// Changed too recently to be trusted without a watch.
     racy: bool,
     /// A sibling could not be opened (out of descriptors, an I/O error): served, never kept.
@@ -628,7 +611,7 @@ impl FileCache {
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let opened = [Some(&file), found[0].as_ref(), found[1].as_ref(), found[2].as_ref()];
         let racy = opened.iter().flatten().any(|o| is_racy((o.info.ctime_sec, o.info.ctime_nsec), wall));
-        let stamps = opened.map(|o| o.and_then(|o| Stamp::of(&o.info)));
+        let stamps = opened.map(|o| o.and_then(|o| stamp_of_regular(&o.info)));
         // A sibling older than the file was not rebuilt with it: its text is yesterday's. Its stamp is kept,
         // so regenerating it makes the entry stale and the new sibling is found.
         let mtime = |o: &Opened| (o.info.mtime_sec, o.info.mtime_nsec);
@@ -712,7 +695,7 @@ fn still_current(root: BorrowedFd<'_>, file: &CachedFile, no_symlinks: bool, sib
         path.extend_from_slice(suffix);
         let info = if no_symlinks { sys::stat_beneath(root, &path, true) } else { sys::stat_at(root, &path) };
         let now = match info {
-            Ok(info) => Stamp::of(&info),
+            Ok(info) => stamp_of_regular(&info),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => None,
             Err(_) => return false,
         };

@@ -214,7 +214,7 @@ fn compressed_forms_are_asked_for_once_then_found_when_the_count_moves() {
     assert_eq!(state(&file), "waiting");
     let asked = z.request().expect("the compressor was asked");
     assert_eq!(asked.rel, b"app.js");
-    assert_eq!(asked.stamp, compressed::stamp_of(&file.identity.info));
+    assert_eq!(asked.stamp, file.identity.info.stamp());
     cache.refresh_compressed(b"/app.js", &file, now);
     assert!(z.request().is_none(), "asked once while waiting");
 
@@ -259,7 +259,7 @@ fn a_damaged_entry_is_not_served_and_an_uncompressible_type_is_never_asked_for()
     settle();
     let now = Instant::now();
     let file = t.add(&mut cache, "a.css", now);
-    let key = entry::key(b"a.css", &compressed::stamp_of(&file.identity.info));
+    let key = entry::key(b"a.css", &file.identity.info.stamp());
     let mut bytes = entry::header(key, [10, 0, 0]).to_vec();
     bytes.extend_from_slice(b"short");
     std::fs::write(z.dir.join(entry::name(key)), &bytes).unwrap();
