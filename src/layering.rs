@@ -8,8 +8,8 @@ use std::path::Path;
 
 /// Top-level modules from the bottom layer up. A module may use `crate::X` only for an X listed before it.
 const LAYERS: &[&str] = &[
-    "sys", "http", "ops", "shm", "channel", "logging", "config", "listen", "probe", "compress", "engine", "site",
-    "worker", "master",
+    "sys", "http", "ops", "shm", "channel", "logging", "config", "confine", "listen", "probe", "compress", "engine",
+    "site", "worker", "master",
 ];
 
 /// Modules outside the rule: the crate root and test-only modules.

@@ -3,13 +3,14 @@
 //!
 //! Layers, each importing only from the ones before it (docs/architecture.md has the whole tree; the
 //! `layering` test enforces the order): `sys` (the kernel) → `http` → `ops` → `shm`, `channel`, `logging` →
-//! `config` → `listen` → `probe` (can the workers read the root) → `compress` (the compressor process and
+//! `config` → `confine` (how a worker-like child confines itself) → `listen` → `probe` (can the workers read the root) → `compress` (the compressor process and
 //! its cache format) → `engine` (connections; knows nothing of files) → `site` (what a request means) →
 //! `worker` → `master`.
 
 pub mod channel;
 pub mod compress;
 pub mod config;
+pub mod confine;
 pub mod engine;
 pub mod http;
 #[cfg(test)]

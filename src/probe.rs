@@ -15,6 +15,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use crate::config::Config;
+use crate::confine;
 use crate::sys::{self, DirReader, ExitKind, Forked};
 
 /// The child's exit code for success. A failed check exits with its errno (1–126), a failure to drop
@@ -30,18 +31,15 @@ pub fn workers_can_read_root(cfg: &Config, user_name: &str) -> Result<(), String
         Some(_) => format!("the workers (user {user_name}) cannot read the root {}: {reason}", cfg.root.display()),
         None => format!("cannot read the root {}: {reason}", cfg.root.display()),
     };
-    let outcome = as_worker(cfg, "the root", |chrooted| {
-        // Inside the chroot the root is "/", as the worker sees it.
-        let root = if chrooted { Path::new("/") } else { cfg.root.as_path() };
-        read_root(root, cfg.no_symlinks, cfg.site.listing)
-    })?;
+    // Inside the chroot the root is "/", as the worker sees it.
+    let outcome = as_worker(cfg, "the root", || read_root(confine::root_path(cfg), cfg.no_symlinks, cfg.site.listing))?;
     outcome.map_err(|reason| cannot_read(&reason))
 }
 
 /// Checks that the workers can create, write and remove a file beneath `dir`, the compressed-file cache
 /// directory opened from `path` (named in the message).
 pub fn workers_can_write_cache(cfg: &Config, path: &Path, dir: BorrowedFd<'_>) -> Result<(), String> {
-    let outcome = as_worker(cfg, "the compressed-file cache", |_| write_probe_file(dir))?;
+    let outcome = as_worker(cfg, "the compressed-file cache", || write_probe_file(dir))?;
     outcome.map_err(|reason| {
         let who = match cfg.user {
             Some(_) => format!("the workers (user {}) cannot", cfg.user_name),
@@ -54,24 +52,20 @@ pub fn workers_can_write_cache(cfg: &Config, path: &Path, dir: BorrowedFd<'_>) -
     })
 }
 
-/// Runs `check` with the workers' privileges: in a child that drops them as a worker does (`check` is told
-/// whether it runs chrooted), or here when not started as root. The outer Err is a failure of the probe
+/// Runs `check` with the workers' privileges: in a child that drops them as a worker does (chrooted when a
+/// worker would be), or here when not started as root. The outer Err is a failure of the probe
 /// itself (a complete message); the inner one the reason `check` failed, to put in the caller's message.
-fn as_worker(
-    cfg: &Config,
-    what: &str,
-    check: impl FnOnce(bool) -> io::Result<()>,
-) -> Result<Result<(), String>, String> {
+fn as_worker(cfg: &Config, what: &str, check: impl FnOnce() -> io::Result<()>) -> Result<Result<(), String>, String> {
     let Some(user) = cfg.user else {
-        return Ok(check(false).map_err(|e| describe(&e)));
+        return Ok(check().map_err(|e| describe(&e)));
     };
     let user_name = &cfg.user_name;
     let pid = match sys::fork().map_err(|e| format!("cannot fork to check {what}: {e}"))? {
         Forked::Child => {
-            let chroot = if cfg.chroot { Some(cfg.root.as_path()) } else { None };
+            let chroot = confine::chroot_dir(cfg);
             let code = match sys::drop_privileges(chroot, user) {
                 Err(e) => DROP_FAILED + errno_code(&e),
-                Ok(()) => match check(chroot.is_some()) {
+                Ok(()) => match check() {
                     Ok(()) => OK,
                     Err(e) => errno_code(&e),
                 },

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use crate::compress::CompressLink;
 use crate::config::Config;
+use crate::confine;
 use crate::engine::event_loop::EventLoop;
 use crate::engine::{Ctx, Settings};
 use crate::http::request::Limits;
@@ -48,20 +49,9 @@ pub fn run(args: WorkerArgs) -> i32 {
 fn start(args: WorkerArgs) -> io::Result<EventLoop<Site>> {
     let master_pid = sys::getppid();
     let cfg = args.cfg;
-    let chroot = cfg.user.is_some() && cfg.chroot;
-    if let Some(user) = cfg.user {
-        sys::drop_privileges(chroot.then_some(cfg.root.as_path()), user)?;
-    }
-    // Opened here, by path, after the chroot: each worker (a reload's, a respawn's) gets the directory that is
-    // at that path now, and never a descriptor of one outside its own root.
-    let root_path = if chroot { std::path::Path::new("/") } else { cfg.root.as_path() };
-    let root = sys::open_dir(root_path)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot open root {}: {e}", cfg.root.display())))?;
-    // Set after dropping privileges (a uid change clears it); a worker must not outlive its master.
-    sys::set_parent_death_signal(libc::SIGTERM)?;
-    if sys::getppid() != master_pid {
-        return Err(io::Error::other("master exited during start-up"));
-    }
+    // The root is opened after the chroot: each worker (a reload's, a respawn's) gets the directory that is at
+    // that path now.
+    let root = confine::become_confined(&cfg, master_pid)?;
     // HUP and USR1 are the master's business; blocked here so they cannot kill a worker.
     let sigfd = sys::signalfd(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR1])?;
     let counters: &'static WorkerSlot = {

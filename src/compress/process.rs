@@ -100,20 +100,8 @@ fn start(args: CompressorArgs) -> io::Result<()> {
     let Some(compression) = cfg.compression.clone() else {
         return Ok(());
     };
-    // Exactly as a worker confines itself (worker.rs), so the compressor reads what a worker could serve and
-    // nothing else.
-    let chroot = cfg.user.is_some() && cfg.chroot;
-    if let Some(user) = cfg.user {
-        sys::drop_privileges(chroot.then_some(cfg.root.as_path()), user)?;
-    }
-    let root_path = if chroot { std::path::Path::new("/") } else { cfg.root.as_path() };
-    let root = sys::open_dir(root_path)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot open root {}: {e}", cfg.root.display())))?;
-    // After the uid change, which clears it: the compressor must not outlive the master.
-    sys::set_parent_death_signal(libc::SIGTERM)?;
-    if sys::getppid() != master_pid {
-        return Err(io::Error::other("master exited during start-up"));
-    }
+    // Exactly as a worker confines itself, so the compressor reads what a worker could serve and nothing else.
+    let root = crate::confine::become_confined(&cfg, master_pid)?;
     let cache_dir = args.cache_dir.try_clone()?;
     let store = Store::open(args.cache_dir, compression.cache_size).map_err(|e| {
         io::Error::new(e.kind(), format!("cannot read the cache directory {}: {e}", compression.cache_dir.display()))
