@@ -332,9 +332,9 @@ pub fn serve_file(req: &Request, reply: &mut Reply<'_>, file: &CachedFile, extra
     // The forms of a file share its Last-Modified, so a date in If-Range cannot say which form's bytes the
     // client holds: a resumed identity download must not get a range of gzip bytes, nor the other way round.
     // Only an ETag can, for a file with forms.
-    let date_validates = (!file.vary).then_some(mtime);
+    let date_validates = (!file.varies()).then_some(mtime);
     // Every response about a file with variants varies by Accept-Encoding, errors included.
-    let vary: &[(&str, &str)] = if file.vary { &[("Vary", "Accept-Encoding")] } else { &[] };
+    let vary: &[(&str, &str)] = if file.varies() { &[("Vary", "Accept-Encoding")] } else { &[] };
 
     match conditional::evaluate(&req.headers, &rep.etag, mtime, true) {
         Precondition::Proceed => {}

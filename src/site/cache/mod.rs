@@ -113,8 +113,6 @@ pub struct CachedFile {
     /// The site's precompressed siblings that are current: `.br`, `.zst`, `.gz` not older than the file (a
     /// build that forgot to regenerate one must not serve yesterday's text).
     pub siblings: Vec<Representation>,
-    /// Every response about the file says `Vary: Accept-Encoding`: it has siblings, or may be compressed.
-    pub vary: bool,
     /// What the compressor made of this version; None when it is not compressed (its type or size, the
     /// site's own siblings, `--no-compress`).
     pub compressed: Option<RefCell<Compressed>>,
@@ -129,6 +127,11 @@ pub struct CachedFile {
 }
 
 impl CachedFile {
+    /// Every response about the file says `Vary: Accept-Encoding`: it has siblings, or may be compressed.
+    pub fn varies(&self) -> bool {
+        !self.siblings.is_empty() || self.compressed.is_some()
+    }
+
     /// The compressed forms ready to serve, if any.
     pub fn compressed_forms(&self) -> Option<Rc<[Representation]>> {
         match &*self.compressed.as_ref()?.borrow() {
@@ -634,7 +637,6 @@ impl FileCache {
         Rc::new(CachedFile {
             identity: rep(identity_body, file, ContentCoding::Identity),
             siblings,
-            vary,
             compressed: compress.map(|_| RefCell::new(Compressed::Unknown)),
             content_type,
             rel: rel.into(),

@@ -208,7 +208,7 @@ fn compressed_forms_are_asked_for_once_then_found_when_the_count_moves() {
     settle();
     let now = Instant::now();
     let file = t.add(&mut cache, "app.js", now);
-    assert!(file.vary && state(&file) == "unknown");
+    assert!(file.varies() && state(&file) == "unknown");
 
     cache.refresh_compressed(b"/app.js", &file, now);
     assert_eq!(state(&file), "waiting");
@@ -268,7 +268,7 @@ fn a_damaged_entry_is_not_served_and_an_uncompressible_type_is_never_asked_for()
     assert!(z.request().is_some());
     for rel in ["p.png", "tiny.css"] {
         let f = t.add(&mut cache, rel, now);
-        assert!(f.compressed.is_none() && !f.vary, "{rel}");
+        assert!(f.compressed.is_none() && !f.varies(), "{rel}");
     }
 }
 
@@ -290,11 +290,11 @@ fn a_sibling_older_than_its_file_is_ignored_and_a_current_one_wins_over_compress
     let now = Instant::now();
     let old = t.add(&mut cache, "old.css", now);
     assert!(old.siblings.is_empty(), "stale siblings are not served");
-    assert!(old.compressed.is_some() && old.vary, "it is compressed afresh instead");
+    assert!(old.compressed.is_some() && old.varies(), "it is compressed afresh instead");
     let new = t.add(&mut cache, "new.css", now);
     assert_eq!(new.siblings.len(), 1);
     assert_eq!(new.siblings[0].coding, ContentCoding::Zstd);
-    assert!(new.compressed.is_none() && new.vary, "the site's own form has priority");
+    assert!(new.compressed.is_none() && new.varies(), "the site's own form has priority");
     // Regenerating the stale sibling makes the entry stale, so it is found.
     t.write("old.css.gz", 60);
     assert!(still_current(t.root.as_fd(), &old, false, false), "the file itself is unchanged");
