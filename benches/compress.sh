@@ -59,11 +59,9 @@ declare -a HELPERS=()
 TMP=""
 BUNDLE_NOTE=""
 
-log() { printf '[compress %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
+LOG_TAG=compress
+# shellcheck source=benches/lib.sh
+source "$HERE/lib.sh"
 
 # --- setup -------------------------------------------------------------------------------------------------
 
@@ -88,15 +86,6 @@ install_missing() {
     fi
 }
 
-build_staticd() {
-    if [[ -n $STATICD_BIN ]]; then
-        [[ -x $STATICD_BIN ]] || die "STATICD_BIN=$STATICD_BIN is not executable"
-        return
-    fi
-    log "building staticd (release)"
-    (cd "$REPO" && cargo build --release --quiet)
-    STATICD_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/staticd
-}
 
 # Sets BUNDLE to a real minified bundle: BUNDLE_FILE of the npm package BUNDLE_PKG, fetched once into
 # BUNDLE_CACHE. Without npm or network: a synthetic JS-like file, said so in the table (BUNDLE_NOTE).
@@ -192,32 +181,9 @@ end
 EOF
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # --- process trees (as in load.sh) -------------------------------------------------------------------------
 
-proc_tree() {
-    local root=$1 f line pid rest
-    local -A kids=()
-    local -a fields queue=("$root")
-    for f in /proc/[0-9]*/stat; do
-        { read -r line <"$f"; } 2>/dev/null || continue
-        pid=${line%% *}
-        rest=${line##*) }
-        read -r -a fields <<<"$rest"
-        kids[${fields[1]}]+="$pid "
-    done
-    while ((${#queue[@]})); do
-        pid=${queue[0]}
-        queue=("${queue[@]:1}")
-        [[ -d /proc/$pid ]] || continue
-        echo "$pid"
-        # shellcheck disable=SC2206 # the list is pids separated by spaces
-        [[ -z ${kids[$pid]:-} ]] || queue+=(${kids[$pid]})
-    done
-}
 
 # utime+stime ticks summed over ROOT's process tree.
 tree_ticks() {
@@ -327,37 +293,7 @@ start() {
     log "$name: pid ${PID[$name]} on 127.0.0.1:$port"
 }
 
-stop() {
-    local name=$1 root=${PID[$1]:-} i
-    [[ -n $root ]] || return 0
-    local -a tree
-    mapfile -t tree < <(proc_tree "$root")
-    kill -TERM "$root" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$root" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ((${#tree[@]})); then
-        kill -KILL "${tree[@]}" 2>/dev/null || true
-    fi
-    wait "$root" 2>/dev/null || true
-    unset "PID[$name]"
-}
 
-cleanup() {
-    local name pid
-    for pid in "${HELPERS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for name in "${!PID[@]}"; do
-        stop "$name"
-    done
-    if [[ -n $TMP && $KEEP_TMP != 1 ]]; then
-        rm -rf "$TMP"
-    elif [[ -n $TMP ]]; then
-        log "kept $TMP"
-    fi
-}
 
 # Prints "CODE ENCODING HEADER_BYTES BODY_BYTES" of GET PATH from PORT with Accept-Encoding AE (none if
 # empty); the body is left encoded. With OUT, the body is written there.
@@ -501,7 +437,7 @@ part_load() {
         done
     fi
     for server in "${active[@]}"; do
-        stop "$server"
+        stop_server "$server"
     done
 }
 
@@ -519,8 +455,8 @@ part_site() {
     fi
     BYTES_TSV=$TMP/site.tsv python3 "$HERE/browser_bytes.py" "$TMP/site" "$AE" "$SITE_WAIT" "${args[@]}" \
         >"$TMP/site.md" 2> >(tee "$TMP/site.log" >&2)
-    stop site_staticd
-    stop site_nginx_gzip
+    stop_server site_staticd
+    stop_server site_nginx_gzip
 }
 
 # --- part 3: time to first byte of the first request for a big file ----------------------------------------
@@ -552,14 +488,14 @@ part_ttfb() {
             r3=$(timed_get "${PORT[ttfb_staticd]}" "$path" "$AE")
             printf '%s staticd %s %s %s %s\n' "$round" "$r1" "$r2" "$took" "$r3" | tr ' ' '\t' >>"$TMP/ttfb.tsv"
             log "ttfb round $round: staticd first ($r1), identity ($r2), compressed after ${took}s, then ($r3)"
-            stop ttfb_staticd
+            stop_server ttfb_staticd
             # The control: the same two requests to a fresh staticd that never compresses (--no-compress).
             start ttfb_nocompress staticd_nocompress "$TMP/big"
             r1=$(timed_get "${PORT[ttfb_nocompress]}" "$path" "$AE")
             r2=$(timed_get "${PORT[ttfb_nocompress]}" "$path" "")
             printf '%s staticd_nocompress %s %s - %s\n' "$round" "$r1" "$r2" "$r1" | tr ' ' '\t' >>"$TMP/ttfb.tsv"
             log "ttfb round $round: staticd --no-compress first ($r1), identity ($r2)"
-            stop ttfb_nocompress
+            stop_server ttfb_nocompress
         fi
         if has nginx_gzip; then
             # nginx gzip on, for comparison: it compresses while it sends.
@@ -568,7 +504,7 @@ part_ttfb() {
             r2=$(timed_get "${PORT[ttfb_nginx]}" "$path" "")
             printf '%s nginx_gzip %s %s - %s\n' "$round" "$r1" "$r2" "$r1" | tr ' ' '\t' >>"$TMP/ttfb.tsv"
             log "ttfb round $round: nginx gzip ($r1), identity ($r2)"
-            stop ttfb_nginx
+            stop_server ttfb_nginx
         fi
     done
 }

@@ -61,11 +61,9 @@ declare -A PID=() PORT=()
 declare -a ACTIVE=() HELPERS=()
 TMP=""
 
-log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
+LOG_TAG=bench
+# shellcheck source=benches/lib.sh
+source "$HERE/lib.sh"
 
 scenario_label() {
     local n=$((LARGE_DIRS * LARGE_FILES))
@@ -115,15 +113,6 @@ install_missing() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-build_staticd() {
-    if [[ -n $STATICD_BIN ]]; then
-        [[ -x $STATICD_BIN ]] || die "STATICD_BIN=$STATICD_BIN is not executable"
-        return
-    fi
-    log "building staticd (release)"
-    (cd "$REPO" && cargo build --release --quiet)
-    STATICD_BIN=$REPO/target/release/staticd
-}
 
 # Raises the open-files limit that every server and client inherits, and sizes MAX_CONNS to fit in it.
 raise_nofile() {
@@ -189,33 +178,9 @@ write_fixtures() {
     fi
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # --- process trees from /proc ------------------------------------------------------------------------------
 
-# Prints ROOT and every descendant, one pid a line.
-proc_tree() {
-    local root=$1 f line pid rest
-    local -A kids=()
-    local -a fields queue=("$root")
-    for f in /proc/[0-9]*/stat; do
-        { read -r line <"$f"; } 2>/dev/null || continue
-        pid=${line%% *}
-        rest=${line##*) }
-        read -r -a fields <<<"$rest"
-        kids[${fields[1]}]+="$pid "
-    done
-    while ((${#queue[@]})); do
-        pid=${queue[0]}
-        queue=("${queue[@]:1}")
-        [[ -d /proc/$pid ]] || continue
-        echo "$pid"
-        # shellcheck disable=SC2206 # the list is pids separated by spaces
-        [[ -z ${kids[$pid]:-} ]] || queue+=(${kids[$pid]})
-    done
-}
 
 # Prints "UTIME_PLUS_STIME_TICKS RSS_KIB" summed over ROOT's process tree (threads are included in each).
 tree_usage() {
@@ -409,37 +374,7 @@ start_server() {
     log "$server: pid ${PID[$server]} on 127.0.0.1:$port"
 }
 
-stop_server() {
-    local server=$1 root=${PID[$1]:-} i
-    [[ -n $root ]] || return 0
-    local -a tree
-    mapfile -t tree < <(proc_tree "$root")
-    kill -TERM "$root" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$root" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ((${#tree[@]})); then
-        kill -KILL "${tree[@]}" 2>/dev/null || true
-    fi
-    wait "$root" 2>/dev/null || true
-    unset "PID[$server]"
-}
 
-cleanup() {
-    local server pid
-    for pid in "${HELPERS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for server in "${!PID[@]}"; do
-        stop_server "$server"
-    done
-    if [[ -n $TMP && $KEEP_TMP != 1 ]]; then
-        rm -rf "$TMP"
-    elif [[ -n $TMP ]]; then
-        log "kept $TMP"
-    fi
-}
 
 # --- measurements ------------------------------------------------------------------------------------------
 

@@ -1,0 +1,81 @@
+# Helpers the benchmark scripts share (load.sh, compress.sh): logging, building staticd, free ports, the
+# process tree of a server, and stopping servers on exit. Sourced, never run; the sourcing script declares
+# PID (server name -> pid), HELPERS (background pids), TMP, KEEP_TMP, REPO, STATICD_BIN and LOG_TAG.
+
+log() { printf '[%s %(%H:%M:%S)T] %s\n' "$LOG_TAG" -1 "$*" >&2; }
+
+die() {
+    log "error: $*"
+    exit 1
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Prints ROOT and every descendant, one pid a line.
+proc_tree() {
+    local root=$1 f line pid rest
+    local -A kids=()
+    local -a fields queue=("$root")
+    for f in /proc/[0-9]*/stat; do
+        { read -r line <"$f"; } 2>/dev/null || continue
+        pid=${line%% *}
+        rest=${line##*) }
+        read -r -a fields <<<"$rest"
+        kids[${fields[1]}]+="$pid "
+    done
+    while ((${#queue[@]})); do
+        pid=${queue[0]}
+        queue=("${queue[@]:1}")
+        [[ -d /proc/$pid ]] || continue
+        echo "$pid"
+        # shellcheck disable=SC2206 # the list is pids separated by spaces
+        [[ -z ${kids[$pid]:-} ]] || queue+=(${kids[$pid]})
+    done
+}
+
+# STATICD_BIN as given, or a release build of this checkout.
+build_staticd() {
+    if [[ -n $STATICD_BIN ]]; then
+        [[ -x $STATICD_BIN ]] || die "STATICD_BIN=$STATICD_BIN is not executable"
+        return
+    fi
+    log "building staticd (release)"
+    (cd "$REPO" && cargo build --release --quiet)
+    STATICD_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/staticd
+}
+
+# Stops server NAME and everything it forked: TERM, up to 5 s for it to go, then KILL for what is left.
+stop_server() {
+    local name=$1 root=${PID[$1]:-} i
+    [[ -n $root ]] || return 0
+    local -a tree
+    mapfile -t tree < <(proc_tree "$root")
+    kill -TERM "$root" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$root" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ((${#tree[@]})); then
+        kill -KILL "${tree[@]}" 2>/dev/null || true
+    fi
+    wait "$root" 2>/dev/null || true
+    unset "PID[$name]"
+}
+
+# The EXIT trap: background helpers, then every server still running, then the temporary directory.
+cleanup() {
+    local name pid
+    for pid in "${HELPERS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for name in "${!PID[@]}"; do
+        stop_server "$name"
+    done
+    if [[ -n $TMP && $KEEP_TMP != 1 ]]; then
+        rm -rf "$TMP"
+    elif [[ -n $TMP ]]; then
+        log "kept $TMP"
+    fi
+}
