@@ -82,6 +82,7 @@ fn engine_settings(cfg: &Config) -> Settings {
         header_timeout: cfg.header_timeout,
         keepalive_timeout: cfg.keepalive_timeout,
         send_timeout: cfg.send_timeout,
+        upload_timeout: cfg.upload_timeout,
         linger_timeout: cfg.linger_timeout,
         drain_timeout: cfg.drain_timeout,
         keepalive_requests: cfg.keepalive_requests,

@@ -190,6 +190,24 @@ pub struct Cli {
     /// Most bytes the compressed-file cache holds (K, M, G suffixes); the least recently used files go first.
     #[arg(long, value_name = "BYTES", default_value = "256M", value_parser = compression::parse_bytes)]
     pub compress_cache_size: u64,
+
+    /// Accept PUT, POST and DELETE under this URL prefix (e.g. /uploads/), from clients that present the
+    /// token of --write-token-file. Everything else stays read-only.
+    #[arg(long, value_name = "PREFIX")]
+    pub write: Option<String>,
+
+    /// File holding the bearer token writes must present (at least 16 bytes; not readable by group or
+    /// others). Required with --write.
+    #[arg(long, value_name = "PATH")]
+    pub write_token_file: Option<PathBuf>,
+
+    /// Largest body a write may store (K, M, G suffixes); larger ones get 413.
+    #[arg(long, value_name = "BYTES", default_value = "100M", value_parser = compression::parse_bytes)]
+    pub max_upload_bytes: u64,
+
+    /// Seconds an upload's body may take to arrive, from the end of its head.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_secs)]
+    pub upload_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -242,6 +260,7 @@ pub struct Config {
     pub keepalive_requests: u64,
     pub header_timeout: Duration,
     pub send_timeout: Duration,
+    pub upload_timeout: Duration,
     pub linger_timeout: Duration,
     pub drain_timeout: Duration,
     pub index: Vec<String>,
@@ -363,6 +382,7 @@ impl Config {
             keepalive_requests: cli.keepalive_requests,
             header_timeout: cli.header_timeout,
             send_timeout: cli.send_timeout,
+            upload_timeout: cli.upload_timeout,
             linger_timeout: cli.linger_timeout,
             drain_timeout: cli.drain_timeout,
             index,

@@ -34,7 +34,7 @@ use crate::channel::{ConnRecord, Stage};
 use crate::engine::exchange_log::{LineContext, PendingLine, PendingLog};
 use crate::engine::input::ReadBuf;
 use crate::engine::output::{Flush, Output};
-use crate::engine::{Answer, Ctx, Handler, Phase, Reply, STOP_IDLE};
+use crate::engine::{Answer, BodyUse, Ctx, Handler, Phase, Reply, STOP_IDLE};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::request::{self, BodyFraming, Method, Parsed, Request, RequestError, Version};
 use crate::http::response::{self, Opening, Persist};
@@ -405,7 +405,7 @@ impl Conn {
             BodyFraming::Length(n) => Body::Fixed(n),
             BodyFraming::Chunked => Body::Chunked(Box::new(ChunkedDecoder::new(ctx.settings.limits.max_body_bytes))),
         };
-        if ctx.site.answers_before_body(&request) {
+        if let BodyUse::AnswerNow = ctx.site.body_use(&request) {
             self.body_unread = true;
             self.reading = Reading::Head { started: None };
             if !self.answer(&mut request, started, ctx) {

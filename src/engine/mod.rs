@@ -16,6 +16,7 @@ pub mod pools;
 pub mod reply;
 mod timers;
 
+use std::any::Any;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
@@ -34,6 +35,28 @@ pub enum Answer {
     Later,
 }
 
+/// What becomes of the body of a request, decided by the handler once its head is complete.
+pub enum BodyUse {
+    /// Framed and thrown away (at most `Limits::max_body_bytes`, else 413); the request is answered once the
+    /// body has ended.
+    Discard,
+    /// Refused whatever the body holds: answered at once (no `100 Continue`), the body never read, and the
+    /// connection closed after the answer.
+    AnswerNow,
+    /// Streamed into `upload` as it is framed, `limit` bytes at most: a Content-Length over it is refused with
+    /// 413 before a byte is read, a chunked body with 413 as soon as it passes it. Once whole, the upload goes
+    /// back to the handler's `finish_upload`; if the request ends any other way (client gone, deadline, bad
+    /// framing, a write error) it is dropped, and dropping it must leave nothing behind.
+    Keep { upload: Box<dyn Upload>, limit: u64 },
+}
+
+/// Where the body of a request the handler keeps goes, piece by piece, in order.
+pub trait Upload: Any {
+    /// Takes the next piece of the body. `Err(status)` refuses the request with that status (507 when the
+    /// disk is full, say): the upload is dropped and the connection closes after the answer.
+    fn write(&mut self, data: &[u8]) -> Result<(), u16>;
+}
+
 /// What a request means: implemented by the site layer, called by the engine once per complete request.
 pub trait Handler {
     /// Queues the response to `req` (whose body, if any, has been framed and discarded). Persistence is the
@@ -41,11 +64,17 @@ pub trait Handler {
     /// some work first; the engine asks again after each `work` call, with a fresh `reply`.
     fn respond(&mut self, req: &Request, reply: &mut Reply<'_>) -> Answer;
 
-    /// Whether `req`, which has a body, is answered without it: the handler refuses it whatever the body
-    /// holds. The engine then asks for the answer at once (no `100 Continue`), never reads the body, and
-    /// closes the connection after the answer.
-    fn answers_before_body(&self, _req: &Request) -> bool {
-        false
+    /// What to do with the body of `req`, which has one (see [`BodyUse`]). Called once, before any of the
+    /// body is read.
+    fn body_use(&mut self, _req: &Request) -> BodyUse {
+        BodyUse::Discard
+    }
+
+    /// Queues the response to `req`, whose whole body went into `upload` (the one `body_use` returned, to
+    /// be downcast). Returns the status. Called once per kept body, and never when the body did not end.
+    fn finish_upload(&mut self, _req: &Request, upload: Box<dyn Upload>, reply: &mut Reply<'_>) -> u16 {
+        drop(upload);
+        reply.simple(500, &[], false)
     }
 
     /// Does a bounded slice (a few milliseconds) of the work that requests answered `Later` wait for. The
@@ -70,6 +99,9 @@ pub struct Settings {
     pub header_timeout: Duration,
     pub keepalive_timeout: Duration,
     pub send_timeout: Duration,
+    /// How long a kept request body (an upload) may take, from the end of its head; a body that is
+    /// discarded has `header_timeout`.
+    pub upload_timeout: Duration,
     pub linger_timeout: Duration,
     /// How long a stopping or retiring worker lets its connections finish before it closes them.
     pub drain_timeout: Duration,

@@ -27,7 +27,7 @@ use std::rc::Rc;
 
 use crate::compress::CompressLink;
 use crate::config::Config;
-use crate::engine::{Answer, Handler, Reply};
+use crate::engine::{Answer, BodyUse, Handler, Reply};
 use crate::http::request::{Method, Request};
 use crate::shm::Shm;
 use crate::site::cache::FileCache;
@@ -111,8 +111,12 @@ impl Handler for Site {
 
     /// The methods refused with 405 or 501 are refused whatever their body holds, so it is not read: an upload
     /// to this read-only server is answered at once, as nginx does, not after the client has sent a megabyte.
-    fn answers_before_body(&self, req: &Request) -> bool {
-        !matches!(req.method, Method::Get | Method::Head | Method::Options)
+    fn body_use(&mut self, req: &Request) -> BodyUse {
+        if matches!(req.method, Method::Get | Method::Head | Method::Options) {
+            BodyUse::Discard
+        } else {
+            BodyUse::AnswerNow
+        }
     }
 
     fn watch_fd(&self) -> Option<BorrowedFd<'_>> {

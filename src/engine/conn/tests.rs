@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{Conn, Next, WRITE_BUDGET};
 use crate::channel::Stage;
-use crate::engine::{Answer, Ctx, Handler, Phase, Reply, Settings, STOP_IDLE};
+use crate::engine::{Answer, BodyUse, Ctx, Handler, Phase, Reply, Settings, STOP_IDLE};
 use crate::http::request::{Limits, Request};
 use crate::http::response;
 use crate::shm::WorkerSlot;
@@ -38,8 +38,12 @@ impl Handler for Stub {
         self.worked += 1;
     }
 
-    fn answers_before_body(&self, req: &Request) -> bool {
-        req.target == "/refused"
+    fn body_use(&mut self, req: &Request) -> BodyUse {
+        if req.target == "/refused" {
+            BodyUse::AnswerNow
+        } else {
+            BodyUse::Discard
+        }
     }
 }
 
@@ -71,6 +75,7 @@ fn settings() -> Settings {
         header_timeout: Duration::from_secs(10),
         keepalive_timeout: Duration::from_secs(60),
         send_timeout: Duration::from_secs(30),
+        upload_timeout: Duration::from_secs(10),
         linger_timeout: Duration::from_secs(5),
         drain_timeout: Duration::from_secs(30),
         keepalive_requests: 0,

@@ -77,6 +77,16 @@ fn scan_field<'h>(fields: &mut Fields<'h>, name: &str, value: &'h [u8]) -> Resul
         keep_first(&mut fields.headers.referer, value);
     } else if is("user-agent") {
         keep_first(&mut fields.headers.user_agent, value);
+    } else if is("authorization") {
+        // Two credentials could be checked one way and logged or forwarded another: refuse, as for Host.
+        if fields.headers.authorization.is_some() {
+            return Err(RequestError::BadRequest);
+        }
+        keep_first(&mut fields.headers.authorization, value);
+    } else if is("content-type") {
+        keep_first(&mut fields.headers.content_type, value);
+    } else if is("slug") {
+        keep_first(&mut fields.headers.slug, value);
     }
     Ok(())
 }

@@ -107,6 +107,11 @@ pub struct Headers {
     pub accept: Accepts,
     pub referer: Option<String>,
     pub user_agent: Option<String>,
+    /// Never logged: it may carry a credential.
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    /// A client's hint for the name of a resource it creates by POST (RFC 5023 §9.7).
+    pub slug: Option<String>,
     pub x_forwarded_for: Option<String>,
     pub forwarded: Option<String>,
 }
