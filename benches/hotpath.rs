@@ -103,6 +103,7 @@ fn main() {
             duration_us: 41,
             referer: Some("https://www.example.com/"),
             user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+            received: None,
             worker: 0,
         };
         run(name, &mut || {

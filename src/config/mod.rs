@@ -101,7 +101,8 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
     pub max_header_bytes: usize,
 
-    /// Largest request body accepted (and discarded); larger ones get 413.
+    /// Largest request body read and discarded (a GET's, say); larger ones get 413. Uploads have
+    /// --max-upload-bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: u64,
 

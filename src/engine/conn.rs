@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  Proxy ──► Head ──complete head──► answer ──► Head (keep-alive; the next pipelined request may be buffered)
-//!              │  ├─ with a body ──► Body (framed, discarded) ──► answer ──► Head
+//!              │  ├─ with a body ──► Body (framed: discarded, or kept by the site's upload) ──► answer ──► Head
 //!              │  └─ with a body the site refuses whatever it holds ──► answer ──► Done (the body never read)
 //!              │ error, Connection: close, limit, deadline
 //!              ▼
@@ -11,18 +11,27 @@
 //! ```
 //!
 //! The reading side is one enum whose variants hold what each state needs (the request waiting for its body
-//! lives in `Body`), so no combination of flags can contradict another. The socket is registered once,
-//! edge-triggered, for input and output; [`Readiness`] remembers whether the last read/write could have more
-//! to do, and `drive` keeps making progress until it cannot, so every state falls straight into the next.
-//! A read shorter than the free buffer counts as EAGAIN: with edge triggering, more data raises a fresh event.
+//! lives in `Body`, with the upload its body goes to), so no combination of flags can contradict another.
+//! The socket is registered once, edge-triggered, for input and output; [`Readiness`] remembers whether the
+//! last read/write could have more to do, and `drive` keeps making progress until it cannot, so every state
+//! falls straight into the next. A read shorter than the free buffer counts as EAGAIN: with edge triggering,
+//! more data raises a fresh event. One turn reads at most [`READ_BUDGET`] and sends at most [`WRITE_BUDGET`],
+//! so neither an upload nor a download holds the worker from its other connections.
 //!
 //! Input is parsed in order and responses are queued in order: any number of pipelined requests are answered
-//! in one flush. Request bodies are framed exactly (Content-Length or strict chunked) and discarded, so body
-//! bytes can never be taken for a request; a request with a body is answered only once its body is framed, so
-//! a malformed or oversized body gets 400/413 instead of the request's answer. The exception is a request the
-//! site refuses whatever its body holds ([`Handler::answers_before_body`]: a 405 for an upload to a read-only
-//! server): it is answered at once, without `100 Continue`, and the connection closes after the answer
-//! instead of reading a body it would throw away; what the client still sends is discarded while it lingers.
+//! in one flush. Request bodies are framed exactly (Content-Length or strict chunked), so body bytes can
+//! never be taken for a request, and the site decides what becomes of each ([`BodyUse`]) once its head is
+//! whole:
+//! - **discarded** (at most `--max-body-bytes`): the request is answered once its body is framed, so a
+//!   malformed or oversized body gets 400/413 instead of the request's answer;
+//! - **kept**: each framed piece goes to the site's [`Upload`] as it arrives (never buffered whole), within
+//!   the site's limit and the upload deadline; the site answers once the body has ended, and if it never does
+//!   (client gone, deadline, bad framing, a write error) the upload is dropped, which undoes it;
+//! - **refused whatever it holds** (a 405 for an upload to a read-only path, a 401 without a token): answered
+//!   at once, without `100 Continue`, and the connection closes after the answer instead of reading a body it
+//!   would throw away; what the client still sends is discarded while it lingers.
+//!
+//! A Content-Length over the limit that applies is refused with 413 before a byte of the body is read.
 
 use std::borrow::Cow;
 use std::io;
@@ -34,7 +43,7 @@ use crate::channel::{ConnRecord, Stage};
 use crate::engine::exchange_log::{LineContext, PendingLine, PendingLog};
 use crate::engine::input::ReadBuf;
 use crate::engine::output::{Flush, Output};
-use crate::engine::{Answer, BodyUse, Ctx, Handler, Phase, Reply, STOP_IDLE};
+use crate::engine::{Answer, BodyUse, Ctx, Handler, Phase, Reply, Upload, STOP_IDLE};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::request::{self, BodyFraming, Method, Parsed, Request, RequestError, Version};
 use crate::http::response::{self, Opening, Persist};
@@ -46,6 +55,9 @@ use crate::sys;
 /// one download holds the worker. On the 10 MiB benchmark 256 KiB turns (lighttpd's size) were as fast as or
 /// faster than 2 MiB turns; the runs were too noisy to claim more.
 pub const WRITE_BUDGET: u64 = 256 * 1024;
+/// Bytes one connection may read per turn of the event loop before yielding to the others, so an upload
+/// arriving at full speed holds the worker no longer than a download does.
+pub const READ_BUDGET: u64 = 256 * 1024;
 /// Stop parsing pipelined requests while this much output is waiting: the client must read some first.
 const OUTPUT_HIGH_WATER: u64 = 256 * 1024;
 
@@ -56,19 +68,28 @@ enum Reading {
     /// A request head: `started` is when its first byte arrived (or the connection did), None while idle
     /// between keep-alive requests.
     Head { started: Option<Instant> },
-    /// The body of `request` is being framed and discarded; the request is answered when it ends. The
-    /// deadline is fixed, so a client dribbling a byte at a time cannot hold the connection.
-    Body { request: Box<Request>, started: Instant, deadline: Instant, body: Body },
+    /// The body of `request` is being framed, and discarded or handed to the site's `upload`; the request is
+    /// answered when it ends. The deadline is fixed, so a client dribbling a byte at a time cannot hold the
+    /// connection. `received` counts the body's bytes so far (decoded, for a chunked one).
+    Body {
+        request: Box<Request>,
+        started: Instant,
+        deadline: Instant,
+        body: Body,
+        upload: Option<Box<dyn Upload>>,
+        received: u64,
+    },
     /// The site answers `request` later (it is doing bounded work across loop turns, such as reading a huge
-    /// directory); nothing after it is parsed, so responses stay in order.
-    Waiting { request: Box<Request>, started: Instant },
+    /// directory); nothing after it is parsed, so responses stay in order. `received`: its body's bytes, for
+    /// the log, when it had one.
+    Waiting { request: Box<Request>, started: Instant, received: Option<u64> },
     /// Nothing more is parsed: the queued output is flushed, then the connection closes.
     Done,
     /// Our write side is shut; input is discarded until the client's FIN or `until`.
     Lingering { until: Instant },
 }
 
-/// How the body being discarded is framed.
+/// How the body being read is framed.
 enum Body {
     /// Bytes still to skip.
     Fixed(u64),
@@ -238,6 +259,7 @@ impl Conn {
         if let Reading::Lingering { .. } = self.reading {
             return self.drain_lingering();
         }
+        let mut read = 0u64;
         loop {
             let mut progress = self.retry_waiting(ctx);
             let Ok(parsed) = self.process_input(ctx) else {
@@ -259,7 +281,13 @@ impl Conn {
                 }
             }
             if self.wants_input() && self.ready.readable {
-                progress |= self.read_some(ctx)?;
+                if read >= READ_BUDGET {
+                    return Ok(Next::Again);
+                }
+                if let Some(n) = self.read_some(ctx)? {
+                    read += n as u64;
+                    progress = true;
+                }
             }
             if !progress {
                 break;
@@ -286,19 +314,19 @@ impl Conn {
         !self.ready.eof && self.accepts_requests()
     }
 
-    /// Reads once into the buffer. Returns whether bytes arrived (or EOF was seen).
-    fn read_some<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> io::Result<bool> {
+    /// Reads once into the buffer. Returns how many bytes arrived (0: EOF was seen), None when nothing did.
+    fn read_some<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> io::Result<Option<usize>> {
         let space = self.input.space(&mut ctx.pools);
         let free = space.len();
         if free == 0 {
             // Full of unparsed bytes: the parser refuses a head this long, so this only waits for output.
-            return Ok(false);
+            return Ok(None);
         }
         match sys::read(self.fd.as_fd(), space) {
             Ok(0) => {
                 self.ready.eof = true;
                 self.ready.readable = false;
-                Ok(true)
+                Ok(Some(0))
             }
             Ok(n) => {
                 self.input.filled(n);
@@ -310,13 +338,13 @@ impl Conn {
                 if let Reading::Head { started: started @ None } = &mut self.reading {
                     *started = Some(now);
                 }
-                Ok(true)
+                Ok(Some(n))
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.ready.readable = false;
-                Ok(false)
+                Ok(None)
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Some(0)),
             Err(e) => Err(e),
         }
     }
@@ -345,31 +373,54 @@ impl Conn {
                         return Err(Broken);
                     }
                 },
-                Reading::Body { body: Body::Fixed(left), .. } => {
-                    let take = (*left).min(avail.len() as u64);
-                    *left -= take;
-                    self.input.consume(take as usize);
+                Reading::Body { body: Body::Fixed(left), upload, received, .. } => {
+                    // `take` is at most `avail.len()`, so it fits a usize.
+                    let take = usize::try_from((*left).min(avail.len() as u64)).unwrap_or(avail.len());
+                    let kept = match upload {
+                        Some(upload) => upload.write(avail.get(..take).unwrap_or_default()),
+                        None => Ok(()),
+                    };
+                    *left -= take as u64;
+                    *received += take as u64;
+                    let ended = *left == 0;
+                    self.input.consume(take);
                     progress = true;
-                    if *left == 0 {
-                        self.body_done(ctx);
+                    match kept {
+                        Err(status) => self.refuse(status, ctx),
+                        Ok(()) if ended => self.body_done(ctx),
+                        Ok(()) => {}
                     }
                 }
-                Reading::Body { body: Body::Chunked(decoder), .. } => match decoder.feed(avail) {
-                    Ok((used, done)) => {
-                        self.input.consume(used);
-                        progress |= used > 0;
-                        if !done {
-                            // The decoder takes every byte it is given until the body ends.
-                            break;
+                Reading::Body { body: Body::Chunked(decoder), upload, received, .. } => {
+                    let mut kept = Ok(());
+                    let framed = decoder.feed_data(avail, |data| {
+                        *received += data.len() as u64;
+                        if let (Some(upload), Ok(())) = (upload.as_mut(), kept) {
+                            kept = upload.write(data);
                         }
-                        self.body_done(ctx);
-                    }
-                    Err(e) => {
+                    });
+                    match (framed, kept) {
+                        (Ok((used, done)), Ok(())) => {
+                            self.input.consume(used);
+                            progress |= used > 0;
+                            if !done {
+                                // The decoder takes every byte it is given until the body ends.
+                                break;
+                            }
+                            self.body_done(ctx);
+                        }
+                        // The site could not keep the body: refuse the request with the site's status, and close.
+                        (Ok(_), Err(status)) => {
+                            self.refuse(status, ctx);
+                            progress = true;
+                        }
                         // The body cannot be framed: refuse the request it belongs to, and close.
-                        self.refuse(e, ctx);
-                        progress = true;
+                        (Err(e), _) => {
+                            self.refuse(e.status(), ctx);
+                            progress = true;
+                        }
                     }
-                },
+                }
                 Reading::Head { started } => match request::parse(avail, &ctx.settings.limits) {
                     Ok(Parsed::Partial) => {
                         started.get_or_insert(now);
@@ -382,7 +433,7 @@ impl Conn {
                         self.start_request(request, started, ctx);
                     }
                     Err(e) => {
-                        self.refuse(e, ctx);
+                        self.refuse(e.status(), ctx);
                         progress = true;
                     }
                 },
@@ -392,42 +443,73 @@ impl Conn {
         Ok(progress)
     }
 
-    /// A head is complete: answer it now, or frame its body first.
-    fn start_request<H: Handler>(&mut self, mut request: Request, started: Instant, ctx: &mut Ctx<H>) {
-        let body = match request.body {
+    /// A head is complete: answer it now, or frame its body first (keeping it when the site asks to).
+    fn start_request<H: Handler>(&mut self, request: Request, started: Instant, ctx: &mut Ctx<H>) {
+        let length = match request.body {
             BodyFraming::None | BodyFraming::Length(0) => {
                 self.reading = Reading::Head { started: None };
-                if !self.answer(&mut request, started, ctx) {
-                    self.reading = Reading::Waiting { request: Box::new(request), started };
-                }
+                self.answer_or_wait(request, started, None, ctx);
                 return;
             }
-            BodyFraming::Length(n) => Body::Fixed(n),
-            BodyFraming::Chunked => Body::Chunked(Box::new(ChunkedDecoder::new(ctx.settings.limits.max_body_bytes))),
+            BodyFraming::Length(n) => Some(n),
+            BodyFraming::Chunked => None,
         };
-        if let BodyUse::AnswerNow = ctx.site.body_use(&request) {
-            self.body_unread = true;
-            self.reading = Reading::Head { started: None };
-            if !self.answer(&mut request, started, ctx) {
-                self.reading = Reading::Waiting { request: Box::new(request), started };
+        let s = &ctx.settings;
+        let (upload, limit, timeout) = match ctx.site.body_use(&request) {
+            BodyUse::AnswerNow => {
+                self.body_unread = true;
+                self.reading = Reading::Head { started: None };
+                self.answer_or_wait(request, started, Some(0), ctx);
+                return;
             }
+            BodyUse::Discard => (None, s.limits.max_body_bytes, s.header_timeout),
+            BodyUse::Keep { upload, limit } => (Some(upload), limit, s.upload_timeout),
+        };
+        let body = match length {
+            Some(n) => Body::Fixed(n),
+            None => Body::Chunked(Box::new(ChunkedDecoder::new(limit))),
+        };
+        let too_large = length.is_some_and(|n| n > limit);
+        let deadline = ctx.clock.now() + timeout;
+        self.reading = Reading::Body { request: Box::new(request), started, deadline, body, upload, received: 0 };
+        if too_large {
+            // Said before a byte of the body is read (and without `100 Continue`): the upload is dropped.
+            self.refuse(RequestError::PayloadTooLarge.status(), ctx);
             return;
         }
-        if request.expect_continue && request.version == Version::Http11 {
-            // The client holds its body back until told to go on (RFC 9110 §10.1.1).
-            self.out.append(&mut ctx.pools.out, |buf| buf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n"));
+        if let Reading::Body { request, .. } = &self.reading {
+            if request.expect_continue && request.version == Version::Http11 {
+                // The client holds its body back until told to go on (RFC 9110 §10.1.1).
+                self.out.append(&mut ctx.pools.out, |buf| buf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n"));
+            }
         }
-        let deadline = ctx.clock.now() + ctx.settings.header_timeout;
-        self.reading = Reading::Body { request: Box::new(request), started, deadline, body };
     }
 
-    /// The body of the request in `Body` has been read and discarded: answer the request.
+    /// Answers a request now, or leaves it `Waiting` when the site answers later.
+    fn answer_or_wait<H: Handler>(
+        &mut self,
+        mut request: Request,
+        started: Instant,
+        received: Option<u64>,
+        ctx: &mut Ctx<H>,
+    ) {
+        if !self.answer(&mut request, started, received, ctx, |site, req, reply| site.respond(req, reply)) {
+            self.reading = Reading::Waiting { request: Box::new(request), started, received };
+        }
+    }
+
+    /// The body of the request in `Body` has been read whole: answer the request, through the site's
+    /// `finish_upload` when it kept the body.
     fn body_done<H: Handler>(&mut self, ctx: &mut Ctx<H>) {
         let state = std::mem::replace(&mut self.reading, Reading::Head { started: None });
-        if let Reading::Body { mut request, started, .. } = state {
-            if !self.answer(&mut request, started, ctx) {
-                self.reading = Reading::Waiting { request, started };
+        let Reading::Body { mut request, started, upload, received, .. } = state else { return };
+        match upload {
+            Some(upload) => {
+                self.answer(&mut request, started, Some(received), ctx, |site, req, reply| {
+                    Answer::Sent(site.finish_upload(req, upload, reply))
+                });
             }
+            None => self.answer_or_wait(*request, started, Some(received), ctx),
         }
     }
 
@@ -435,18 +517,25 @@ impl Conn {
     fn retry_waiting<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> bool {
         let Reading::Waiting { .. } = self.reading else { return false };
         let state = std::mem::replace(&mut self.reading, Reading::Head { started: None });
-        let Reading::Waiting { mut request, started } = state else { return false };
-        if self.answer(&mut request, started, ctx) {
+        let Reading::Waiting { mut request, started, received } = state else { return false };
+        if self.answer(&mut request, started, received, ctx, |site, req, reply| site.respond(req, reply)) {
             return true;
         }
-        self.reading = Reading::Waiting { request, started };
+        self.reading = Reading::Waiting { request, started, received };
         false
     }
 
     /// Has the site queue the response to one complete request. Returns false when the site answers later
     /// (the caller keeps the request in `Waiting`). Once answered the request is done with: its access-log
     /// fields are moved into the pending log line rather than copied.
-    fn answer<H: Handler>(&mut self, req: &mut Request, started: Instant, ctx: &mut Ctx<H>) -> bool {
+    fn answer<H: Handler>(
+        &mut self,
+        req: &mut Request,
+        started: Instant,
+        received: Option<u64>,
+        ctx: &mut Ctx<H>,
+        respond: impl FnOnce(&mut H, &Request, &mut Reply<'_>) -> Answer,
+    ) -> bool {
         let limit = ctx.settings.keepalive_requests;
         let limit_reached = limit != 0 && self.served + 1 >= limit;
         let stopping = matches!(ctx.phase, Phase::Stopping { .. });
@@ -460,32 +549,39 @@ impl Conn {
         let start = self.out.queued_total();
         let common = &ctx.settings.common_headers;
         let mut reply = Reply::new(&mut self.out, &mut ctx.pools.out, &ctx.clock, persist, self.peer, common);
-        let Answer::Sent(status) = ctx.site.respond(req, &mut reply) else {
+        let Answer::Sent(status) = respond(&mut ctx.site, req, &mut reply) else {
             return false;
         };
         self.served += 1;
         self.client_closes = !req.keep_alive && !self.body_unread;
         ctx.counters.count_response(status);
-        self.log(ctx, Some(req), status, start, started);
+        self.log(ctx, Some(req), received, status, start, started);
         if persist.closes() {
             self.reading = Reading::Done;
         }
         true
     }
 
-    /// Answers a request that could not be parsed or framed, closes after it, and forgets the buffered input:
-    /// none of it may be interpreted.
-    fn refuse<H: Handler>(&mut self, err: RequestError, ctx: &mut Ctx<H>) {
-        let status = err.status();
+    /// Answers `status` to a request that could not be parsed, framed or kept, closes after it, and forgets
+    /// the buffered input: none of it may be interpreted. A kept body's upload is dropped here.
+    fn refuse<H: Handler>(&mut self, status: u16, ctx: &mut Ctx<H>) {
         let now = ctx.clock.now();
+        let state = std::mem::replace(&mut self.reading, Reading::Done);
         // A HEAD request gets no body even when it is refused (RFC 9110 §9.3.2).
-        let (started, head_only) = match &self.reading {
-            Reading::Body { request, started, .. } | Reading::Waiting { request, started } => {
-                (*started, request.method == Method::Head)
+        let (mut request, received, started, head_only) = match state {
+            Reading::Body { request, started, received, .. } => {
+                let head_only = request.method == Method::Head;
+                (Some(request), Some(received), started, head_only)
             }
-            Reading::Head { started } => (started.unwrap_or(now), self.input.unparsed().starts_with(b"HEAD ")),
-            Reading::Proxy { since } => (*since, false),
-            Reading::Done | Reading::Lingering { .. } => (now, false),
+            Reading::Waiting { request, started, received } => {
+                let head_only = request.method == Method::Head;
+                (Some(request), received, started, head_only)
+            }
+            Reading::Head { started } => {
+                (None, None, started.unwrap_or(now), self.input.unparsed().starts_with(b"HEAD "))
+            }
+            Reading::Proxy { since } => (None, None, since, false),
+            Reading::Done | Reading::Lingering { .. } => (None, None, now, false),
         };
         let start = self.out.queued_total();
         let opening = Opening { date: ctx.clock.date(), persist: Persist::Close, common: &ctx.settings.common_headers };
@@ -493,8 +589,7 @@ impl Conn {
             response::simple(buf, status, &opening, &[], b"", head_only);
         });
         ctx.counters.count_response(status);
-        self.log(ctx, None, status, start, started);
-        self.reading = Reading::Done;
+        self.log(ctx, request.as_deref_mut(), received, status, start, started);
         self.input.discard();
     }
 
@@ -512,12 +607,14 @@ impl Conn {
         }
     }
 
-    /// Leaves the access-log line of the response just queued from `start` (a refused request has no method
-    /// or target); it is written once the response has left.
+    /// Leaves the access-log line of the response just queued from `start` (a request refused before its head
+    /// was whole has no method or target); it is written once the response has left. `received`: the bytes
+    /// of the request's body, when it had one.
     fn log<H: Handler>(
         &mut self,
         ctx: &mut Ctx<H>,
         req: Option<&mut Request>,
+        received: Option<u64>,
         status: u16,
         start: u64,
         started: Instant,
@@ -549,6 +646,7 @@ impl Conn {
             status,
             referer,
             user_agent,
+            received,
             started,
             start,
             end,
@@ -577,10 +675,10 @@ impl Conn {
                 let _ = sys::set_linger_zero(self.fd.as_fd());
                 return Next::Close;
             }
-            Reading::Body { .. } => self.refuse(RequestError::RequestTimeout, ctx),
+            Reading::Body { .. } => self.refuse(RequestError::RequestTimeout.status(), ctx),
             // The site did not finish in time: say so rather than leave the client guessing.
-            Reading::Waiting { .. } => self.refuse(RequestError::Unavailable, ctx),
-            _ if !self.input.unparsed().is_empty() => self.refuse(RequestError::RequestTimeout, ctx),
+            Reading::Waiting { .. } => self.refuse(RequestError::Unavailable.status(), ctx),
+            _ if !self.input.unparsed().is_empty() => self.refuse(RequestError::RequestTimeout.status(), ctx),
             // Nothing was sent: close quietly.
             _ => self.reading = Reading::Done,
         }

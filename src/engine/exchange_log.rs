@@ -24,6 +24,8 @@ pub struct PendingLine {
     pub status: u16,
     pub referer: Option<String>,
     pub user_agent: Option<String>,
+    /// Bytes of the request's body received (decoded, for a chunked one), when it had a body.
+    pub received: Option<u64>,
     /// When the request's first byte arrived.
     pub started: Instant,
     /// The response is bytes `start..end` of the connection's output stream.
@@ -79,6 +81,7 @@ fn write(line: &PendingLine, bytes: u64, cx: &mut LineContext<'_>) {
         duration_us: cx.now.saturating_duration_since(line.started).as_micros() as u64,
         referer: line.referer.as_deref(),
         user_agent: line.user_agent.as_deref(),
+        received: line.received,
         worker: cx.worker,
     };
     cx.log.record(&record);

@@ -1,11 +1,11 @@
-//! Finds the end of a chunked request body so that it can be discarded and the connection can go
-//! on to the next request.
+//! Finds the end of a chunked request body so that it can be discarded, or handed on piece by piece to an
+//! upload, and the connection can go on to the next request.
 //!
-//! staticd never uses request bodies, but it must still know exactly where one ends: a lenient
+//! Whether a body is kept or thrown away, staticd must know exactly where it ends: a lenient
 //! decoder that disagrees with a proxy in front of it about a chunk boundary is the classic request
 //! smuggling hole. So this decoder is deliberately strict (RFC 9112 §7.1): anything the grammar does
 //! not allow, and anything unbounded, is refused. It is a byte-level state machine so that a body
-//! can arrive in pieces of any size, and it never buffers: chunk data is skipped, not copied.
+//! can arrive in pieces of any size, and it never buffers: chunk data is passed over in place, never copied.
 //! (httparse's `parse_chunk_size` is not used: it allows whitespace, empty sizes and any bytes in extensions.)
 
 use crate::http::request::RequestError;
@@ -94,6 +94,12 @@ impl ChunkedDecoder {
     /// Consumes as much of `buf` as belongs to the body; returns (bytes consumed, body complete?).
     /// Can be fed the body in arbitrarily small pieces (test 1-byte feeding of every case).
     pub fn feed(&mut self, buf: &[u8]) -> Result<(usize, bool), RequestError> {
+        self.feed_data(buf, |_| {})
+    }
+
+    /// As [`feed`](Self::feed), handing each run of chunk data in `buf` to `data`, in order: the decoded
+    /// body of a request that is kept rather than discarded.
+    pub fn feed_data(&mut self, buf: &[u8], mut data: impl FnMut(&[u8])) -> Result<(usize, bool), RequestError> {
         if let State::Failed(error) = self.state {
             return Err(error);
         }
@@ -104,7 +110,9 @@ impl ChunkedDecoder {
                 break;
             };
             if let State::Data { remaining } = self.state {
-                pos += self.skip_data(remaining, rest.len());
+                let taken = self.skip_data(remaining, rest.len());
+                data(rest.get(..taken).unwrap_or_default());
+                pos += taken;
                 continue;
             }
             pos += 1;
@@ -319,6 +327,27 @@ mod tests {
             ("max body exactly", b"3E8\r\n", MORE),
         ];
         check(rows, MAX);
+    }
+
+    #[test]
+    fn kept_bodies_are_handed_on_exactly_whatever_the_pieces() {
+        let body = b"3;x=1\r\nabc\r\nA\r\n0123456789\r\n1\r\n\n\r\n0\r\nT: v\r\n\r\nGET";
+        for piece in [body.len(), 1, 2, 5, 13] {
+            let mut decoder = ChunkedDecoder::new(MAX);
+            let mut kept = Vec::new();
+            let mut pos = 0;
+            let mut done = false;
+            while !done && pos < body.len() {
+                let end = (pos + piece).min(body.len());
+                let (used, finished) =
+                    decoder.feed_data(&body[pos..end], |data| kept.extend_from_slice(data)).expect("well formed");
+                pos += used;
+                done = finished;
+            }
+            assert!(done, "pieces of {piece}");
+            assert_eq!(kept, b"abc0123456789\n", "pieces of {piece}");
+            assert_eq!(&body[pos..], b"GET", "pieces of {piece}");
+        }
     }
 
     #[test]

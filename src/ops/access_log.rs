@@ -32,14 +32,18 @@ pub struct Record<'a> {
     pub duration_us: u64,
     pub referer: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    /// Bytes of the request's body received, when it had a body.
+    pub received: Option<u64>,
     pub worker: usize,
 }
 
 /// Appends one line ending in '\n'. Combined: `1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 2326
 /// "referer" "ua"` ("-" for absent), with `"`, `\`, bytes < 0x20, 0x7f and non-ASCII escaped as `\xHH` (nginx
-/// style) so no field can contain a raw quote or newline. Json: one JSON object per line with keys client,
-/// time (RFC 3339 UTC), method, target, version, status, bytes, duration_us, referer, user_agent, worker; strings
-/// escaped per RFC 8259 (controls as \u00XX); absent → null.
+/// style) so no field can contain a raw quote or newline; a request that had a body (an upload) gets the
+/// body's bytes received as one more field at the end, so the lines of every other request stay exactly the
+/// combined format that log tools parse. Json: one JSON object per line with keys client, time (RFC 3339
+/// UTC), method, target, version, status, bytes, bytes_received (0 without a body), duration_us, referer,
+/// user_agent, worker; strings escaped per RFC 8259 (controls as \u00XX); absent → null.
 pub fn write_record(out: &mut Vec<u8>, format: LogFormat, rec: &Record<'_>) {
     match format {
         LogFormat::Combined => write_combined(out, rec),
@@ -77,7 +81,11 @@ fn write_combined(out: &mut Vec<u8>, rec: &Record<'_>) {
     escape_combined(out, rec.referer.unwrap_or("-"));
     out.extend_from_slice(b"\" \"");
     escape_combined(out, rec.user_agent.unwrap_or("-"));
-    out.extend_from_slice(b"\"\n");
+    out.push(b'"');
+    if let Some(received) = rec.received {
+        let _ = write!(out, " {received}");
+    }
+    out.push(b'\n');
 }
 
 /// nginx's `escape=default`: anything that is not printable ASCII, plus `"` and `\`, becomes `\xHH`.
@@ -130,8 +138,11 @@ fn write_json(out: &mut Vec<u8>, rec: &Record<'_>) {
     json_string(out, Some(rec.version));
     let _ = write!(
         out,
-        ",\"status\":{},\"bytes\":{},\"duration_us\":{},\"referer\":",
-        rec.status, rec.bytes, rec.duration_us
+        ",\"status\":{},\"bytes\":{},\"bytes_received\":{},\"duration_us\":{},\"referer\":",
+        rec.status,
+        rec.bytes,
+        rec.received.unwrap_or(0),
+        rec.duration_us
     );
     json_string(out, rec.referer);
     out.extend_from_slice(b",\"user_agent\":");
@@ -206,6 +217,7 @@ mod tests {
             duration_us: 1500,
             referer: Some("http://example.com/"),
             user_agent: Some("curl/8.0"),
+            received: None,
             worker: 3,
         }
     }
@@ -282,6 +294,10 @@ mod tests {
                 },
                 "2001:db8::1 - - [01/Jan/1970:00:00:00 +0000] \"GET / HTTP/1.1\" 304 18446744073709551615 \"http://example.com/\" \"curl/8.0\"\n",
             ),
+            (
+                Record { method: "PUT", status: 201, bytes: 0, received: Some(1_048_576), ..base },
+                "1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] \"PUT / HTTP/1.1\" 201 0 \"http://example.com/\" \"curl/8.0\" 1048576\n",
+            ),
         ];
         for (rec, want) in &cases {
             assert_eq!(line(LogFormat::Combined, rec), *want);
@@ -294,11 +310,11 @@ mod tests {
         let cases: Vec<(Record<'_>, &str)> = vec![
             (
                 base,
-                r#"{"client":"1.2.3.4","time":"2000-10-10T13:55:36Z","method":"GET","target":"/","version":"HTTP/1.1","status":200,"bytes":2326,"duration_us":1500,"referer":"http://example.com/","user_agent":"curl/8.0","worker":3}"#,
+                r#"{"client":"1.2.3.4","time":"2000-10-10T13:55:36Z","method":"GET","target":"/","version":"HTTP/1.1","status":200,"bytes":2326,"bytes_received":0,"duration_us":1500,"referer":"http://example.com/","user_agent":"curl/8.0","worker":3}"#,
             ),
             (
                 Record { referer: None, user_agent: None, ..base },
-                r#"{"client":"1.2.3.4","time":"2000-10-10T13:55:36Z","method":"GET","target":"/","version":"HTTP/1.1","status":200,"bytes":2326,"duration_us":1500,"referer":null,"user_agent":null,"worker":3}"#,
+                r#"{"client":"1.2.3.4","time":"2000-10-10T13:55:36Z","method":"GET","target":"/","version":"HTTP/1.1","status":200,"bytes":2326,"bytes_received":0,"duration_us":1500,"referer":null,"user_agent":null,"worker":3}"#,
             ),
             (
                 Record {
@@ -307,7 +323,11 @@ mod tests {
                     user_agent: Some("\"},{\"x\":1"),
                     ..base
                 },
-                "{\"client\":\"::1\",\"time\":\"2000-10-10T13:55:36Z\",\"method\":\"GET\",\"target\":\"/\\\"q\\\"\\\\\\u000A\\u000D\\u0009\\u0001\\u001F\\u007F/caf\u{e9}\",\"version\":\"HTTP/1.1\",\"status\":200,\"bytes\":2326,\"duration_us\":1500,\"referer\":\"http://example.com/\",\"user_agent\":\"\\\"},{\\\"x\\\":1\",\"worker\":3}",
+                "{\"client\":\"::1\",\"time\":\"2000-10-10T13:55:36Z\",\"method\":\"GET\",\"target\":\"/\\\"q\\\"\\\\\\u000A\\u000D\\u0009\\u0001\\u001F\\u007F/caf\u{e9}\",\"version\":\"HTTP/1.1\",\"status\":200,\"bytes\":2326,\"bytes_received\":0,\"duration_us\":1500,\"referer\":\"http://example.com/\",\"user_agent\":\"\\\"},{\\\"x\\\":1\",\"worker\":3}",
+            ),
+            (
+                Record { method: "PUT", received: Some(7), ..base },
+                r#"{"client":"1.2.3.4","time":"2000-10-10T13:55:36Z","method":"PUT","target":"/","version":"HTTP/1.1","status":200,"bytes":2326,"bytes_received":7,"duration_us":1500,"referer":"http://example.com/","user_agent":"curl/8.0","worker":3}"#,
             ),
         ];
         for (rec, want) in &cases {

@@ -1,22 +1,25 @@
 //! The connection state machine over a socketpair, with a stub site: what the engine does on its own —
 //! pipelining, body framing, half-close, every deadline and the write budget — without forking a server.
 
+use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::{Conn, Next, WRITE_BUDGET};
+use super::{Conn, Next, READ_BUDGET, WRITE_BUDGET};
 use crate::channel::Stage;
-use crate::engine::{Answer, BodyUse, Ctx, Handler, Phase, Reply, Settings, STOP_IDLE};
+use crate::engine::{Answer, BodyUse, Ctx, Handler, Phase, Reply, Settings, Upload, STOP_IDLE};
 use crate::http::request::{Limits, Request};
 use crate::http::response;
 use crate::shm::WorkerSlot;
 use crate::sys;
 
 /// Answers every request with 200 and its target as the body; `/big` gets `big` through sendfile; `/slow`
-/// is answered only after `work` has been called `slow_steps` times; `/refused` is answered before its body.
+/// is answered only after `work` has been called `slow_steps` times; `/refused` is answered before its body;
+/// the body of `/upload` is kept (at most `upload_limit` bytes) and answered 201 by `finish_upload`, and
+/// `/full` is kept by an upload that fails with 507 once it holds `upload_limit` bytes.
 #[derive(Default)]
 struct Stub {
     seen: Vec<String>,
@@ -24,6 +27,41 @@ struct Stub {
     big_len: u64,
     slow_steps: usize,
     worked: usize,
+    upload_limit: u64,
+    /// What the uploads were given, and whether each was finished or dropped.
+    uploads: Rc<RefCell<Vec<Kept>>>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Kept {
+    bytes: Vec<u8>,
+    finished: bool,
+    dropped: bool,
+}
+
+/// An upload that records what it is given in the stub's `uploads`.
+struct Recorder {
+    uploads: Rc<RefCell<Vec<Kept>>>,
+    index: usize,
+    fail_at: Option<u64>,
+}
+
+impl Upload for Recorder {
+    fn write(&mut self, data: &[u8]) -> Result<(), u16> {
+        let mut uploads = self.uploads.borrow_mut();
+        let kept = &mut uploads[self.index];
+        if self.fail_at.is_some_and(|at| kept.bytes.len() as u64 + data.len() as u64 > at) {
+            return Err(507);
+        }
+        kept.bytes.extend_from_slice(data);
+        Ok(())
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.uploads.borrow_mut()[self.index].dropped = true;
+    }
 }
 
 impl Handler for Stub {
@@ -39,11 +77,29 @@ impl Handler for Stub {
     }
 
     fn body_use(&mut self, req: &Request) -> BodyUse {
-        if req.target == "/refused" {
-            BodyUse::AnswerNow
-        } else {
-            BodyUse::Discard
+        match req.target.as_str() {
+            "/refused" => BodyUse::AnswerNow,
+            "/upload" | "/full" => {
+                let index = {
+                    let mut uploads = self.uploads.borrow_mut();
+                    uploads.push(Kept::default());
+                    uploads.len() - 1
+                };
+                let fail_at = (req.target == "/full").then_some(self.upload_limit);
+                let upload = Box::new(Recorder { uploads: Rc::clone(&self.uploads), index, fail_at });
+                let limit = if fail_at.is_some() { u64::MAX } else { self.upload_limit };
+                BodyUse::Keep { upload, limit }
+            }
+            _ => BodyUse::Discard,
         }
+    }
+
+    fn finish_upload(&mut self, req: &Request, upload: Box<dyn Upload>, reply: &mut Reply<'_>) -> u16 {
+        self.seen.push(req.target.clone());
+        let upload: Box<dyn std::any::Any> = upload;
+        let Ok(recorder) = upload.downcast::<Recorder>() else { return reply.simple(500, &[], false) };
+        self.uploads.borrow_mut()[recorder.index].finished = true;
+        reply.simple(201, &[], false)
     }
 }
 
@@ -518,4 +574,128 @@ fn a_request_refused_whatever_its_body_holds_is_answered_at_once_and_its_body_ne
     assert!(h.received().starts_with("HTTP/1.1 100 Continue\r\n\r\n"));
     h.send(b"hello");
     assert_eq!(h.ctx.site.seen, ["/kept"]);
+}
+
+fn uploader(limit: u64) -> Harness {
+    Harness::with(settings(), Stub { upload_limit: limit, ..Stub::default() })
+}
+
+#[test]
+fn a_kept_body_reaches_the_upload_exactly_and_the_next_request_follows() {
+    let mut h = uploader(1 << 20);
+    // Longer than --max-body-bytes (1000 here): a kept body has the site's limit, not the discard limit.
+    let body: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    let mut raw = format!("PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    raw.extend_from_slice(&body[..1234]);
+    h.send(&raw);
+    assert!(h.ctx.site.seen.is_empty(), "answered before the body ended");
+    let mut rest = body[1234..].to_vec();
+    rest.extend_from_slice(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.send(&rest);
+    assert_eq!(h.ctx.site.seen, ["/upload", "/next"]);
+    assert_eq!(h.ctx.site.uploads.borrow()[0], Kept { bytes: body, finished: true, dropped: true });
+    assert_eq!(statuses(&h.received()), ["HTTP/1.1 201", "HTTP/1.1 200"]);
+}
+
+#[test]
+fn a_kept_chunked_body_reaches_the_upload_decoded() {
+    let mut h = uploader(100);
+    h.send(b"PUT /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n");
+    assert!(h.received().starts_with("HTTP/1.1 100 Continue\r\n\r\n"), "no 100 Continue for a kept body");
+    h.send(b"3\r\nabc\r\n");
+    h.send(b"2;x=y\r\nde\r\n0\r\n\r\n");
+    assert_eq!(h.ctx.site.uploads.borrow()[0].bytes, b"abcde");
+    assert!(h.ctx.site.uploads.borrow()[0].finished);
+    assert_eq!(statuses(&h.received()), ["HTTP/1.1 201"]);
+}
+
+#[test]
+fn a_content_length_over_the_upload_limit_is_refused_before_any_byte_is_read() {
+    let mut h = uploader(10);
+    h.send(b"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n01234");
+    let got = h.received();
+    assert!(got.starts_with("HTTP/1.1 413 "), "{got}");
+    assert!(!got.contains("100 Continue"), "{got}");
+    let kept = h.ctx.site.uploads.borrow()[0].clone();
+    assert_eq!(kept, Kept { bytes: Vec::new(), finished: false, dropped: true });
+    assert!(h.server_write_side_closed(), "the connection stays open after refusing an unread body");
+}
+
+#[test]
+fn a_chunked_body_passing_the_upload_limit_is_refused_and_its_upload_dropped() {
+    let mut h = uploader(8);
+    h.send(b"PUT /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n");
+    h.send(b"5\r\nfghij\r\n0\r\n\r\n");
+    assert!(h.received().starts_with("HTTP/1.1 413 "));
+    let kept = h.ctx.site.uploads.borrow()[0].clone();
+    assert_eq!(kept, Kept { bytes: b"abcde".to_vec(), finished: false, dropped: true });
+}
+
+#[test]
+fn an_upload_that_cannot_keep_the_body_answers_its_status_and_closes() {
+    let mut h = uploader(4);
+    h.send(b"PUT /full HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(h.received().starts_with("HTTP/1.1 507 "));
+    assert!(h.ctx.site.seen.is_empty(), "the request after a failed upload was answered");
+    let kept = h.ctx.site.uploads.borrow()[0].clone();
+    assert!(kept.dropped && !kept.finished, "{kept:?}");
+}
+
+#[test]
+fn an_upload_cut_off_by_the_client_or_its_deadline_is_dropped_unfinished() {
+    let mut h = uploader(1 << 20);
+    h.send(b"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf");
+    h.client.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    h.conn.on_event(sys::EPOLLIN | sys::EPOLLRDHUP);
+    assert_eq!(h.conn.drive(&mut h.ctx), Next::Close);
+    let mut conn = h.conn;
+    conn.finish(&mut h.ctx);
+    drop(conn);
+    assert_eq!(h.ctx.site.uploads.borrow()[0], Kept { bytes: b"half".to_vec(), finished: false, dropped: true });
+
+    let mut h = uploader(1 << 20);
+    h.send(b"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nsome");
+    // A kept body has the upload deadline (10 s here), not the header deadline.
+    assert!(h.deadline_in() > Duration::from_secs(9), "{:?}", h.deadline_in());
+    h.expire();
+    assert!(h.received().starts_with("HTTP/1.1 408 "));
+    assert_eq!(h.ctx.site.uploads.borrow()[0], Kept { bytes: b"some".to_vec(), finished: false, dropped: true });
+}
+
+#[test]
+fn a_discarded_body_over_max_body_bytes_is_refused_before_it_is_read() {
+    let mut h = Harness::new();
+    h.send(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\nExpect: 100-continue\r\n\r\n");
+    let got = h.received();
+    assert!(got.starts_with("HTTP/1.1 413 "), "{got}");
+    assert!(h.ctx.site.seen.is_empty());
+}
+
+#[test]
+fn one_drive_reads_at_most_the_read_budget_of_an_upload() {
+    let mut h = uploader(u64::MAX);
+    let len = 4 * READ_BUDGET as usize;
+    let head = format!("PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n");
+    h.client.write_all(head.as_bytes()).expect("head");
+    let writer = {
+        let mut client = h.client.try_clone().expect("clone");
+        std::thread::spawn(move || client.write_all(&vec![7u8; len]).expect("body"))
+    };
+    let mut drives = 0;
+    let mut agains = 0;
+    while h.ctx.site.seen.is_empty() && drives < 100_000 {
+        h.conn.on_event(sys::EPOLLIN);
+        let before = h.ctx.site.uploads.borrow().first().map_or(0, |k| k.bytes.len());
+        if h.conn.drive(&mut h.ctx) == Next::Again {
+            agains += 1;
+        }
+        let after = h.ctx.site.uploads.borrow().first().map_or(0, |k| k.bytes.len());
+        // One read may end past the budget by at most one buffer.
+        assert!((after - before) as u64 <= READ_BUDGET + h.ctx.settings.read_buf_size() as u64);
+        drives += 1;
+    }
+    writer.join().expect("writer");
+    assert_eq!(h.ctx.site.seen, ["/upload"]);
+    assert_eq!(h.ctx.site.uploads.borrow()[0].bytes.len(), len);
+    assert!(agains > 0, "an upload never yielded its turn");
 }

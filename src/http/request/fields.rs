@@ -2,7 +2,7 @@
 //! fields the server acts on and decides the message framing, refusing wherever two parsers could disagree
 //! about where the body ends.
 
-use super::{BodyFraming, Headers, Limits, RequestError, Version};
+use super::{BodyFraming, Headers, RequestError, Version};
 use crate::http::syntax::{is_token, list_members, trim_ows};
 
 /// Content-Length values longer than this could overflow a u64; 19 digits always fit.
@@ -142,7 +142,9 @@ fn keep_first(slot: &mut Option<String>, value: &[u8]) {
 }
 
 /// RFC 9112 §6.1-6.3, erring towards refusal wherever two parsers could disagree.
-pub(super) fn body_framing(version: Version, fields: &Fields, limits: &Limits) -> Result<BodyFraming, RequestError> {
+/// How large a body may be is not decided here: it depends on what the request is for (a discarded body has
+/// `--max-body-bytes`, an upload its own limit), which only the engine and the site know.
+pub(super) fn body_framing(version: Version, fields: &Fields) -> Result<BodyFraming, RequestError> {
     if fields.te_members > 0 {
         if fields.content_length.is_some() || version == Version::Http10 {
             return Err(RequestError::BadRequest);
@@ -154,7 +156,6 @@ pub(super) fn body_framing(version: Version, fields: &Fields, limits: &Limits) -
         };
     }
     match fields.content_length {
-        Some(length) if length > limits.max_body_bytes => Err(RequestError::PayloadTooLarge),
         Some(length) => Ok(BodyFraming::Length(length)),
         None => Ok(BodyFraming::None),
     }
@@ -199,9 +200,12 @@ mod tests {
             ("zero", "Content-Length: 0\r\n", Ok(BodyFraming::Length(0))),
             ("ows", "Content-Length:  5  \r\n", Ok(BodyFraming::Length(5))),
             ("leading zeros", "Content-Length: 007\r\n", Ok(BodyFraming::Length(7))),
-            ("at max body", "Content-Length: 1000000\r\n", Ok(BodyFraming::Length(1_000_000))),
-            ("over max body", "Content-Length: 1000001\r\n", Err(RequestError::PayloadTooLarge)),
-            ("19 digits", "Content-Length: 9999999999999999999\r\n", Err(RequestError::PayloadTooLarge)),
+            ("over max body: the engine decides", "Content-Length: 1000001\r\n", Ok(BodyFraming::Length(1_000_001))),
+            (
+                "19 digits",
+                "Content-Length: 9999999999999999999\r\n",
+                Ok(BodyFraming::Length(9_999_999_999_999_999_999)),
+            ),
             ("20 digits", "Content-Length: 10000000000000000000\r\n", Err(RequestError::BadRequest)),
             ("plus", "Content-Length: +5\r\n", Err(RequestError::BadRequest)),
             ("minus", "Content-Length: -1\r\n", Err(RequestError::BadRequest)),

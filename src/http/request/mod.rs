@@ -69,6 +69,8 @@ impl RequestError {
     }
 }
 
+/// The sizes a request may not pass. The parser enforces the head's; the body's is the engine's to apply,
+/// to the bodies it discards (a body the site keeps has the site's own limit).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_header_bytes: usize,
@@ -150,7 +152,7 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, RequestError> {
     }
 
     let fields = scan_fields(parser.headers)?;
-    let request = build_request(line, fields, limits)?;
+    let request = build_request(line, fields)?;
     Ok(Parsed::Complete { request, head_len: skipped + fields_end })
 }
 
@@ -192,9 +194,9 @@ fn partial_or_too_large(buf_len: usize, skipped: usize, limits: &Limits) -> Resu
     }
 }
 
-fn build_request(line: RequestLine, fields: Fields, limits: &Limits) -> Result<Request, RequestError> {
+fn build_request(line: RequestLine, fields: Fields) -> Result<Request, RequestError> {
     check_host(line.version, fields.host)?;
-    let body = body_framing(line.version, &fields, limits)?;
+    let body = body_framing(line.version, &fields)?;
     let keep_alive = match line.version {
         Version::Http11 => !fields.conn_close,
         Version::Http10 => fields.conn_keep_alive && !fields.conn_close,

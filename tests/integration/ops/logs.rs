@@ -215,7 +215,7 @@ fn hostile_targets_and_agents_cannot_forge_json_lines() {
     }
     if require_tool("python3") {
         // A second opinion from a real JSON implementation.
-        let script = "import json,sys\nfor l in sys.argv[1:]:\n  o=json.loads(l)\n  assert isinstance(o, dict) and len(o)==11, l\n  assert o['client']=='127.0.0.1', l\n";
+        let script = "import json,sys\nfor l in sys.argv[1:]:\n  o=json.loads(l)\n  assert isinstance(o, dict) and len(o)==12, l\n  assert o['client']=='127.0.0.1', l\n";
         let mut args = vec!["-c", script];
         args.extend(lines.iter().map(String::as_str));
         let run = run_tool("python3", &args, None, LONG);

@@ -37,10 +37,13 @@ pub struct Combined {
     pub bytes: u64,
     pub referer: String,
     pub user_agent: String,
+    /// The body bytes received, logged after the user agent for a request that had a body.
+    pub received: Option<u64>,
 }
 
-/// Parses `CLIENT - - [TIME] "REQUEST" STATUS BYTES "REFERER" "UA"` strictly: exactly six raw quotes, no raw
-/// control bytes, nothing outside printable ASCII. Any forged field breaks one of these.
+/// Parses `CLIENT - - [TIME] "REQUEST" STATUS BYTES "REFERER" "UA"` (and ` RECEIVED` after it for a request
+/// with a body) strictly: exactly six raw quotes, no raw control bytes, nothing outside printable ASCII. Any
+/// forged field breaks one of these.
 pub fn parse_combined(line: &str) -> Result<Combined, String> {
     let bad = |why: &str| Err(format!("{why}: {line:?}"));
     if !line.bytes().all(|b| (0x20..0x7f).contains(&b)) {
@@ -61,9 +64,16 @@ pub fn parse_combined(line: &str) -> Result<Combined, String> {
     }
     let Ok(status) = middle[1].parse::<u16>() else { return bad("bad status") };
     let Ok(bytes) = middle[2].parse::<u64>() else { return bad("bad bytes") };
-    if parts[4] != " " || !parts[6].is_empty() {
-        return bad("bad separators around referer/user agent");
+    if parts[4] != " " {
+        return bad("bad separator between referer and user agent");
     }
+    let received = match parts[6] {
+        "" => None,
+        tail => match tail.strip_prefix(' ').map(str::parse::<u64>) {
+            Some(Ok(n)) => Some(n),
+            _ => return bad("bad field after the user agent"),
+        },
+    };
     Ok(Combined {
         client: client.to_string(),
         time: time.to_string(),
@@ -72,6 +82,7 @@ pub fn parse_combined(line: &str) -> Result<Combined, String> {
         bytes,
         referer: parts[3].to_string(),
         user_agent: parts[5].to_string(),
+        received,
     })
 }
 
@@ -119,14 +130,17 @@ pub struct JsonRecord {
     pub version: String,
     pub status: u16,
     pub bytes: u64,
+    /// Bytes of the request's body received (0 without one).
+    pub bytes_received: u64,
     pub duration_us: u64,
     pub referer: Option<String>,
     pub user_agent: Option<String>,
     pub worker: u64,
 }
 
-const JSON_KEYS: [&str; 11] = [
+const JSON_KEYS: [&str; 12] = [
     "bytes",
+    "bytes_received",
     "client",
     "duration_us",
     "method",
@@ -169,6 +183,7 @@ pub fn parse_json_record(line: &str) -> Result<JsonRecord, String> {
         version: s("version")?,
         status: n("status")? as u16,
         bytes: n("bytes")?,
+        bytes_received: n("bytes_received")?,
         duration_us: n("duration_us")?,
         referer: opt("referer")?,
         user_agent: opt("user_agent")?,
