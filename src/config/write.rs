@@ -42,6 +42,12 @@ impl Token {
     pub fn secret(&self) -> &[u8] {
         &self.0
     }
+
+    /// A token made without a file, for the site's unit tests.
+    #[cfg(test)]
+    pub fn for_tests(bytes: &[u8]) -> Token {
+        Token(bytes.into())
+    }
 }
 
 impl fmt::Debug for Token {
