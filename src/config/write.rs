@@ -105,7 +105,9 @@ fn prefix_dir(prefix: &str) -> Result<Vec<u8>, String> {
         match seg {
             b"" => return Err(refuse("has an empty segment ('//')")),
             b"." | b".." => return Err(refuse("has a '.' or '..' segment")),
-            s if s.first() == Some(&b'.') => return Err(refuse("names a hidden directory (a segment starts with '.')")),
+            s if s.first() == Some(&b'.') => {
+                return Err(refuse("names a hidden directory (a segment starts with '.')"))
+            }
             s if s.contains(&0) || s.contains(&b'\\') => return Err(refuse("has a NUL or '\\' in a segment")),
             s => segments.push(s),
         }
@@ -252,9 +254,29 @@ mod tests {
         assert_eq!(prefix_dir("/a/b/").as_deref(), Ok(&b"a/b"[..]));
         assert_eq!(prefix_dir("/a%2fb/").as_deref(), Ok(&b"a/b"[..]));
         for bad in [
-            "/", "uploads/", "/uploads", "//", "/a//b/", "/../", "/a/../b/", "/./a/", "/%2e%2e/", "/a%2f..%2f/", "/.git/",
-            "/a/.hidden/", "/%2e/", "/a%00/", "/a%/", "/a%zz/", "/a b/", "/a?b/", "/a#/", "/a\\b/", "/caf\u{e9}/",
-            "/a%5cb/", "/a%2f%2fb/",
+            "/",
+            "uploads/",
+            "/uploads",
+            "//",
+            "/a//b/",
+            "/../",
+            "/a/../b/",
+            "/./a/",
+            "/%2e%2e/",
+            "/a%2f..%2f/",
+            "/.git/",
+            "/a/.hidden/",
+            "/%2e/",
+            "/a%00/",
+            "/a%/",
+            "/a%zz/",
+            "/a b/",
+            "/a?b/",
+            "/a#/",
+            "/a\\b/",
+            "/caf\u{e9}/",
+            "/a%5cb/",
+            "/a%2f%2fb/",
         ] {
             assert!(prefix_dir(bad).is_err(), "{bad:?} accepted");
         }

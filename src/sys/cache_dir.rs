@@ -36,7 +36,9 @@ pub fn create_exclusive(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd>
 /// `create_exclusive` with the permission bits `mode` (less the umask); `write.rs` makes site files 0644.
 pub(super) fn create_exclusive_mode(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<OwnedFd> {
     let how = OpenHow::new()
-        .flags(OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY)
+        .flags(
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        )
         .mode(Mode::from_bits_truncate(mode))
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     Ok(fcntl::openat2(dir, one_name(name)?, how)?)

@@ -689,6 +689,10 @@ impl FileCache {
             dir.is_empty() || path.strip_prefix(dir).is_some_and(|rest| rest.is_empty() || rest.first() == Some(&b'/'))
         };
         let key_under = |key: &[u8]| key.strip_prefix(b"/").is_some_and(under);
+        // The directory's names first: a name it was known to lack would still answer 404 without a lookup.
+        let mut dropped = Dropped::default();
+        self.watches.changed_dir(dir, &mut dropped);
+        self.forget_dropped(dropped);
         for key in self.files.keys() {
             let file_under = self.files.get(&key).is_some_and(|e| under(&e.file.rel));
             if key_under(&key) || file_under {

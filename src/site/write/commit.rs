@@ -107,9 +107,10 @@ fn put(req: &Request, upload: &mut TempUpload, name: &[u8]) -> Result<(Vec<u8>, 
         // Created meanwhile by another writer: create-only fails; otherwise this write replaces it.
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) && create_only(req) => Err(412),
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => match current_file(upload.dir(), name)? {
-            Some(_) => upload.commit_as(name, false).map(|()| (name.to_vec(), 204)).map_err(|e| {
-                rename_failure(&upload.dir_rel, &e)
-            }),
+            Some(_) => upload
+                .commit_as(name, false)
+                .map(|()| (name.to_vec(), 204))
+                .map_err(|e| rename_failure(&upload.dir_rel, &e)),
             None => Err(409),
         },
         Err(e) => Err(rename_failure(&upload.dir_rel, &e)),

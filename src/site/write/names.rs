@@ -48,10 +48,8 @@ impl Names {
 
 /// A slug cut down to a safe file name, or None when nothing usable is left.
 fn sanitize_slug(slug: &str) -> Option<String> {
-    let kept: String = slug
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
-        .collect();
+    let kept: String =
+        slug.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
     let kept = kept.trim_start_matches(['.', '-']);
     let mut end = kept.len().min(MAX_SLUG);
     // ASCII only by now, so any byte index is a char boundary.
@@ -65,6 +63,10 @@ fn sanitize_slug(slug: &str) -> Option<String> {
 /// The extension for a media type: the first of mime_guess's that is served back with that same type.
 fn extension_for(content_type: &str) -> Option<&'static str> {
     let essence = content_type.split(';').next()?.trim().to_ascii_lowercase();
+    // mime_guess lists text/plain's extensions alphabetically ("asm" first); the one everyone expects is this.
+    if essence == "text/plain" {
+        return Some("txt");
+    }
     let candidates = mime_guess::get_mime_extensions_str(&essence)?;
     candidates.iter().copied().find(|ext| {
         let served = mime::content_type_for(format!("x.{ext}").as_bytes(), || true);

@@ -46,13 +46,18 @@ pub fn resolve(target: &str, dir: &[u8], raw_prefix: &str) -> Result<Target, Ref
         Err(_) => return Err(Refused::Outside),
     };
     let rel = resolved.rel;
-    let below = rel.strip_prefix(dir).filter(|rest| rest.is_empty() || rest.first() == Some(&b'/'));
-    let Some(below) = below else { return Err(Refused::Outside) };
+    // What lies below the prefix directory: its own segments, without the separating '/'.
+    let below: &[u8] = match rel.strip_prefix(dir) {
+        _ if dir.is_empty() => &rel,
+        Some([]) => &[],
+        Some([b'/', rest @ ..]) => rest,
+        _ => return Err(Refused::Outside),
+    };
     let collection = resolved.trailing_slash;
     if below.is_empty() {
         return Ok(Target { parent: rel.clone(), rel, name: None, collection });
     }
-    for seg in below[1..].split(|&b| b == b'/') {
+    for seg in below.split(|&b| b == b'/') {
         if seg.first() == Some(&b'.') {
             return Err(Refused::Forbidden);
         }
@@ -60,9 +65,10 @@ pub fn resolve(target: &str, dir: &[u8], raw_prefix: &str) -> Result<Target, Ref
             return Err(Refused::BadRequest);
         }
     }
-    let split = memchr::memrchr(b'/', &rel).unwrap_or(0);
-    let parent = rel[..split].to_vec();
-    let name = rel[split + 1..].to_vec();
+    let (parent, name) = match memchr::memrchr(b'/', &rel) {
+        Some(i) => (rel[..i].to_vec(), rel[i + 1..].to_vec()),
+        None => (Vec::new(), rel.clone()),
+    };
     if parent.is_empty() && RULE_FILES.contains(&name.as_slice()) {
         return Err(Refused::Forbidden);
     }
@@ -74,12 +80,7 @@ mod tests {
     use super::*;
 
     fn t(rel: &str, parent: &str, name: Option<&str>, collection: bool) -> Result<Target, Refused> {
-        Ok(Target {
-            rel: rel.into(),
-            parent: parent.into(),
-            name: name.map(|n| n.as_bytes().to_vec()),
-            collection,
-        })
+        Ok(Target { rel: rel.into(), parent: parent.into(), name: name.map(|n| n.as_bytes().to_vec()), collection })
     }
 
     #[test]
