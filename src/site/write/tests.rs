@@ -101,7 +101,6 @@ impl Fixture {
                 Answer::Later => panic!("a write is never deferred"),
             },
         }
-        drop(reply);
         let (mut a, b) = std::os::unix::net::UnixStream::pair().expect("pair");
         out.flush(b.as_fd(), u64::MAX, &mut pool).expect("flush");
         drop(b);
