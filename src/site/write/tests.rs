@@ -70,6 +70,19 @@ impl Fixture {
 
     /// Sends a complete head; `body` is fed to a kept upload (None: the body ends early, the upload dropped).
     fn send_raw(&mut self, head: &str, body: Option<&[u8]>) -> String {
+        exchange(&mut self.site, head, body)
+    }
+
+    /// Another worker's view of the same site.
+    fn other_worker(&self) -> Site {
+        let root = crate::sys::open_dir(&self.site.cfg.root).expect("root");
+        Site::new(Rc::clone(&self.site.cfg), root, crate::shm::Shm::new(1).expect("shm"), None)
+    }
+}
+
+/// One request to `site`, as the engine would make it; the response's bytes.
+fn exchange(site: &mut Site, head: &str, body: Option<&[u8]>) -> String {
+    {
         let limits = Limits { max_header_bytes: 16 * 1024, max_body_bytes: 1024 * 1024 };
         let req: Request = match parse(head.as_bytes(), &limits) {
             Ok(Parsed::Complete { request, .. }) => request,
@@ -81,7 +94,7 @@ impl Fixture {
         let mut reply = Reply::new(&mut out, &mut pool, &clock, Persist::KeepAlive11, None, b"");
         let framed =
             !matches!(req.body, crate::http::request::BodyFraming::None | crate::http::request::BodyFraming::Length(0));
-        let use_ = if framed { self.site.body_use(&req) } else { BodyUse::Discard };
+        let use_ = if framed { site.body_use(&req) } else { BodyUse::Discard };
         match use_ {
             BodyUse::Keep { mut upload, limit } => {
                 let Some(body) = body else {
@@ -94,9 +107,9 @@ impl Fixture {
                         return format!("refused {status}");
                     }
                 }
-                self.site.finish_upload(&req, upload, &mut reply);
+                site.finish_upload(&req, upload, &mut reply);
             }
-            BodyUse::Discard | BodyUse::AnswerNow => match self.site.respond(&req, &mut reply) {
+            BodyUse::Discard | BodyUse::AnswerNow => match site.respond(&req, &mut reply) {
                 Answer::Sent(_) => {}
                 Answer::Later => panic!("a write is never deferred"),
             },
@@ -108,7 +121,9 @@ impl Fixture {
         a.read_to_end(&mut bytes).expect("read");
         String::from_utf8_lossy(&bytes).into_owned()
     }
+}
 
+impl Fixture {
     /// Names in a directory, sorted.
     fn names(&self, rel: &str) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.path(rel))
@@ -384,4 +399,23 @@ fn the_token_is_not_in_the_configuration_debug_output() {
     let text = format!("{:?}", f.site.cfg);
     assert!(!text.contains(TOKEN));
     let _ = Path::new(&f.base);
+}
+
+#[test]
+fn another_worker_sees_the_new_version_through_its_watches() {
+    let mut f = Fixture::new("other-worker", &[]);
+    let mut other = f.other_worker();
+    let get =
+        |site: &mut Site, target: &str| exchange(site, &format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n"), None);
+    assert!(get(&mut other, "/up/old.txt").ends_with("old"));
+    assert_eq!(status(&get(&mut other, "/up/new.txt")), 404);
+    assert_eq!(status(&f.send(&format!("PUT /up/old.txt HTTP/1.1\r\n{AUTH}"), b"replaced")), 204);
+    assert_eq!(status(&f.send(&format!("PUT /up/new.txt HTTP/1.1\r\n{AUTH}"), b"created")), 201);
+    // What the event loop does when the inotify descriptor is readable (the rename-over is IN_MOVED_TO).
+    other.on_watch();
+    assert!(get(&mut other, "/up/old.txt").ends_with("replaced"));
+    assert!(get(&mut other, "/up/new.txt").ends_with("created"));
+    assert_eq!(status(&f.send(&format!("DELETE /up/new.txt HTTP/1.1\r\n{AUTH}"), b"")), 204);
+    other.on_watch();
+    assert_eq!(status(&get(&mut other, "/up/new.txt")), 404);
 }
