@@ -2,7 +2,10 @@
 //!
 //! It routes each complete request by method: GET/HEAD go to the status page (`--status-path`) or to the
 //! files under the root; OPTIONS, the methods this read-only server refuses (405) and unknown ones (501) are
-//! answered here too. Everything about what a path means lives below: resolution, opening beneath the root,
+//! answered here too. With `--write PREFIX`, PUT, POST, DELETE and OPTIONS under the prefix go to `write/`
+//! first: it judges each from its head alone, for `body_use` and `respond` alike (so a refusal never waits
+//! for the body), streams an accepted body into a temporary file beside its target and renames it into
+//! place, and makes this worker forget what it cached of that directory. Everything about what a path means lives below: resolution, opening beneath the root,
 //! the open-file cache and its freshness, directories and their listings, the site's own rule files
 //! (`_headers`, `_redirects`), clean URLs, the single-page-app fallback and error pages, content types and
 //! content-coding negotiation. The site knows nothing of sockets: it writes its answer through a [`Reply`],
@@ -39,7 +42,7 @@ use crate::site::rules::Rules;
 /// Files at the root that configure the site (per-path headers and redirects); never served.
 pub const RULE_FILES: &[&[u8]] = &[b"_headers", b"_redirects"];
 
-/// The methods this read-only server allows.
+/// The methods allowed outside the write mode's prefix (everywhere, without `--write`).
 pub const ALLOW: &str = "GET, HEAD, OPTIONS";
 
 /// One worker's view of the site: the root it serves, the options that shape answers, and its caches.
