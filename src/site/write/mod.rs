@@ -31,7 +31,7 @@ use crate::http::request::{BodyFraming, Method, Request};
 use crate::site::Site;
 use crate::sys::{self, FileInfo, FileKind};
 
-pub use target::TEMP_PREFIX;
+pub use target::{is_temporary, TEMP_PREFIX};
 
 use auth::Auth;
 use target::{Refused, Target};

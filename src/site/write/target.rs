@@ -9,6 +9,11 @@ use crate::site::RULE_FILES;
 /// Every upload's temporary file starts with this (a dot name: never served, never writable by URL).
 pub const TEMP_PREFIX: &str = ".staticd-upload-";
 
+/// Whether a root-relative path leads to or through an upload's temporary file (never served or listed).
+pub fn is_temporary(rel: &[u8]) -> bool {
+    rel.split(|&b| b == b'/').any(|seg| seg.starts_with(TEMP_PREFIX.as_bytes()))
+}
+
 /// The longest name a file can have on Linux file systems (NAME_MAX).
 const NAME_MAX: usize = 255;
 
@@ -123,5 +128,7 @@ mod tests {
         // A rule file is only one at the root: a prefix is never the root, but the check holds regardless.
         assert_eq!(resolve("/_headers", b"", "/"), Err(Refused::Forbidden));
         assert_eq!(resolve("/up/_headers", b"up", "/up/").map(|t| t.name), Ok(Some(b"_headers".to_vec())));
+        assert!(is_temporary(b"up/.staticd-upload-12-00ff"));
+        assert!(!is_temporary(b"up/.staticd-uploaded"));
     }
 }

@@ -419,3 +419,20 @@ fn another_worker_sees_the_new_version_through_its_watches() {
     other.on_watch();
     assert_eq!(status(&get(&mut other, "/up/new.txt")), 404);
 }
+
+#[test]
+fn an_upload_in_progress_is_never_served_even_with_dotfiles() {
+    let mut f = Fixture::new("in-progress", &["--dotfiles", "--listing"]);
+    let head = format!("PUT /up/big HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Length: 10\r\n\r\n");
+    let limits = Limits { max_header_bytes: 16 * 1024, max_body_bytes: 1024 };
+    let Ok(Parsed::Complete { request, .. }) = parse(head.as_bytes(), &limits) else { panic!("parse") };
+    let BodyUse::Keep { mut upload, .. } = f.site.body_use(&request) else { panic!("kept") };
+    upload.write(b"half").expect("write");
+    let temp = f.names("up").into_iter().find(|n| n.starts_with(super::TEMP_PREFIX)).expect("temporary file");
+    assert_eq!(status(&f.send(&format!("GET /up/{temp} HTTP/1.1"), b"")), 404);
+    let listing = f.send("GET /up/ HTTP/1.1", b"");
+    assert_eq!(status(&listing), 200);
+    assert!(!listing.contains(".staticd-upload-"), "{listing}");
+    assert_eq!(status(&f.send("GET /up/big HTTP/1.1", b"")), 404, "not there until whole");
+    drop(upload);
+}
