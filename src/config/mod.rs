@@ -361,7 +361,7 @@ impl Config {
         }
         let site = SiteOptions::from_cli(&cli)?;
         let compression = Compression::from_cli(&cli, is_root)?;
-        let write = WriteMode::from_cli(&cli)?;
+        let write = WriteMode::from_cli(&cli, &root)?;
         Ok(Config {
             root,
             listen,

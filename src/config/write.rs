@@ -58,7 +58,8 @@ impl fmt::Debug for Token {
 
 impl WriteMode {
     /// None without `--write`. Each problem is tagged with the option (clap id) it is about.
-    pub fn from_cli(cli: &Cli) -> Result<Option<WriteMode>, OptionError> {
+    /// `root` is the canonical document root: a token file beneath it could be served.
+    pub fn from_cli(cli: &Cli, root: &Path) -> Result<Option<WriteMode>, OptionError> {
         let (prefix, token_file) = match (&cli.write, &cli.write_token_file) {
             (None, None) => return Ok(None),
             (None, Some(_)) => {
@@ -76,6 +77,16 @@ impl WriteMode {
             (Some(prefix), Some(file)) => (prefix, file),
         };
         let dir = prefix_dir(prefix).map_err(at("write"))?;
+        if std::fs::canonicalize(token_file).is_ok_and(|real| real.starts_with(root)) {
+            return Err(OptionError {
+                option: "write_token_file",
+                message: format!(
+                    "--write-token-file {} is inside the root {}: it could be served",
+                    token_file.display(),
+                    root.display()
+                ),
+            });
+        }
         let token = read_token(token_file).map_err(at("write_token_file"))?;
         if cli.max_upload_bytes == 0 {
             return Err(OptionError {
@@ -217,7 +228,7 @@ mod tests {
     }
 
     fn from(args: &[&str]) -> Result<Option<WriteMode>, OptionError> {
-        WriteMode::from_cli(&cli(args))
+        WriteMode::from_cli(&cli(args), Path::new("/nonexistent-root"))
     }
 
     fn err(args: &[&str]) -> OptionError {
@@ -246,6 +257,16 @@ mod tests {
         let mode = from(&["--write", "/a/b%20c/", "--write-token-file", token, "--max-upload-bytes", "1K"]);
         let mode = mode.expect("valid").expect("on");
         assert_eq!((mode.dir.as_slice(), mode.max_upload_bytes), (&b"a/b c"[..], 1024));
+    }
+
+    #[test]
+    fn a_token_file_under_the_root_is_refused() {
+        let s = Scratch::new("in-root");
+        let token = s.token(b"0123456789abcdef", 0o600);
+        let args = cli(&["--write", "/up/", "--write-token-file", token.to_str().expect("UTF-8")]);
+        let root = std::fs::canonicalize(&s.0).expect("canonical");
+        let e = WriteMode::from_cli(&args, &root).expect_err("served token accepted");
+        assert!(e.message.contains("inside the root"), "{}", e.message);
     }
 
     #[test]
