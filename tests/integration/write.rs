@@ -24,7 +24,7 @@ fn fixture(tag: &str) -> (TempRoot, PathBuf) {
     (root, token)
 }
 
-fn serve(root: &TempRoot, token: &PathBuf, extra: &[&str]) -> Server {
+fn serve(root: &TempRoot, token: &std::path::Path, extra: &[&str]) -> Server {
     let mut args = vec!["--no-compress", "--write", "/up/", "--write-token-file", token.to_str().expect("UTF-8")];
     args.extend_from_slice(extra);
     root.serve(&args)
