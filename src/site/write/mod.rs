@@ -210,8 +210,12 @@ pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> Option<
         Decision::Elsewhere => return None,
         Decision::Options => reply.simple(204, &[("Allow", WRITE_ALLOW)], false),
         Decision::Refuse(status, header) => reply.simple(status, header.as_slice(), false),
-        // A body that was not kept (body_use refused it, and the files changed since): never stored as empty.
-        Decision::Store { .. } if has_body(req) => reply.simple(503, &[], false),
+        // A body `body_use` did not keep: its temporary file could not be made (say why), or the files
+        // changed in between (try again). Never stored as empty.
+        Decision::Store { dir, dir_rel, plan } if has_body(req) => match TempUpload::create(dir, dir_rel, plan) {
+            Err(e) => reply.simple(upload::write_error_status(&e), &[], false),
+            Ok(_) => reply.simple(503, &[], false),
+        },
         Decision::Store { dir, dir_rel, plan } => match TempUpload::create(dir, dir_rel, plan) {
             Ok(upload) => commit::finish(site, req, upload, reply),
             Err(e) => {
