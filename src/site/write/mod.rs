@@ -229,6 +229,7 @@ pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> Option<
 
 /// `Handler::finish_upload`: the whole body is in `upload`.
 pub fn finish_upload(site: &mut Site, req: &Request, upload: Box<dyn Upload>, reply: &mut Reply<'_>) -> u16 {
+    // Trait upcasting (Rust 1.86, hence the crate's rust-version): `Upload: Any`, so the box is an `Any`.
     let upload: Box<dyn std::any::Any> = upload;
     match upload.downcast::<TempUpload>() {
         Ok(upload) => commit::finish(site, req, *upload, reply),
