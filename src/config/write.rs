@@ -13,6 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::config::{at, Cli, OptionError};
+use crate::http::syntax::hex_pair;
 
 /// The shortest token accepted: 16 bytes of a random token68 string are ~96 bits, more than can be guessed
 /// over the network.
@@ -132,8 +133,7 @@ fn percent_decode(path: &[u8]) -> Option<Vec<u8>> {
     let mut i = 0;
     while let Some(&b) = path.get(i) {
         if b == b'%' {
-            let hex = std::str::from_utf8(path.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok().filter(|_| hex.bytes().all(|h| h.is_ascii_hexdigit()))?);
+            out.push(hex_pair(*path.get(i + 1)?, *path.get(i + 2)?)?);
             i += 3;
         } else {
             out.push(b);
