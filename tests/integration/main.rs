@@ -34,3 +34,4 @@ mod startup;
 mod symlinks;
 mod teardown;
 mod timeouts;
+mod write_first;
