@@ -117,6 +117,9 @@ fn a_good_setup_passes_check_and_serves_reads() {
     let r = get(server.addr(), "/uploads/hello.txt");
     expect_status(&r, 200, "a public read under the prefix");
     assert_eq!(r.body, b"hello\n");
+    // In write mode: OPTIONS under the prefix offers the write methods.
+    let r = fetch(server.addr(), "OPTIONS", "/uploads/", &[]);
+    assert_eq!(r.header("Allow"), Some("GET, HEAD, OPTIONS, PUT, POST, DELETE"), "{:?}", r.headers);
     // The token is nowhere in what the server printed.
     assert!(!server.stderr_text().contains(WRITE_TOKEN), "stderr shows the token:\n{}", server.stderr_text());
 }
