@@ -37,14 +37,13 @@ pub struct Combined {
     pub bytes: u64,
     pub referer: String,
     pub user_agent: String,
-    /// The request body bytes received, logged as a bare last field after the user agent by requests that
-    /// carried a body (an upload); None when the line has no such field.
+    /// The body bytes received, logged after the user agent for a request that had a body.
     pub received: Option<u64>,
 }
 
-/// Parses `CLIENT - - [TIME] "REQUEST" STATUS BYTES "REFERER" "UA"` (then ` RECEIVED`, the body bytes, for a
-/// request that carried a body) strictly: exactly six raw quotes, no raw control bytes, nothing outside
-/// printable ASCII. Any forged field breaks one of these.
+/// Parses `CLIENT - - [TIME] "REQUEST" STATUS BYTES "REFERER" "UA"` (and ` RECEIVED` after it for a request
+/// with a body) strictly: exactly six raw quotes, no raw control bytes, nothing outside printable ASCII. Any
+/// forged field breaks one of these.
 pub fn parse_combined(line: &str) -> Result<Combined, String> {
     let bad = |why: &str| Err(format!("{why}: {line:?}"));
     if !line.bytes().all(|b| (0x20..0x7f).contains(&b)) {
@@ -66,13 +65,13 @@ pub fn parse_combined(line: &str) -> Result<Combined, String> {
     let Ok(status) = middle[1].parse::<u16>() else { return bad("bad status") };
     let Ok(bytes) = middle[2].parse::<u64>() else { return bad("bad bytes") };
     if parts[4] != " " {
-        return bad("bad separators around referer/user agent");
+        return bad("bad separator between referer and user agent");
     }
     let received = match parts[6] {
         "" => None,
-        tail => match tail.strip_prefix(' ').filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
-            Some(n) => Some(n.parse::<u64>().map_err(|_| format!("bad received bytes: {line:?}"))?),
-            None => return bad("bad field after the user agent"),
+        tail => match tail.strip_prefix(' ').map(str::parse::<u64>) {
+            Some(Ok(n)) => Some(n),
+            _ => return bad("bad field after the user agent"),
         },
     };
     Ok(Combined {
@@ -131,16 +130,17 @@ pub struct JsonRecord {
     pub version: String,
     pub status: u16,
     pub bytes: u64,
+    /// Bytes of the request's body received (0 without one).
+    pub bytes_received: u64,
     pub duration_us: u64,
     pub referer: Option<String>,
     pub user_agent: Option<String>,
     pub worker: u64,
-    /// The request body bytes received (`"bytes_received"`), when the line has the field.
-    pub bytes_received: Option<u64>,
 }
 
-const JSON_KEYS: [&str; 11] = [
+const JSON_KEYS: [&str; 12] = [
     "bytes",
+    "bytes_received",
     "client",
     "duration_us",
     "method",
@@ -159,10 +159,7 @@ pub fn parse_json_record(line: &str) -> Result<JsonRecord, String> {
     }
     let Json::Obj(map) = parse_json(line)? else { return Err(format!("not an object: {line:?}")) };
     let keys: Vec<&str> = map.keys().map(String::as_str).collect();
-    // With write mode's field, every line has `bytes_received` too (after `bytes` in key order).
-    let with_received: Vec<&str> =
-        JSON_KEYS[..1].iter().chain(&["bytes_received"]).chain(&JSON_KEYS[1..]).copied().collect();
-    if keys != JSON_KEYS && keys != with_received {
+    if keys != JSON_KEYS {
         return Err(format!("keys {keys:?} in {line:?}"));
     }
     let s = |k: &str| map[k].str().map(str::to_string).ok_or_else(|| format!("{k} is not a string in {line:?}"));
@@ -186,11 +183,11 @@ pub fn parse_json_record(line: &str) -> Result<JsonRecord, String> {
         version: s("version")?,
         status: n("status")? as u16,
         bytes: n("bytes")?,
+        bytes_received: n("bytes_received")?,
         duration_us: n("duration_us")?,
         referer: opt("referer")?,
         user_agent: opt("user_agent")?,
         worker: n("worker")?,
-        bytes_received: if map.contains_key("bytes_received") { Some(n("bytes_received")?) } else { None },
     })
 }
 
