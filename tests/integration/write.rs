@@ -95,6 +95,10 @@ fn writes_outside_the_prefix_get_405_at_once_and_change_nothing() {
         expect_status(&r, 405, &what);
         assert_eq!(r.header("Allow"), Some(READ_ALLOW), "{what}");
     }
+    // A DELETE without a body, as curl -X DELETE sends it.
+    let r = fetch(server.addr(), "DELETE", "/a.txt", &[("Authorization", &auth)]);
+    expect_status(&r, 405, "DELETE /a.txt without a body");
+    assert_eq!(r.header("Allow"), Some(READ_ALLOW));
     assert_eq!(read_file(&site.root.path.join("a.txt")), b"original");
     assert!(!site.root.path.join("uploadsx").exists());
     let r = fetch(server.addr(), "OPTIONS", "/a.txt", &[]);
