@@ -52,6 +52,22 @@ fn a_missing_token_file_is_refused() {
 }
 
 #[test]
+fn a_token_file_without_write_is_refused() {
+    let site = WriteSite::new("wstart-nowrite");
+    assert_refused(&site.root, &["--write-token-file", site.token_path()], &["--write"]);
+}
+
+#[test]
+fn a_token_file_under_the_root_is_refused() {
+    // It could be served (or, with --write /, overwritten).
+    let site = WriteSite::new("wstart-inroot");
+    let inside = site.root.path.join("write.token");
+    fs::copy(&site.token_file, &inside).unwrap();
+    set_mode(&inside, 0o600);
+    assert_refused(&site.root, &["--write", "/uploads/", "--write-token-file", utf8(&inside)], &["write.token"]);
+}
+
+#[test]
 fn a_token_under_16_bytes_is_refused_and_one_trailing_newline_does_not_count() {
     let site = WriteSite::new("wstart-short");
     let args = ["--write", "/uploads/", "--write-token-file", site.token_path()];
