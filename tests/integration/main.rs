@@ -34,4 +34,5 @@ mod startup;
 mod symlinks;
 mod teardown;
 mod timeouts;
-mod write_first;
+mod write;
+mod write_startup;
