@@ -28,7 +28,7 @@ pub struct WriteMode {
     /// The URL prefix as given: starts and ends with '/'.
     pub prefix: String,
     /// The prefix's directory relative to the root, decoded: segments joined by '/', no leading or trailing
-    /// '/', never empty, no dot segments.
+    /// '/', no dot segments; empty for `/`, the whole root (deploy by `curl -T`).
     pub dir: Vec<u8>,
     pub token: Token,
     pub max_upload_bytes: u64,
@@ -104,8 +104,11 @@ impl WriteMode {
 /// two spellings, or that names a hidden or parent directory, would make "under the prefix" ambiguous.
 fn prefix_dir(prefix: &str) -> Result<Vec<u8>, String> {
     let refuse = |why: &str| format!("--write '{prefix}' {why}");
-    if !prefix.starts_with('/') || !prefix.ends_with('/') || prefix.len() < 3 {
-        return Err(refuse("must be a directory path like /uploads/ (starting and ending with '/', not '/' alone)"));
+    if prefix == "/" {
+        return Ok(Vec::new());
+    }
+    if !prefix.starts_with('/') || !prefix.ends_with('/') {
+        return Err(refuse("must be a directory path like /uploads/ or / (starting and ending with '/')"));
     }
     if prefix.bytes().any(|b| b <= 0x20 || b >= 0x7f || b == b'?' || b == b'#' || b == b'\\') {
         return Err(refuse("must be a plain path (no spaces, controls, '?', '#', '\\' or non-ASCII)"));
@@ -274,8 +277,8 @@ mod tests {
         assert_eq!(prefix_dir("/uploads/").as_deref(), Ok(&b"uploads"[..]));
         assert_eq!(prefix_dir("/a/b/").as_deref(), Ok(&b"a/b"[..]));
         assert_eq!(prefix_dir("/a%2fb/").as_deref(), Ok(&b"a/b"[..]));
+        assert_eq!(prefix_dir("/").as_deref(), Ok(&b""[..]));
         for bad in [
-            "/",
             "uploads/",
             "/uploads",
             "//",

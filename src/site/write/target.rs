@@ -1,6 +1,7 @@
 //! Which file a write names: the request-target resolved exactly as a GET resolves it (`resolve.rs`: decoded
-//! once, `..` above the root refused, an encoded slash a separator), then held to the stricter rules a
-//! write needs: under the prefix, and no name a write could use to change what the site is rather than what
+//! once, `..` above the root refused), then held to the stricter rules a write needs: under the prefix, no
+//! encoded slash (a GET reads `%2f` as a separator; a write refuses it rather than create a path its client
+//! may have meant as one name), and no name a write could use to change what the site is rather than what
 //! it holds (dot names, which include the temporary files of uploads, and the rule files).
 
 use crate::site::resolve::{self, ResolvedPath};
@@ -58,6 +59,10 @@ pub fn resolve(target: &str, dir: &[u8], raw_prefix: &str) -> Result<Target, Ref
         Some([b'/', rest @ ..]) => rest,
         _ => return Err(Refused::Outside),
     };
+    let path = target.split('?').next().unwrap_or_default().as_bytes();
+    if path.windows(3).any(|w| w[0] == b'%' && w[1] == b'2' && w[2].eq_ignore_ascii_case(&b'f')) {
+        return Err(Refused::BadRequest);
+    }
     let collection = resolved.trailing_slash;
     if below.is_empty() {
         return Ok(Target { parent: rel.clone(), rel, name: None, collection });
@@ -118,15 +123,20 @@ mod tests {
             ("/up/.staticd-upload-1-abc", Err(Forbidden)),
             ("/up/%2ehidden", Err(Forbidden)),
             ("/up/.git/config", Err(Forbidden)),
-            ("/up/a%2f.b", Err(Forbidden)),
+            ("/up/a%2f.b", Err(BadRequest)),
+            ("/up/sub%2fa.txt", Err(BadRequest)),
+            ("/up%2Fa.txt", Err(BadRequest)),
+            ("/up/a.txt?next=%2f", t("up/a.txt", "up", Some("a.txt"), false)),
         ];
         for (target, want) in cases {
             assert_eq!(&resolve(target, b"up", "/up/"), want, "{target:?}");
         }
         let long = format!("/up/{}", "a".repeat(256));
         assert_eq!(resolve(&long, b"up", "/up/"), Err(Refused::BadRequest));
-        // A rule file is only one at the root: a prefix is never the root, but the check holds regardless.
+        // A rule file is only one at the root, which is the write directory of `--write /`.
         assert_eq!(resolve("/_headers", b"", "/"), Err(Refused::Forbidden));
+        assert_eq!(resolve("/_redirects", b"", "/"), Err(Refused::Forbidden));
+        assert_eq!(resolve("/a/_headers", b"", "/").map(|t| t.name), Ok(Some(b"_headers".to_vec())));
         assert_eq!(resolve("/up/_headers", b"up", "/up/").map(|t| t.name), Ok(Some(b"_headers".to_vec())));
         assert!(is_temporary(b"up/.staticd-upload-12-00ff"));
         assert!(!is_temporary(b"up/.staticd-uploaded"));
