@@ -58,6 +58,14 @@ impl fmt::Debug for Token {
 }
 
 impl WriteMode {
+    /// A write mode made without options or a token file, for other modules' unit tests.
+    #[cfg(test)]
+    pub fn for_tests(prefix: &str) -> WriteMode {
+        let dir = prefix_dir(prefix).expect("a valid prefix");
+        let token = Token::for_tests(b"0123456789abcdef");
+        WriteMode { prefix: prefix.to_string(), dir, token, max_upload_bytes: 100 << 20 }
+    }
+
     /// None without `--write`. Each problem is tagged with the option (clap id) it is about.
     /// `root` is the canonical document root: a token file beneath it could be served.
     pub fn from_cli(cli: &Cli, root: &Path) -> Result<Option<WriteMode>, OptionError> {

@@ -929,3 +929,21 @@ fn in_json_every_line_has_bytes_received() {
     assert_eq!(get_rec.bytes_received, 0, "{get_rec:?}");
     assert!(!fs::read_to_string(&log).unwrap().contains(WRITE_TOKEN));
 }
+
+#[test]
+fn an_aborted_upload_is_logged_with_the_bytes_that_came() {
+    let site = WriteSite::new("write-log-abort");
+    let log = site.root.beside("access.log");
+    let server = site.serve(&["--access-log", log.to_str().unwrap()]);
+    let s = start_upload(&server, "/uploads/cut.bin", MIB, 100 * KIB);
+    let port = s.local_addr().unwrap().port();
+    // Let the server take in what was sent before the client goes.
+    thread::sleep(Duration::from_millis(300));
+    drop(s);
+    assert!(wait_connection_gone(&server, port, LONG), "the server still holds the aborted upload");
+    let lines = wait_log_lines(&log, 1, LONG);
+    let recs: Vec<Combined> = lines.iter().map(|l| parse_combined(l).unwrap_or_else(|e| panic!("{e}"))).collect();
+    let cut = recs.iter().find(|r| r.request == "PUT /uploads/cut.bin HTTP/1.1").expect("a line for the aborted PUT");
+    assert_eq!((cut.status, cut.bytes), (400, 0), "{cut:?}");
+    assert_eq!(cut.received, Some(100 * KIB as u64), "the bytes of the body that came: {cut:?}");
+}
