@@ -508,11 +508,15 @@ mod tests {
         let (dropped, _) = t.events(&mut w);
         assert_eq!(dropped.files, vec![Box::from(&b"/a/sub/2"[..])]);
         assert!(!w.is_live(sub) && w.is_live(b) && w.is_live(root));
-        // b deleted: IN_IGNORED forgets it; the root hears of it.
+        // b deleted: IN_IGNORED forgets it; the root hears of it, but its rule files did not change.
         std::fs::remove_dir_all(t.dir.join("b")).unwrap();
         let (dropped, applied) = t.events(&mut w);
         assert_eq!(dropped.files, vec![Box::from(&b"/b/3"[..])]);
-        assert!(!w.is_live(b) && applied.root);
+        assert!(!w.is_live(b) && !applied.root);
+        // A rule file written: the rules must be read again.
+        std::fs::write(t.dir.join("_redirects"), b"/a /b 301\n").unwrap();
+        let (_, applied) = t.events(&mut w);
+        assert!(applied.root, "an event of _redirects did not say the rules may have changed");
     }
 
     #[test]
