@@ -947,3 +947,22 @@ fn an_aborted_upload_is_logged_with_the_bytes_that_came() {
     assert_eq!((cut.status, cut.bytes), (400, 0), "{cut:?}");
     assert_eq!(cut.received, Some(100 * KIB as u64), "the bytes of the body that came: {cut:?}");
 }
+
+#[test]
+fn a_full_disk_is_507_and_leaves_nothing_behind() {
+    if !require_root("mounting a tiny tmpfs as the drop folder") {
+        return;
+    }
+    let site = WriteSite::new("write-full");
+    // Declared before the server, so dropped after it: the server is gone when the mount goes.
+    let Some(_mount) = Tmpfs::mount(&site.dir(), "1m") else { return };
+    give_to_workers(&site.dir());
+    let server = site.serve(&[]);
+    let r = put(server.addr(), "/uploads/big.bin", &pattern(3 * MIB, 71));
+    expect_status(&r, 507, "PUT of more than the file system holds");
+    let ok = wait_until(Duration::from_secs(10), || dir_names(&site.dir()).is_empty());
+    assert!(ok, "left behind after a full disk: {:?}", dir_names(&site.dir()));
+    // The space came back with the temporary file: a small write fits.
+    expect_status(&put(server.addr(), "/uploads/small.txt", b"fits"), 201, "PUT after the full disk");
+    assert_eq!(get_body(server.addr(), "/uploads/small.txt"), b"fits");
+}
