@@ -3,11 +3,12 @@
 //! Event-loop contract: client sockets are registered once, edge-triggered, for EPOLLIN|EPOLLOUT|EPOLLRDHUP.
 //! An event only says "something may have changed"; the connection's `drive` works until a syscall says EAGAIN
 //! (or a short read implies it), so spurious wake-ups are harmless and no edge is lost. A connection that used
-//! its write budget is put on the `again` list and driven once more after the others had their turn.
+//! its read or write budget is put on the `again` list (once, however often it spent its budget) and driven
+//! once more after the others had their turn.
 //!
 //! Per turn: epoll_wait (timeout = nearest deadline, at most 1 s so the heartbeat moves), refresh the clock,
 //! let the site apply file changes before anything else in the batch, handle events, re-drive connections
-//! that used up their write budget, fire deadlines, flush the access log once a second.
+//! that used up their budget, fire deadlines, flush the access log once a second.
 //!
 //! The master hands over new connections as SCM_RIGHTS messages on the channel. TERM stops at once. A reload
 //! retires the worker (an `R` message): each connection goes back to the master, over the same channel, the
@@ -49,6 +50,10 @@ struct Entry {
     conn: Option<Conn>,
     /// The deadline this connection has queued in the timer heap, if any.
     queued_deadline: Option<Instant>,
+    /// The connection is on the `again` list. Once is enough: a connection that spent its budget while the
+    /// list already held it (an event drove it before the list did) must not be added twice, or each turn
+    /// would add one more drive, and its budget would stop bounding anything.
+    in_again: bool,
 }
 
 pub struct EventLoop<H: Handler> {
@@ -220,13 +225,14 @@ impl<H: Handler> EventLoop<H> {
         let index = match self.free.pop() {
             Some(i) => i as usize,
             None => {
-                self.entries.push(Entry { generation: 0, conn: None, queued_deadline: None });
+                self.entries.push(Entry { generation: 0, conn: None, queued_deadline: None, in_again: false });
                 self.entries.len() - 1
             }
         };
         let entry = &mut self.entries[index];
         entry.generation = entry.generation.wrapping_add(1);
         entry.queued_deadline = None;
+        entry.in_again = false;
         let token = Token::new(index as u32, entry.generation);
         let events = sys::EPOLLIN | sys::EPOLLOUT | sys::EPOLLRDHUP | sys::EPOLLET;
         if let Err(e) = self.epoll.add(fd.as_fd(), events, token) {
@@ -274,7 +280,14 @@ impl<H: Handler> EventLoop<H> {
     fn after(&mut self, token: Token, next: Next) {
         match next {
             Next::Close => self.close(token),
-            Next::Again => self.again.push(token),
+            Next::Again => {
+                if let Some((entry, _)) = self.conn_mut(token) {
+                    if !entry.in_again {
+                        entry.in_again = true;
+                        self.again.push(token);
+                    }
+                }
+            }
             Next::Wait if self.ctx.phase == Phase::Retiring && self.can_hand_over(token) => self.hand_over(token),
             Next::Wait | Next::Later => {
                 if next == Next::Later && !self.parked.contains(&token) {
@@ -335,6 +348,9 @@ impl<H: Handler> EventLoop<H> {
     fn run_again_list(&mut self) {
         let tokens = std::mem::take(&mut self.again);
         for token in tokens {
+            if let Some((entry, _)) = self.conn_mut(token) {
+                entry.in_again = false;
+            }
             self.drive(token);
         }
     }
