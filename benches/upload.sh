@@ -249,25 +249,38 @@ tree_ticks() {
     echo "$ticks"
 }
 
+# Busy ticks (all but idle and iowait) of CPU N since boot, from /proc/stat.
+cpu_busy() {
+    awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
+}
+
 # --- measuring ---------------------------------------------------------------------------------------------
 
 # wrk ROUND SERVER PHASE DURATION: keep-alive GETs of small.bin; one line in runs.tsv.
 run_wrk() {
-    local round=$1 server=$2 phase=$3 dur=$4 out before after load
+    local round=$1 server=$2 phase=$3 dur=$4 out before after load busy0 busy1 wall
     load=$(cut -d' ' -f1 /proc/loadavg)
     before=$(tree_ticks "${PID[$server]}")
+    busy0=$(cpu_busy "$SERVER_CPU")
+    busy1=$(cpu_busy "$CLIENT_CPU")
+    wall=$EPOCHREALTIME
     out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c "$CONNS" -d "${dur}s" --timeout 30s -s "$TMP/latency.lua" \
         "http://127.0.0.1:${PORT[$server]}/small.bin" 2>&1) || log "warning: wrk failed for $server"
     after=$(tree_ticks "${PID[$server]}")
+    busy0=$(($(cpu_busy "$SERVER_CPU") - busy0))
+    busy1=$(($(cpu_busy "$CLIENT_CPU") - busy1))
+    wall=$(awk -v a="$wall" -v b="$EPOCHREALTIME" 'BEGIN {print b - a}')
     printf '%s\n' "$out" >"$TMP/wrk/$round-$server-$phase.txt"
     [[ $round != warmup ]] || return 0
     local requests dur_us errors status p50 p99 max
     read -r requests dur_us errors status p50 p99 max < <(sed -n 's/^SUMMARY requests=\([0-9]*\) duration_us=\([0-9]*\) errors=\([0-9]*\) status_errors=\([0-9]*\) p50_us=\([0-9]*\) p99_us=\([0-9]*\) max_us=\([0-9]*\)$/\1 \2 \3 \4 \5 \6 \7/p' <<<"$out")
     [[ -n ${requests:-} ]] || die "no wrk summary for $server: $out"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$phase" "$requests" "$dur_us" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$phase" "$requests" "$dur_us" \
         "$errors" "$status" "$p50" "$p99" "$max" \
         "$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v d="$dur_us" 'BEGIN {printf "%.2f", t / hz / (d / 1e6)}')" \
-        "$load" >>"$TMP/runs.tsv"
+        "$load" \
+        "$(awk -v b=$busy0 -v t=$((after - before)) -v hz="$CLK_TCK" -v w="$wall" 'BEGIN {o = (b - t) / hz / w; printf "%.2f", o < 0 ? 0 : o}')" \
+        "$(awk -v b=$busy1 -v hz="$CLK_TCK" -v w="$wall" 'BEGIN {printf "%.2f", b / hz / w}')" >>"$TMP/runs.tsv"
     log "round $round $(printf '%-7s %-8s' "$server" "$phase") $(awk -v r="$requests" -v d="$dur_us" 'BEGIN {printf "%.0f", r / (d / 1e6)}') req/s," \
         "p50 ${p50} us, p99 ${p99} us, max ${max} us, errors $((errors + status)), load $load"
 }
@@ -458,9 +471,9 @@ out.append("")
 runs = defaultdict(lambda: defaultdict(list))
 loads = defaultdict(list)
 errs = defaultdict(int)
-for rnd, server, phase, req, dur_us, e, st, p50, p99, mx, cpu, load in tsv("runs.tsv"):
+for rnd, server, phase, req, dur_us, e, st, p50, p99, mx, cpu, load, other0, busy1 in tsv("runs.tsv"):
     runs[server][phase].append(dict(rps=int(req) / (int(dur_us) / 1e6), p50=int(p50), p99=int(p99),
-                                    max=int(mx), cpu=float(cpu)))
+                                    max=int(mx), cpu=float(cpu), other0=float(other0), busy1=float(busy1)))
     loads[server].append(load)
     errs[server] += int(e) + int(st)
 ups = defaultdict(list)
@@ -477,21 +490,23 @@ for s in servers:
              p99b=med(r["p99"] for r in b), p99u=med(r["p99"] for r in u),
              maxb=med(r["max"] for r in b), maxu=med(r["max"] for r in u),
              mbs=med(size / 1e6 / t for t in ok) if ok else 0.0,
-             cpub=med(r["cpu"] for r in b), cpuu=med(r["cpu"] for r in u))
+             cpub=med(r["cpu"] for r in b), cpuu=med(r["cpu"] for r in u),
+             c1b=med(r["busy1"] for r in b), c1u=med(r["busy1"] for r in u))
     vals[s] = v
     rows.append([s, human(v["base"]), f"{human(v['up'])} ({100 * v['up'] / v['base']:.0f}%)",
                  ms(v["p50b"]), ms(v["p50u"]), ms(v["p99b"]), ms(v["p99u"]), ms(v["maxb"]), ms(v["maxu"]),
                  f"{v['mbs']:.0f}" if ok else "-",
                  f"{len(ok)}/{len(ups[s])}" + (f" ({min(ok):.2f}-{max(ok):.2f} s)" if ok else ""),
-                 f"{100 * v['cpub']:.0f}% / {100 * v['cpuu']:.0f}%", str(errs[s])])
+                 f"{100 * v['cpub']:.0f}% / {100 * v['cpuu']:.0f}%",
+                 f"{100 * v['c1b']:.0f}% / {100 * v['c1u']:.0f}%", str(errs[s])])
 if "staticd" in vals and "nginx" in vals:
     a, b = vals["staticd"], vals["nginx"]
     r = lambda k: f"{a[k] / b[k]:.2f}" if b[k] else "-"
     rows.append(["staticd / nginx", r("base"), r("up"), r("p50b"), r("p50u"), r("p99b"), r("p99u"), r("maxb"),
-                 r("maxu"), r("mbs"), "", "", ""])
+                 r("maxu"), r("mbs"), "", "", "", ""])
 out.append(table(["server", "baseline req/s", "req/s during uploads", "p50 baseline (ms)", "p50 during (ms)",
                   "p99 baseline (ms)", "p99 during (ms)", "max baseline (ms)", "max during (ms)",
-                  "upload MB/s (median)", "uploads stored (time range)", "server CPU base / during",
+                  "upload MB/s (median)", "uploads stored (time range)", "server CPU base / during", "client CPU busy base / during",
                   "wrk errors"], rows))
 out.append("")
 out.append("Latencies are wrk's (`--latency` histogram, `done()`), medians over the rounds; MB/s is 10^6 bytes "
@@ -505,7 +520,14 @@ out.append("")
 per = "; ".join(f"{s}: " + " ".join(f"{r['rps'] / 1000:.1f}k/{u['rps'] / 1000:.1f}k"
                                       for r, u in zip(runs[s]["base"], runs[s]["up"])) for s in servers)
 out.append(f"Per round (baseline/during req/s): {per}. Load average (1 min) before each run: "
-           + "; ".join(f"{s} {' '.join(loads[s])}" for s in servers) + ".")
+           + "; ".join(f"{s} {' '.join(loads[s])}" for s in servers) + ". Share of CPU 0 busy with anything "
+           "but the server, per run: " + "; ".join(f"{s} " + " ".join(f"{100 * r['other0']:.0f}%/{100 * u['other0']:.0f}%"
+           for r, u in zip(runs[s]["base"], runs[s]["up"])) for s in servers) + ".")
+out.append("")
+out.append("The server CPU column is the server's share of CPU 0; the client CPU column how busy CPU 1 was "
+           "(wrk, and during uploads curl and the loopback sends too). A server well under 100% was not the "
+           "bottleneck: the GETs then wait for CPU 1, which wrk shares with the upload, and req/s during uploads "
+           "says how much the client side lost as much as what the server did.")
 out.append("")
 
 st = tsv("strace.tsv")
