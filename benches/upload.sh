@@ -562,6 +562,8 @@ if st:
         start = re.compile(r"^(\d+)\s+\S+\s+(\w+)\((?:(\d+)<([^>]*)>)?")
         resumed = re.compile(r"^(\d+)\s+\S+\s+<\.\.\. (\w+) resumed>")
         pending = {}
+        on_loop = {True: 0, False: 0}
+        blocked = 0.0
         for line in open(p) if os.path.exists(p) else []:
             line = line.rstrip()
             m = resumed.match(line)
@@ -580,8 +582,10 @@ if st:
             if not d:
                 continue
             secs = float(d.group(1))
-            if name in ("fsync", "fdatasync", "sync_file_range"):
+            if name in ("fsync", "fdatasync"):
                 key = "fsync"
+            elif name == "sync_file_range":
+                key = "sync_file_range"
             elif name.startswith("rename") or name == "linkat":
                 key = "rename"
             elif fdpath.startswith("/"):
@@ -589,6 +593,9 @@ if st:
             else:
                 continue
             n_calls[key] += 1
+            on_loop[tid == wpid] += 1
+            if tid == wpid:
+                blocked += secs
             if secs > longest[key][0]:
                 longest[key] = (secs, name + ("" if tid == wpid else f" (thread {tid}, not the loop)"))
         def fmt(k):
@@ -601,15 +608,18 @@ if st:
         up = t[0].split() if t else []
         rows.append([s, f"{total / mib:.1f}" if total else "-",
                      ", ".join(f"{k} {v / mib:.1f}" for k, v in top) if total else "-",
-                     fmt("write"), fmt("fsync"), fmt("rename"), wrkmax,
+                     fmt("write"), fmt("sync_file_range"), fmt("fsync"), fmt("rename"),
+                     (f"all {on_loop[True]}" if not on_loop[False] else f"{on_loop[True]} of {on_loop[True] + on_loop[False]}")
+                     + f", {blocked * 1000:.0f} ms in all", wrkmax,
                      f"{size / 1e6 / float(up[0]):.0f} MB/s ({up[1]})" if len(up) == 2 and float(up[0]) else "-"])
     out.append(table(["server", "syscalls / MiB (strace -c -f)", "largest (calls / MiB)",
-                      "longest file write", "longest fsync", "longest rename", "wrk max during it (ms)",
+                      "longest file write", "longest sync_file_range", "longest fsync (file or directory)",
+                      "longest rename", "of these on the loop thread, time blocked", "wrk max during it (ms)",
                       "that upload (strace -T)"], rows))
     out.append("")
     out.append("The first column counts every syscall of the worker during one upload and nothing else. The "
                "longest-call columns come from a second upload with wrk running, `strace --seccomp-bpf -f -T` "
-               "stopping only the write, fsync and rename families: a call on the worker's main thread "
+               "stopping only the file writes, sync_file_range, fsync and rename: a call on the worker's main thread "
                "blocks the event loop for its whole duration, so the longest is the largest stall that call "
                "can explain; wrk's max says what the GETs saw (strace's own stops add to both).")
     out.append("")
