@@ -116,8 +116,8 @@ write_fixtures() {
         mkdir -p "${ROOT[$server]}/uploads"
         head -c "$SMALL_BYTES" /dev/urandom >"${ROOT[$server]}/small.bin"
         printf 'ok\n' >"${ROOT[$server]}/ping.txt"
-        printf 'probe\n' >"$TMP/probe.bin"
     done
+    printf 'probe\n' >"$TMP/probe.bin"
     # The upload: UPLOAD_MIB MiB of random bytes, in the temp dir, on the same filesystem as the roots.
     head -c $((UPLOAD_MIB * 1024 * 1024)) /dev/urandom >"$TMP/big.bin"
     BIG_SHA=$(sha256sum "$TMP/big.bin" | cut -d' ' -f1)
