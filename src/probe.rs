@@ -1,4 +1,5 @@
-//! The start-up probes: can the workers read the root, and can they write the compressed-file cache?
+//! The start-up probes: can the workers read the root, and can they write the compressed-file cache (and,
+//! with `--write`, the directory writes go to)?
 //!
 //! Started as root, the master reads and writes everything, but the workers (and the compressor) chroot and
 //! run as `--user`. A root that user cannot read (mode 0700 owned by root, a parent directory closed to it)
@@ -39,16 +40,21 @@ pub fn workers_can_read_root(cfg: &Config, user_name: &str) -> Result<(), String
 /// Checks that the workers can create, write and remove a file beneath `dir`, the compressed-file cache
 /// directory opened from `path` (named in the message).
 pub fn workers_can_write_cache(cfg: &Config, path: &Path, dir: BorrowedFd<'_>) -> Result<(), String> {
-    let outcome = as_worker(cfg, "the compressed-file cache", || write_probe_file(dir))?;
+    let name = format!(".tmp-{}-probe", std::process::id());
+    let what = format!("the compressed-file cache {}", path.display());
+    workers_can_write(cfg, &what, dir, &name).map_err(|e| format!("{e} (give --compress-cache DIR, or --no-compress)"))
+}
+
+/// Checks that the workers can create, write and remove a file named `probe_name` beneath `dir` (`what`
+/// names it in the message: "the compressed-file cache /var/cache/staticd", the write mode's directory).
+pub fn workers_can_write(cfg: &Config, what: &str, dir: BorrowedFd<'_>, probe_name: &str) -> Result<(), String> {
+    let outcome = as_worker(cfg, what, || write_probe_file(dir, probe_name))?;
     outcome.map_err(|reason| {
         let who = match cfg.user {
             Some(_) => format!("the workers (user {}) cannot", cfg.user_name),
             None => "cannot".to_string(),
         };
-        format!(
-            "{who} write the compressed-file cache {}: {reason} (give --compress-cache DIR, or --no-compress)",
-            path.display()
-        )
+        format!("{who} write {what}: {reason}")
     })
 }
 
@@ -97,12 +103,11 @@ fn read_root(root: &Path, no_symlinks: bool, listing: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// What the cache needs: a new file beneath the directory, written and removed again. The name is one of the
-/// compressor's temporary names (`.tmp-{pid}-…`, see `compress::entry::TEMP_PREFIX`) with this process's id,
-/// so two probes (a start and a `--check`) never meet, and one left by a crash is removed by the
-/// compressor's clean-up of dead processes' temporary files.
-fn write_probe_file(dir: BorrowedFd<'_>) -> io::Result<()> {
-    let name = format!(".tmp-{}-probe", std::process::id());
+/// What a writable directory needs: a new file beneath it, written and removed again. For the cache the name
+/// is one of the compressor's temporary names (`.tmp-{pid}-…`, see `compress::entry::TEMP_PREFIX`) with this
+/// process's id, so two probes (a start and a `--check`) never meet, and one left by a crash is removed by
+/// the compressor's clean-up of dead processes' temporary files; for the write mode's directory, an upload's.
+fn write_probe_file(dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
     let file = sys::create_exclusive(dir, name.as_bytes())?;
     let written = sys::write(file.as_fd(), b"z");
     drop(file);

@@ -62,17 +62,31 @@ fn start(args: WorkerArgs) -> io::Result<EventLoop<Site>> {
     let access_log =
         args.access_log.map(|fd| AccessLog::new(fd, cfg.log_format, Instant::now(), &counters.log_dropped_lines));
     let confine_to = [Some(root.try_clone()?), args.compress.as_ref().map(|l| l.cache_dir.try_clone()).transpose()?];
+    let uploads = upload_dir(&cfg, &root);
     let site = Site::new(Rc::new(cfg), root, args.shm, args.compress);
     // Last, once the site has read what it reads at start (the inotify limit under /proc, the rule files):
     // from here on the worker opens files only beneath the root and the compressed cache, read-only, even
-    // through the cache's descriptor, which lies outside the chroot.
+    // through the cache's descriptor, which lies outside the chroot; and writes only beneath the write
+    // mode's directory, when there is one.
     let dirs: Vec<_> = confine_to.iter().flatten().map(|fd| fd.as_fd()).collect();
-    if sys::confine_files(&dirs, &[])? == sys::Confinement::Unavailable && args.index == 0 {
+    let upload_dirs: Vec<_> = uploads.iter().map(|fd| fd.as_fd()).collect();
+    if sys::confine_files(&dirs, &upload_dirs, &[])? == sys::Confinement::Unavailable && args.index == 0 {
         log::warn!("this kernel has no Landlock: the workers are confined by the chroot alone");
     }
     drop(confine_to);
+    drop(uploads);
     let ctx = Ctx::new(settings, site, counters, access_log, args.index);
     EventLoop::new(ctx, args.chan, sigfd)
+}
+
+/// The write mode's directory, opened beneath the root as writes open it (no symlink on the way), to give
+/// Landlock's write rights to. The master checked it before forking; if it went since, writes there fail
+/// (403) rather than the worker.
+fn upload_dir(cfg: &Config, root: &OwnedFd) -> Option<OwnedFd> {
+    let w = cfg.write.as_ref()?;
+    sys::open_dir_beneath_nofollow(root.as_fd(), &w.dir)
+        .map_err(|e| log::error!("cannot open the --write directory {}: {e}; writes there will fail", w.prefix))
+        .ok()
 }
 
 /// The engine's share of the configuration.

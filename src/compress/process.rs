@@ -115,7 +115,7 @@ fn start(args: CompressorArgs) -> io::Result<()> {
     );
     // Before any thread starts (they inherit it): files are read only beneath the root and written only in
     // the cache, even through the cache's descriptor, which lies outside the chroot.
-    if sys::confine_files(&[root.as_fd()], &[cache_dir.as_fd()])? == sys::Confinement::Unavailable {
+    if sys::confine_files(&[root.as_fd()], &[], &[cache_dir.as_fd()])? == sys::Confinement::Unavailable {
         log::info!("this kernel has no Landlock: the compressor is confined by the chroot alone");
     }
     drop(cache_dir);

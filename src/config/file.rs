@@ -6,8 +6,9 @@
 //! a value of the wrong type — is found here, and each argument remembers the line it came from, so a
 //! problem found later can still be reported as `FILE:LINE: ...`.
 //!
-//! A relative path in the file (`root`, `access-log`, `compress-cache`, a `unix:` listen address) is taken
-//! relative to the directory of the file, not to the working directory of whoever started the server.
+//! A relative path in the file (`root`, `access-log`, `compress-cache`, `write-token-file`, a `unix:` listen
+//! address) is taken relative to the directory of the file, not to the working directory of whoever started
+//! the server.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -177,7 +178,7 @@ fn relative_to(base: &Path, key: &str, text: &str) -> OsString {
     match key {
         "root" => resolve(text),
         // Empty stays empty: `--compress-cache` refuses it with its own message.
-        "compress-cache" if !text.is_empty() => resolve(text),
+        "compress-cache" | "write-token-file" if !text.is_empty() => resolve(text),
         "access-log" if !matches!(text, "" | "-" | "off") => resolve(text),
         "listen" => match text.strip_prefix("unix:") {
             Some(path) if !path.is_empty() => {

@@ -20,9 +20,11 @@ mod compression;
 mod file;
 mod invocation;
 mod site_options;
+mod write;
 pub use compression::Compression;
 pub use invocation::Invocation;
 pub use site_options::SiteOptions;
+pub use write::{Token, WriteMode};
 
 /// A fast, safe static-file HTTP/1.1 server.
 ///
@@ -272,6 +274,8 @@ pub struct Config {
     pub compression: Option<Compression>,
     /// What a request means beyond the file it names: listings, fallbacks, error pages, headers.
     pub site: SiteOptions,
+    /// PUT, POST and DELETE under a prefix; None (read-only) without `--write`.
+    pub write: Option<WriteMode>,
 }
 
 /// A problem `Config::from_cli` found, with the id of the option (the `Cli` field's name, clap's id) whose
@@ -358,6 +362,7 @@ impl Config {
         }
         let site = SiteOptions::from_cli(&cli)?;
         let compression = Compression::from_cli(&cli, is_root)?;
+        let write = WriteMode::from_cli(&cli, &root)?;
         Ok(Config {
             root,
             listen,
@@ -392,6 +397,7 @@ impl Config {
             precompressed: !cli.no_precompressed,
             compression,
             site,
+            write,
         })
     }
 }

@@ -38,6 +38,7 @@ mod cache_dir;
 mod compressor;
 pub mod preflight;
 mod retiring;
+mod write_dir;
 use compressor::{describe_exit, Compressor};
 use retiring::Retiree;
 

@@ -1,6 +1,7 @@
 //! What must hold before a configuration is put to work, at start and again at every reload: the workers'
-//! user can read the root, the site's rule files parse, the compressed-file cache directory is there and
-//! writable by that user (`cache_dir`), and --max-conns fits the descriptor limit (lowered with a warning when
+//! user can read the root, the site's rule files parse, the write mode's directory is there and writable by
+//! that user (`write_dir`), the compressed-file cache directory is there and writable by that user
+//! (`cache_dir`), and --max-conns fits the descriptor limit (lowered with a warning when
 //! it does not). Each failure is one line.
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -18,6 +19,7 @@ pub fn check(cfg: &Config) -> Result<Option<OwnedFd>, String> {
     probe::workers_can_read_root(cfg, &cfg.user_name)?;
     let root = sys::open_dir(&cfg.root).map_err(|e| format!("cannot open root {}: {e}", cfg.root.display()))?;
     rule_files::load(root.as_fd(), cfg.no_symlinks)?;
+    super::write_dir::check(cfg)?;
     super::cache_dir::prepare(cfg)
 }
 

@@ -19,7 +19,7 @@ use crate::site::cache::{CachedFile, Compressed, Deps, Known, Representation};
 use crate::site::encoding::{self, ContentCoding};
 use crate::site::open::{OpenError, Opened};
 use crate::site::resolve::{self, ResolvedPath};
-use crate::site::{error_pages, is_head, listings, per_path, Site, RULE_FILES};
+use crate::site::{error_pages, is_head, listings, per_path, write, Site, RULE_FILES};
 use crate::sys::{self, FileKind};
 
 /// Where a GET or HEAD of a path leads, found before anything is written: a rule may still take over a path
@@ -200,8 +200,9 @@ fn lookup(site: &mut Site, resolved: ResolvedPath, now: Instant) -> (Lookup, Dep
     if !site.cfg.dotfiles && resolve::is_hidden(&resolved.rel) {
         return (Lookup::Status(404), Deps::default());
     }
-    // The site's rule files configure the server; they are not content.
-    if RULE_FILES.contains(&resolved.rel.as_slice()) {
+    // The site's rule files configure the server, and an upload's temporary file is not yet anything: neither
+    // is content (even with --dotfiles).
+    if RULE_FILES.contains(&resolved.rel.as_slice()) || write::is_temporary(&resolved.rel) {
         return (Lookup::Status(404), Deps::default());
     }
     // Watch before opening, so no edit can fall between what we read and what we are told about.

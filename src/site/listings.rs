@@ -191,6 +191,8 @@ fn step(job: &mut Job) -> std::io::Result<bool> {
                 if job.page.rel.is_empty() {
                     entries.retain(|e| !RULE_FILES.contains(&e.name.as_slice()));
                 }
+                // Nor are uploads still arriving (listed only with --dotfiles otherwise).
+                entries.retain(|e| !e.name.starts_with(crate::site::write::TEMP_PREFIX.as_bytes()));
                 Stage::Sort(entries)
             } else {
                 Stage::Scan(scan)

@@ -2,7 +2,10 @@
 //!
 //! It routes each complete request by method: GET/HEAD go to the status page (`--status-path`) or to the
 //! files under the root; OPTIONS, the methods this read-only server refuses (405) and unknown ones (501) are
-//! answered here too. Everything about what a path means lives below: resolution, opening beneath the root,
+//! answered here too. With `--write PREFIX`, PUT, POST, DELETE and OPTIONS under the prefix go to `write/`
+//! first: it judges each from its head alone, for `body_use` and `respond` alike (so a refusal never waits
+//! for the body), streams an accepted body into a temporary file beside its target and renames it into
+//! place, and makes this worker forget what it cached of that directory. Everything about what a path means lives below: resolution, opening beneath the root,
 //! the open-file cache and its freshness, directories and their listings, the site's own rule files
 //! (`_headers`, `_redirects`), clean URLs, the single-page-app fallback and error pages, content types and
 //! content-coding negotiation. The site knows nothing of sockets: it writes its answer through a [`Reply`],
@@ -21,13 +24,14 @@ pub mod resolve;
 pub mod rule_files;
 pub mod rules;
 pub mod status;
+pub mod write;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 
 use crate::compress::CompressLink;
 use crate::config::Config;
-use crate::engine::{Answer, BodyUse, Handler, Reply};
+use crate::engine::{Answer, BodyUse, Handler, Reply, Upload};
 use crate::http::request::{Method, Request};
 use crate::shm::Shm;
 use crate::site::cache::FileCache;
@@ -38,7 +42,7 @@ use crate::site::rules::Rules;
 /// Files at the root that configure the site (per-path headers and redirects); never served.
 pub const RULE_FILES: &[&[u8]] = &[b"_headers", b"_redirects"];
 
-/// The methods this read-only server allows.
+/// The methods allowed outside the write mode's prefix (everywhere, without `--write`).
 pub const ALLOW: &str = "GET, HEAD, OPTIONS";
 
 /// One worker's view of the site: the root it serves, the options that shape answers, and its caches.
@@ -87,6 +91,13 @@ impl Site {
 }
 
 impl Site {
+    /// What a write in the directory `dir` (root-relative) makes stale in this worker: its cached files and
+    /// answers there, and every listing (a listing of an ancestor may show the file's size or time).
+    pub(crate) fn after_write(&mut self, dir: &[u8]) {
+        self.files.forget_dir(dir);
+        self.listings.clear();
+    }
+
     /// Empties the open-file cache (its watches kept), for the hot-path benchmark's miss case.
     #[doc(hidden)]
     pub fn forget_cached(&mut self) {
@@ -96,6 +107,9 @@ impl Site {
 
 impl Handler for Site {
     fn respond(&mut self, req: &Request, reply: &mut Reply<'_>) -> Answer {
+        if let Some(status) = write::respond(self, req, reply) {
+            return Answer::Sent(status);
+        }
         Answer::Sent(match req.method {
             Method::Get | Method::Head if status::is_status_request(req, &self.cfg) => {
                 status::respond(self, req, reply)
@@ -112,11 +126,18 @@ impl Handler for Site {
     /// The methods refused with 405 or 501 are refused whatever their body holds, so it is not read: an upload
     /// to this read-only server is answered at once, as nginx does, not after the client has sent a megabyte.
     fn body_use(&mut self, req: &Request) -> BodyUse {
+        if let Some(body_use) = write::body_use(self, req) {
+            return body_use;
+        }
         if matches!(req.method, Method::Get | Method::Head | Method::Options) {
             BodyUse::Discard
         } else {
             BodyUse::AnswerNow
         }
+    }
+
+    fn finish_upload(&mut self, req: &Request, upload: Box<dyn Upload>, reply: &mut Reply<'_>) -> u16 {
+        write::finish_upload(self, req, upload, reply)
     }
 
     fn watch_fd(&self) -> Option<BorrowedFd<'_>> {

@@ -19,7 +19,7 @@ use super::files::file_info;
 use super::FileInfo;
 
 /// Refuses anything that is not a single name in the directory (a '/' could reach through a planted link).
-fn one_name(name: &[u8]) -> io::Result<&[u8]> {
+pub(super) fn one_name(name: &[u8]) -> io::Result<&[u8]> {
     if name.is_empty() || name.contains(&b'/') || name.contains(&0) || name == b"." || name == b".." {
         return Err(Errno::EINVAL.into());
     }
@@ -30,9 +30,16 @@ fn one_name(name: &[u8]) -> io::Result<&[u8]> {
 /// file nobody else can have opened (EEXIST if the name is taken), readable only by our user (workers run
 /// as the same user).
 pub fn create_exclusive(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd> {
+    create_exclusive_mode(dir, name, 0o600)
+}
+
+/// `create_exclusive` with the permission bits `mode` (less the umask); `write.rs` makes site files 0644.
+pub(super) fn create_exclusive_mode(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io::Result<OwnedFd> {
     let how = OpenHow::new()
-        .flags(OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY)
-        .mode(Mode::from_bits_truncate(0o600))
+        .flags(
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        )
+        .mode(Mode::from_bits_truncate(mode))
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     Ok(fcntl::openat2(dir, one_name(name)?, how)?)
 }

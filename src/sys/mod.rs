@@ -19,7 +19,9 @@
 //! - `limits`: the descriptor and inotify watch limits the open-file cache sizes itself by;
 //! - `memory`: the anonymous shared mapping the statistics live in;
 //! - `pipe`: the packet-mode pipe compression requests travel on;
-//! - `random`: random bytes from the kernel.
+//! - `random`: random bytes from the kernel;
+//! - `write`: the write mode's directory opened without links, exclusive create, early writeback, rename
+//!   without replacing.
 //!
 //! Calls go through `nix`'s safe wrappers wherever nix has them; raw `libc` is used only where nix lacks the
 //! call or its wrapper would change behaviour, and nowhere outside this folder. Each `unsafe` block carries its
@@ -38,6 +40,7 @@ mod privileges;
 mod process;
 mod random;
 mod socket;
+mod write;
 
 pub use cache_dir::{
     create_exclusive, fsync, lstat_at, process_exists, rename_at, set_batch_scheduling, set_nice, touch_at, unlink_at,
@@ -68,3 +71,4 @@ pub use socket::{
     seqpacket_pair, set_linger_zero, set_nodelay, set_nonblocking, shutdown_write, tcp_listener, unix_listener,
     InterfaceAddr, Received, MAX_FDS_PER_MSG,
 };
+pub use write::{create_exclusive_file, open_dir_beneath_nofollow, rename_noreplace, start_writeback, write_all};

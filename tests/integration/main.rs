@@ -34,3 +34,5 @@ mod startup;
 mod symlinks;
 mod teardown;
 mod timeouts;
+mod write;
+mod write_startup;

@@ -256,9 +256,14 @@ fn the_example_file_is_valid_as_written_and_uncommented() {
             }
         })
         .collect();
+    // The example's write-token-file, relative to the file's directory (a token file must be mode 0600).
+    let token = dir.0.join("write.token");
+    std::fs::write(&token, "an-example-token-0123456789\n").expect("token file");
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
     let path = dir.config(&uncommented);
     let cfg = loaded(&with_config(&path, &[root]));
     assert_eq!(cfg.workers, 4);
+    assert_eq!(cfg.write.as_ref().map(|w| w.prefix.as_str()), Some("/uploads/"));
     assert_eq!(cfg.status_path.as_deref(), Some("/-/metrics"));
     assert_eq!(cfg.trusted_proxies.len(), 1);
 }

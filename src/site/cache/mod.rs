@@ -214,6 +214,12 @@ fn etag(info: &FileInfo, coding: ContentCoding) -> String {
     format!("\"{:x}-{:x}{:08x}{suffix}\"", info.size, info.mtime_sec, info.mtime_nsec)
 }
 
+/// The entity-tag a GET of the file `info` describes is sent with (its identity form): what a write answers
+/// with, and what its `If-Match` is compared to.
+pub fn identity_etag(info: &FileInfo) -> String {
+    etag(info, ContentCoding::Identity)
+}
+
 /// The entity-tag of a form the compressor made: the identity's tag, the format version of the compressed
 /// cache and the coding, so it differs from the identity's, from a sibling's, and from what another version
 /// of the encoders makes of the same file.
@@ -672,6 +678,32 @@ impl FileCache {
         self.forget_dropped(dropped);
         self.events = events;
         change
+    }
+
+    /// Forgets what this cache knows of the directory `dir` (root-relative, as `Target::parent` is) and of
+    /// everything beneath it: entries whose key lies there, and entries (an index, a clean URL, a fallback)
+    /// whose file does. Called by the worker that just wrote there, whose own inotify event has not been read
+    /// yet when the next request on the connection comes.
+    pub fn forget_dir(&mut self, dir: &[u8]) {
+        let under = |path: &[u8]| {
+            dir.is_empty() || path.strip_prefix(dir).is_some_and(|rest| rest.is_empty() || rest.first() == Some(&b'/'))
+        };
+        let key_under = |key: &[u8]| key.strip_prefix(b"/").is_some_and(under);
+        // The directory's names first: a name it was known to lack would still answer 404 without a lookup.
+        let mut dropped = Dropped::default();
+        self.watches.changed_dir(dir, &mut dropped);
+        self.forget_dropped(dropped);
+        for key in self.files.keys() {
+            let file_under = self.files.get(&key).is_some_and(|e| under(&e.file.rel));
+            if key_under(&key) || file_under {
+                self.remove_file(&key, false);
+            }
+        }
+        for key in self.known.keys() {
+            if key_under(&key) {
+                self.remove_known(&key, false);
+            }
+        }
     }
 
     /// Forgets every entry, keeping the watches (and what they know of their directories): the state of a

@@ -300,6 +300,14 @@ impl Watches {
         dropped.known.extend(d.known);
     }
 
+    /// This process changed an entry of the directory `dir` itself (a write): its answers and its names go
+    /// as an event in it would make them go, before the event is read.
+    pub fn changed_dir(&mut self, dir: &[u8], dropped: &mut Dropped) {
+        if let Some(&index) = self.by_path.get(dir) {
+            self.empty_dir(index, dropped);
+        }
+    }
+
     /// Drops the answers of a record, keeping its watch.
     fn empty_dir(&mut self, index: u32, dropped: &mut Dropped) {
         let Some(d) = self.slots.get_mut(index as usize).and_then(Option::as_mut) else { return };

@@ -20,6 +20,7 @@ mod server;
 mod site;
 mod skip;
 mod sockets;
+mod upload;
 mod users;
 mod wait;
 
@@ -38,5 +39,6 @@ pub use server::*;
 pub use site::*;
 pub use skip::*;
 pub use sockets::*;
+pub use upload::*;
 pub use users::*;
 pub use wait::*;
