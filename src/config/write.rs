@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::config::{at, Cli, OptionError};
-use crate::http::syntax::hex_pair;
+use crate::http::syntax::percent_decode_strict;
 
 /// The shortest token accepted: 16 bytes of a random token68 string are ~96 bits, more than can be guessed
 /// over the network.
@@ -58,6 +58,14 @@ impl fmt::Debug for Token {
 }
 
 impl WriteMode {
+    /// A write mode made without options or a token file, for other modules' unit tests.
+    #[cfg(test)]
+    pub fn for_tests(prefix: &str) -> WriteMode {
+        let dir = prefix_dir(prefix).expect("a valid prefix");
+        let token = Token::for_tests(b"0123456789abcdef");
+        WriteMode { prefix: prefix.to_string(), dir, token, max_upload_bytes: 100 << 20 }
+    }
+
     /// None without `--write`. Each problem is tagged with the option (clap id) it is about.
     /// `root` is the canonical document root: a token file beneath it could be served.
     pub fn from_cli(cli: &Cli, root: &Path) -> Result<Option<WriteMode>, OptionError> {
@@ -113,7 +121,7 @@ fn prefix_dir(prefix: &str) -> Result<Vec<u8>, String> {
     if prefix.bytes().any(|b| b <= 0x20 || b >= 0x7f || b == b'?' || b == b'#' || b == b'\\') {
         return Err(refuse("must be a plain path (no spaces, controls, '?', '#', '\\' or non-ASCII)"));
     }
-    let decoded = percent_decode(prefix.as_bytes()).ok_or_else(|| refuse("has a broken %-escape"))?;
+    let decoded = percent_decode_strict(prefix.as_bytes()).ok_or_else(|| refuse("has a broken %-escape or a NUL"))?;
     let inner = &decoded[1..decoded.len() - 1];
     let mut segments = Vec::new();
     for seg in inner.split(|&b| b == b'/') {
@@ -128,22 +136,6 @@ fn prefix_dir(prefix: &str) -> Result<Vec<u8>, String> {
         }
     }
     Ok(segments.join(&b'/'))
-}
-
-/// `%XX` decoded once; None for a malformed escape.
-fn percent_decode(path: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(path.len());
-    let mut i = 0;
-    while let Some(&b) = path.get(i) {
-        if b == b'%' {
-            out.push(hex_pair(*path.get(i + 1)?, *path.get(i + 2)?)?);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    Some(out)
 }
 
 /// Reads the token file: a regular file closed to group and others, holding one token68 string of at

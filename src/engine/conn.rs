@@ -698,6 +698,20 @@ impl Conn {
         self.drive(ctx)
     }
 
+    /// A request whose body never ended (the client went away mid-upload, or the worker stopped) is logged,
+    /// as 400 with the bytes of its body that came (nginx logs the same), so an aborted upload leaves a line
+    /// even though it got no answer. Its upload, if kept, is dropped here.
+    fn log_unfinished_body<H: Handler>(&mut self, ctx: &mut Ctx<H>) {
+        if !matches!(self.reading, Reading::Body { .. }) {
+            return;
+        }
+        let state = std::mem::replace(&mut self.reading, Reading::Done);
+        if let Reading::Body { mut request, started, received, .. } = state {
+            let at = self.out.queued_total();
+            self.log(ctx, Some(&mut request), Some(received), 400, at, started);
+        }
+    }
+
     /// Shuts our write side so the client sees a clean end, and waits for its FIN before closing, so unread
     /// request bytes can never turn our close into an RST that destroys the response (RFC 9112 §9.6).
     fn begin_lingering<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> io::Result<Next> {
@@ -735,6 +749,7 @@ impl Conn {
 
     /// Releases queued output and the read buffer before the connection is dropped.
     pub fn finish<H: Handler>(&mut self, ctx: &mut Ctx<H>) {
+        self.log_unfinished_body(ctx);
         self.write_log_lines(ctx, true);
         self.out.clear(&mut ctx.pools.out);
         self.input.release(&mut ctx.pools);

@@ -79,6 +79,29 @@ pub fn hex_pair(hi: u8, lo: u8) -> Option<u8> {
     Some((hex_value(hi)? << 4) | hex_value(lo)?)
 }
 
+/// Decodes `%XX` once. A '%' not followed by two hex digits is malformed rather than literal, because
+/// guessing what a broken escape meant is how decoders end up disagreeing with each other; a NUL (raw or
+/// decoded) could truncate the name at the C boundary, so it is refused too. None for either.
+pub fn percent_decode_strict(path: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(pos) = memchr::memchr(b'%', rest) {
+        let (plain, escape) = rest.split_at(pos);
+        out.extend_from_slice(plain);
+        let byte = match escape {
+            [_, hi, lo, ..] => hex_pair(*hi, *lo)?,
+            _ => return None,
+        };
+        out.push(byte);
+        rest = escape.get(3..).unwrap_or_default();
+    }
+    out.extend_from_slice(rest);
+    if memchr::memchr(0, &out).is_some() {
+        return None;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

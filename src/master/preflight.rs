@@ -32,18 +32,29 @@ pub fn fit_max_conns(cfg: &mut Config, nofile: u64) -> Option<String> {
     clamp_max_conns(cfg, nofile, crate::site::cache::descriptor_budget(nofile) as u64)
 }
 
+/// Descriptors one connection may hold in write mode: its socket, and while it uploads, the target's
+/// directory and the temporary file.
+pub const UPLOADING_CONN_FDS: u64 = 3;
+
 /// Lowers `cfg.max_conns` to what a worker can hold under an open-files limit of `nofile` with `cache_fds` of
 /// it kept for the file cache, so a full worker leaves clients waiting in the backlog instead of failing to
-/// take the connections it was given. Returns the warning to print when it was lowered.
+/// take the connections it was given (or, in write mode, failing their uploads). Returns the warning to
+/// print when it was lowered.
 pub fn clamp_max_conns(cfg: &mut Config, nofile: u64, cache_fds: u64) -> Option<String> {
-    let room = nofile.saturating_sub(cache_fds + FIXED_WORKER_FDS).max(1);
+    let per_conn = if cfg.write.is_some() { UPLOADING_CONN_FDS } else { 1 };
+    let room = (nofile.saturating_sub(cache_fds + FIXED_WORKER_FDS) / per_conn).max(1);
     let room = usize::try_from(room).unwrap_or(usize::MAX);
     if cfg.max_conns <= room {
         return None;
     }
     let asked = std::mem::replace(&mut cfg.max_conns, room);
+    let each = if per_conn > 1 {
+        format!(", and each connection may need {per_conn} while it uploads")
+    } else {
+        String::new()
+    };
     Some(format!(
-        "--max-conns {asked} lowered to {room}: the open-files limit is {nofile}, and each worker keeps {cache_fds} for its file cache and {FIXED_WORKER_FDS} for itself (raise the limit with LimitNOFILE= or ulimit -n)"
+        "--max-conns {asked} lowered to {room}: the open-files limit is {nofile}, and each worker keeps {cache_fds} for its file cache and {FIXED_WORKER_FDS} for itself{each} (raise the limit with LimitNOFILE= or ulimit -n)"
     ))
 }
 
@@ -69,5 +80,14 @@ mod tests {
         // Never below one connection, however small the limit.
         clamp_max_conns(&mut cfg, 20, 16);
         assert_eq!(cfg.max_conns, 1);
+    }
+
+    #[test]
+    fn in_write_mode_a_connection_counts_the_descriptors_of_an_upload() {
+        let mut cfg = config("10000");
+        cfg.write = Some(crate::config::WriteMode::for_tests("/uploads/"));
+        let warning = clamp_max_conns(&mut cfg, 1024, 256).expect("lowered");
+        assert_eq!(cfg.max_conns, (1024 - 256 - FIXED_WORKER_FDS as usize) / 3);
+        assert!(warning.contains("lowered to 245") && warning.contains("3 while it uploads"), "{warning}");
     }
 }

@@ -9,7 +9,7 @@
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use crate::http::syntax::{hex_pair, is_vchar};
+use crate::http::syntax::{is_vchar, percent_decode_strict};
 
 /// A request-target after decoding and normalisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub fn resolve(target: &str) -> Result<ResolvedPath, ResolveError> {
     if !path.starts_with('/') {
         return Err(ResolveError::BadRequest);
     }
-    let decoded = percent_decode_strict(path.as_bytes())?;
+    let decoded = percent_decode_strict(path.as_bytes()).ok_or(ResolveError::BadRequest)?;
     let (rel, trailing_slash) = normalise(&decoded)?;
     Ok(ResolvedPath { rel, trailing_slash, query: query.map(str::to_owned) })
 }
@@ -105,29 +105,6 @@ fn split_query(target: &str) -> (&str, Option<&str>) {
         Some((path, query)) => (path, Some(query)),
         None => (target, None),
     }
-}
-
-/// Decodes `%XX` once. A '%' not followed by two hex digits is malformed rather than literal, because
-/// guessing what a broken escape meant is how decoders end up disagreeing with each other; a NUL (raw or
-/// decoded) could truncate the name at the C boundary, so it is refused too.
-fn percent_decode_strict(path: &[u8]) -> Result<Vec<u8>, ResolveError> {
-    let mut out = Vec::with_capacity(path.len());
-    let mut rest = path;
-    while let Some(pos) = memchr::memchr(b'%', rest) {
-        let (plain, escape) = rest.split_at(pos);
-        out.extend_from_slice(plain);
-        let byte = match escape {
-            [_, hi, lo, ..] => hex_pair(*hi, *lo).ok_or(ResolveError::BadRequest)?,
-            _ => return Err(ResolveError::BadRequest),
-        };
-        out.push(byte);
-        rest = escape.get(3..).unwrap_or_default();
-    }
-    out.extend_from_slice(rest);
-    if memchr::memchr(0, &out).is_some() {
-        return Err(ResolveError::BadRequest);
-    }
-    Ok(out)
 }
 
 /// Applies "." and ".." to the decoded path, returning the relative path and whether it named a directory.

@@ -31,7 +31,7 @@ pub enum Confinement {
 }
 
 /// Restricts this thread, and every thread and child it starts afterwards, to opening files beneath `read`
-/// (files read, directories listed), beneath `uploads` (also regular files created, written, truncated and
+/// (files read, directories listed), beneath `uploads` (also regular files created, written and
 /// removed, and renamed within one directory: the write mode's directory) and beneath `write` (the same, and
 /// renamed or linked across directories too: the compressed-file cache). Every other file-system right is
 /// denied everywhere; descriptors already open are unaffected.
@@ -43,7 +43,7 @@ pub fn confine_files(
     let reading = AccessFs::ReadFile | AccessFs::ReadDir;
     // A rename within one directory needs MakeReg and RemoveFile there, not Refer (which is for moving a file
     // to another directory).
-    let uploading = reading | AccessFs::WriteFile | AccessFs::MakeReg | AccessFs::RemoveFile | AccessFs::Truncate;
+    let uploading = reading | AccessFs::WriteFile | AccessFs::MakeReg | AccessFs::RemoveFile;
     let writing = uploading | AccessFs::Refer;
     let mut ruleset =
         Ruleset::default().handle_access(AccessFs::from_all(ABI_HANDLED)).map_err(other)?.create().map_err(other)?;

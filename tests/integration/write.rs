@@ -405,6 +405,57 @@ fn with_the_whole_root_writable_the_rule_files_are_not() {
     assert_eq!(get_body(server.addr(), "/ok.txt"), b"ok");
 }
 
+#[test]
+fn a_post_into_the_whole_root_never_takes_a_rule_files_name() {
+    let site = WriteSite::with_prefix("write-rules-post", "/");
+    let server = site.serve(&[]);
+    for slug in ["_redirects", "_headers"] {
+        // No Content-Type: nothing adds an extension to the slug.
+        let r = authed(server.addr(), "POST", "/", &[("Slug", slug)], Some(b"/* https://evil.example/ 302!\n"));
+        expect_status(&r, 201, &format!("POST with Slug {slug}"));
+        let location = location_path(&r, "POST");
+        assert_ne!(location, format!("/{slug}"), "a POST created the rule file {slug}");
+        assert!(!site.root.path.join(slug).exists(), "{slug} was created");
+    }
+    let page = get(server.addr(), "/index.html");
+    assert_ne!(page.status, 302, "a posted rule file took over the site");
+}
+
+#[test]
+fn an_upload_into_the_root_does_not_reload_the_rule_files_at_each_piece() {
+    let site = WriteSite::with_prefix("write-rule-reloads", "/");
+    site.write("_redirects", b"/a /b 301\n");
+    let server = site.serve(&["--workers", "1"]);
+    // A rule file that cannot be used: each time the workers read the rule files again, they say so.
+    let staged = site.write(".redirects.new", b"/a /b 999\n");
+    fs::rename(staged, site.root.path.join("_redirects")).unwrap();
+    let said = |server: &Server| server.stderr_count(|l| l.contains("_redirects:1:"));
+    assert!(wait_until(LONG, || said(&server) >= 1), "no stderr line for the bad rule file:\n{}", server.stderr_text());
+    let before = said(&server);
+    let mut s = server.connect();
+    let pieces = 20;
+    let piece = vec![b'x'; 16 * KIB];
+    let len = (pieces * piece.len()).to_string();
+    let head = [("Authorization", bearer()), ("Content-Length", len)];
+    let head: Vec<(&str, &str)> = head.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    s.write_all(&write_request("PUT", "/big.bin", &head, None, false)).unwrap();
+    for _ in 0..pieces {
+        // Apart, so each piece is its own write to the temporary file, and its own inotify event.
+        s.write_all(&piece).unwrap();
+        thread::sleep(Duration::from_millis(20));
+    }
+    let mut buf = Vec::new();
+    expect_status(&read_response(&mut s, &mut buf, false).expect("answer to the PUT"), 201, "PUT /big.bin");
+    // A GET after the PUT is answered after the worker has read every event the upload caused.
+    thread::sleep(Duration::from_millis(300));
+    expect_status(&get(server.addr(), "/big.bin"), 200, "GET /big.bin");
+    assert_eq!(said(&server), before, "the rule files were read again during an upload:\n{}", server.stderr_text());
+    // The rule files are still watched: an edit of one is read again.
+    let staged = site.write(".redirects.new", b"/a /c 999\n");
+    fs::rename(staged, site.root.path.join("_redirects")).unwrap();
+    assert!(wait_until(LONG, || said(&server) > before), "an edit of _redirects was not read again");
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Bodies
 
@@ -877,4 +928,22 @@ fn in_json_every_line_has_bytes_received() {
     let get_rec = recs.iter().find(|r| r.method == "GET").expect("the GET's line");
     assert_eq!(get_rec.bytes_received, 0, "{get_rec:?}");
     assert!(!fs::read_to_string(&log).unwrap().contains(WRITE_TOKEN));
+}
+
+#[test]
+fn an_aborted_upload_is_logged_with_the_bytes_that_came() {
+    let site = WriteSite::new("write-log-abort");
+    let log = site.root.beside("access.log");
+    let server = site.serve(&["--access-log", log.to_str().unwrap()]);
+    let s = start_upload(&server, "/uploads/cut.bin", MIB, 100 * KIB);
+    let port = s.local_addr().unwrap().port();
+    // Let the server take in what was sent before the client goes.
+    thread::sleep(Duration::from_millis(300));
+    drop(s);
+    assert!(wait_connection_gone(&server, port, LONG), "the server still holds the aborted upload");
+    let lines = wait_log_lines(&log, 1, LONG);
+    let recs: Vec<Combined> = lines.iter().map(|l| parse_combined(l).unwrap_or_else(|e| panic!("{e}"))).collect();
+    let cut = recs.iter().find(|r| r.request == "PUT /uploads/cut.bin HTTP/1.1").expect("a line for the aborted PUT");
+    assert_eq!((cut.status, cut.bytes), (400, 0), "{cut:?}");
+    assert_eq!(cut.received, Some(100 * KIB as u64), "the bytes of the body that came: {cut:?}");
 }

@@ -2,7 +2,7 @@
 //! fields the server acts on and decides the message framing, refusing wherever two parsers could disagree
 //! about where the body ends.
 
-use super::{BodyFraming, Headers, RequestError, Version};
+use super::{BodyFraming, Credential, Headers, RequestError, Version};
 use crate::http::syntax::{is_token, list_members, trim_ows};
 
 /// Content-Length values longer than this could overflow a u64; 19 digits always fit.
@@ -82,7 +82,7 @@ fn scan_field<'h>(fields: &mut Fields<'h>, name: &str, value: &'h [u8]) -> Resul
         if fields.headers.authorization.is_some() {
             return Err(RequestError::BadRequest);
         }
-        keep_first(&mut fields.headers.authorization, value);
+        fields.headers.authorization = Some(Credential::new(String::from_utf8_lossy(value).into_owned()));
     } else if is("content-type") {
         keep_first(&mut fields.headers.content_type, value);
     } else if is("slug") {

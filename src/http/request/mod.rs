@@ -109,13 +109,35 @@ pub struct Headers {
     pub accept: Accepts,
     pub referer: Option<String>,
     pub user_agent: Option<String>,
-    /// Never logged: it may carry a credential.
-    pub authorization: Option<String>,
+    /// Never logged, never shown by `Debug`: it carries a credential.
+    pub authorization: Option<Credential>,
     pub content_type: Option<String>,
     /// A client's hint for the name of a resource it creates by POST (RFC 5023 §9.7).
     pub slug: Option<String>,
     pub x_forwarded_for: Option<String>,
     pub forwarded: Option<String>,
+}
+
+/// A header value that carries a credential (`Authorization`), kept out of every `Debug` output so that no
+/// diagnostic that prints a request can leak it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credential(String);
+
+impl Credential {
+    pub fn new(value: String) -> Credential {
+        Credential(value)
+    }
+
+    /// The value, for the one check that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential(<redacted>)")
+    }
 }
 
 /// Boxing the request would cost an allocation per request to save a move of a few hundred bytes
@@ -222,6 +244,16 @@ fn build_request(line: RequestLine, fields: Fields) -> Result<Request, RequestEr
 mod tests {
     use super::test_support::*;
     use super::*;
+
+    #[test]
+    fn a_credential_is_kept_for_its_check_but_never_shown_and_never_doubled() {
+        let (req, _) = ok(b"PUT /u/a HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer s3cr3t-t0ken-value\r\n\r\n");
+        assert_eq!(req.headers.authorization.as_ref().map(Credential::expose), Some("Bearer s3cr3t-t0ken-value"));
+        let shown = format!("{req:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        let twice = b"PUT /u/a HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n";
+        assert_eq!(parse(twice, &LIMITS).err(), Some(RequestError::BadRequest));
+    }
 
     #[test]
     fn status_codes() {

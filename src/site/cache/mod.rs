@@ -38,6 +38,7 @@ use crate::shm::Shm;
 use crate::site::encoding::ContentCoding;
 use crate::site::mime::{self, Sample};
 use crate::site::open::{self, Failure, OpenError, Opened};
+use crate::site::write;
 use crate::sys::{self, FileInfo, FileKind, FileStamp, WatchEvent};
 use clock::Clock;
 pub use compressed::Compressed;
@@ -662,17 +663,18 @@ impl FileCache {
         let read = sys::inotify_read(fd.as_fd(), &mut self.read_buf, &mut events);
         drop(fd);
         let mut change = Change::default();
-        match read {
-            Ok(false) => {}
-            Ok(true) => change.any = true,
-            Err(e) => {
-                log::warn!("inotify read: {e}");
-                events.push(WatchEvent { wd: -1, mask: sys::IN_Q_OVERFLOW, name: Vec::new() });
-                change.any = true;
-            }
+        if let Err(e) = read {
+            log::warn!("inotify read: {e}");
+            events.push(WatchEvent { wd: -1, mask: sys::IN_Q_OVERFLOW, name: Vec::new() });
         }
         let mut dropped = Dropped::default();
         for event in &events {
+            // An upload's temporary file is never served or listed, so the event of each piece written to it
+            // changes nothing known here; the rename that puts it in place is an event of the final name.
+            if event.mask & sys::IN_ISDIR == 0 && event.name.starts_with(write::TEMP_PREFIX.as_bytes()) {
+                continue;
+            }
+            change.any = true;
             change.root |= self.watches.apply(event, &mut dropped).root;
         }
         self.forget_dropped(dropped);

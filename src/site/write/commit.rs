@@ -17,7 +17,7 @@ use crate::site::cache::identity_etag;
 use crate::site::resolve::path_location;
 use crate::site::write::upload::{write_error_status, Plan, TempUpload};
 use crate::site::write::{current_file, WRITE_ALLOW};
-use crate::site::Site;
+use crate::site::{Site, RULE_FILES};
 use crate::sys::{self, FileInfo};
 
 /// How many names a POST tries before giving up (each taken one gets a new random suffix).
@@ -59,6 +59,11 @@ pub fn finish(site: &mut Site, req: &Request, mut upload: TempUpload, reply: &mu
             let mut outcome = Err(500);
             for _ in 0..POST_TRIES {
                 let Ok(name) = names.next() else { break };
+                // A Slug may name a rule file; in the root one would change what the site is (the next name
+                // is the slug with a random suffix).
+                if upload.dir_rel.is_empty() && RULE_FILES.contains(&name.as_bytes()) {
+                    continue;
+                }
                 match upload.commit_as(name.as_bytes(), true) {
                     Ok(()) => {
                         outcome = Ok((name.into_bytes(), 201));

@@ -27,7 +27,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::config::WriteMode;
 use crate::engine::{BodyUse, Reply, Upload};
-use crate::http::request::{BodyFraming, Method, Request};
+use crate::http::request::{BodyFraming, Credential, Method, Request};
 use crate::site::Site;
 use crate::sys::{self, FileInfo, FileKind};
 
@@ -68,7 +68,7 @@ pub fn decide(w: &WriteMode, root: BorrowedFd<'_>, req: &Request) -> Decision {
         Method::Put | Method::Post | Method::Delete => {}
         _ => return Decision::Refuse(405, Some(("Allow", WRITE_ALLOW))),
     }
-    match auth::check(req.headers.authorization.as_deref(), &w.token) {
+    match auth::check(req.headers.authorization.as_ref().map(Credential::expose), &w.token) {
         Auth::Granted => {}
         Auth::Missing => return Decision::Refuse(401, Some(("WWW-Authenticate", auth::CHALLENGE))),
         Auth::Invalid => return Decision::Refuse(401, Some(("WWW-Authenticate", auth::CHALLENGE_INVALID))),
