@@ -379,7 +379,9 @@ trace_server() {
     # 2. the writes, fsync and rename of one upload timed (-T) while wrk runs, the only calls stopped
     # (--seccomp-bpf): the longest is what that call can have held the loop up; wrk's max is what clients saw.
     # Of the write family, only the calls the upload alone made (nginx answers GETs with writev: not traced).
+    # epoll_wait too: the time from one return to the next call is one turn of the event loop.
     local trace=fsync,fdatasync,sync_file_range,rename,renameat,renameat2,linkat,fallocate,ftruncate name
+    trace+=,epoll_wait,epoll_pwait,epoll_pwait2
     for name in write pwrite64 writev pwritev pwritev2 splice copy_file_range; do
         awk -v n="$name" '$NF == n {found = 1} END {exit !found}' "$TMP/strace-c-$server.txt" && trace+=",$name"
     done
@@ -564,24 +566,49 @@ if st:
         pending = {}
         on_loop = {True: 0, False: 0}
         blocked = 0.0
+        # The loop's turns: from an epoll_wait's return to the next epoll_wait, what the loop did in between.
+        turn_end = None
+        turn = dict(writes=0, bytes=0, syncs=[])
+        worst = (0.0, turn)
+        turn_writes = []
+        def clock(ts):
+            h, m_, sec = ts.split(":")
+            return int(h) * 3600 + int(m_) * 60 + float(sec)
         for line in open(p) if os.path.exists(p) else []:
             line = line.rstrip()
             m = resumed.match(line)
             if m:
                 tid, name = m.group(1), m.group(2)
-                fdpath = pending.pop(tid, "")
+                fdpath, t0 = pending.pop(tid, ("", None))
             else:
                 m = start.match(line)
                 if not m:
                     continue
                 tid, name, fdpath = m.group(1), m.group(2), m.group(4) or ""
+                t0 = clock(line.split()[1])
                 if line.endswith("<unfinished ...>"):
-                    pending[tid] = fdpath
+                    pending[tid] = (fdpath, t0)
                     continue
             d = re.search(r"<([\d.]+)>$", line)
             if not d:
                 continue
             secs = float(d.group(1))
+            if name.startswith("epoll_"):
+                if tid == wpid and t0 is not None:
+                    if turn_end is not None and t0 - turn_end > worst[0]:
+                        worst = (t0 - turn_end, turn)
+                    if turn["writes"]:
+                        turn_writes.append(turn["bytes"])
+                    turn_end = t0 + secs
+                    turn = dict(writes=0, bytes=0, syncs=[])
+                continue
+            if tid == wpid:
+                if name in ("fsync", "fdatasync", "sync_file_range"):
+                    turn["syncs"].append(f"{name} {secs * 1000:.1f} ms")
+                elif fdpath.startswith("/") and not name.startswith("rename"):
+                    r = re.search(r"= (\d+) <", line)
+                    turn["writes"] += 1
+                    turn["bytes"] += int(r.group(1)) if r else 0
             if name in ("fsync", "fdatasync"):
                 key = "fsync"
             elif name == "sync_file_range":
@@ -610,18 +637,29 @@ if st:
                      ", ".join(f"{k} {v / mib:.1f}" for k, v in top) if total else "-",
                      fmt("write"), fmt("sync_file_range"), fmt("fsync"), fmt("rename"),
                      (f"all {on_loop[True]}" if not on_loop[False] else f"{on_loop[True]} of {on_loop[True] + on_loop[False]}")
-                     + f", {blocked * 1000:.0f} ms in all", wrkmax,
+                     + f", {blocked * 1000:.0f} ms in all",
+                     (f"{worst[0] * 1000:.1f} ms: {worst[1]['writes']} file writes ({worst[1]['bytes'] / 1048576:.2f} MiB)"
+                      + "".join(f", {x}" for x in worst[1]["syncs"])) if worst[0] else "-",
+                     (f"{len(turn_writes)} turns, median {med(turn_writes) / 1024:.0f} KiB, "
+                      f"most {max(turn_writes) / 1048576:.2f} MiB") if turn_writes else "-",
+                     wrkmax,
                      f"{size / 1e6 / float(up[0]):.0f} MB/s ({up[1]})" if len(up) == 2 and float(up[0]) else "-"])
     out.append(table(["server", "syscalls / MiB (strace -c -f)", "largest (calls / MiB)",
                       "longest file write", "longest sync_file_range", "longest fsync (file or directory)",
-                      "longest rename", "of these on the loop thread, time blocked", "wrk max during it (ms)",
+                      "longest rename", "of these on the loop thread, time blocked",
+                      "longest loop turn (epoll_wait to epoll_wait) and its file calls",
+                      "turns that wrote: upload bytes written per turn", "wrk max during it (ms)",
                       "that upload (strace -T)"], rows))
     out.append("")
     out.append("The first column counts every syscall of the worker during one upload and nothing else. The "
                "longest-call columns come from a second upload with wrk running, `strace --seccomp-bpf -f -T` "
                "stopping only the file writes, sync_file_range, fsync and rename: a call on the worker's main thread "
                "blocks the event loop for its whole duration, so the longest is the largest stall that call "
-               "can explain; wrk's max says what the GETs saw (strace's own stops add to both).")
+               "can explain. epoll_wait is traced too: the longest time from one epoll_wait's return to the "
+               "next call is the longest turn of the loop, during which no other connection was served, with "
+               "the file writes and syncs it made, and the next column how much of the upload one turn wrote "
+               "(a count, which strace does not change much); wrk's max says what the GETs saw. strace stops the worker "
+               "at every traced call, so all of these are longer than without it (compare the upload's MB/s).")
     out.append("")
 print("\n".join(out))
 EOF
