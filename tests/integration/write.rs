@@ -947,3 +947,55 @@ fn an_aborted_upload_is_logged_with_the_bytes_that_came() {
     assert_eq!((cut.status, cut.bytes), (400, 0), "{cut:?}");
     assert_eq!(cut.received, Some(100 * KIB as u64), "the bytes of the body that came: {cut:?}");
 }
+
+#[test]
+fn a_full_disk_is_507_and_leaves_nothing_behind() {
+    if !require_root("mounting a tiny tmpfs as the drop folder") {
+        return;
+    }
+    let site = WriteSite::new("write-full");
+    // Declared before the server, so dropped after it: the server is gone when the mount goes.
+    let Some(_mount) = Tmpfs::mount(&site.dir(), "1m") else { return };
+    give_to_workers(&site.dir());
+    let server = site.serve(&[]);
+    let r = put(server.addr(), "/uploads/big.bin", &pattern(3 * MIB, 71));
+    expect_status(&r, 507, "PUT of more than the file system holds");
+    let ok = wait_until(Duration::from_secs(10), || dir_names(&site.dir()).is_empty());
+    assert!(ok, "left behind after a full disk: {:?}", dir_names(&site.dir()));
+    // The space came back with the temporary file: a small write fits.
+    expect_status(&put(server.addr(), "/uploads/small.txt", b"fits"), 201, "PUT after the full disk");
+    assert_eq!(get_body(server.addr(), "/uploads/small.txt"), b"fits");
+}
+
+#[test]
+fn uploads_slow_or_fast_never_hold_the_workers_other_connections() {
+    let site = WriteSite::new("write-busy");
+    site.write("small.txt", b"small");
+    let server = site.serve(&["--workers", "1"]);
+    // A slow uploader: its head and a little of its body, then nothing for now.
+    let mut slow = start_upload(&server, "/uploads/slow.bin", MIB, 10 * KIB);
+    // A fast one: 32 MiB as quickly as loopback takes it, from another thread.
+    let fast_body = Arc::new(pattern(32 * MIB, 5));
+    let fast = {
+        let (addr, body) = (server.addr(), Arc::clone(&fast_body));
+        thread::spawn(move || put(addr, "/uploads/fast.bin", &body).status)
+    };
+    // Meanwhile the one worker answers GETs on other connections, each well within a generous bound.
+    let mut slowest = Duration::ZERO;
+    let mut answered = 0;
+    while !fast.is_finished() || answered < 20 {
+        let started = Instant::now();
+        expect_status(&get(server.addr(), "/small.txt"), 200, "GET beside the uploads");
+        slowest = slowest.max(started.elapsed());
+        answered += 1;
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(fast.join().expect("fast uploader"), 201, "the fast upload");
+    assert!(slowest < Duration::from_secs(5), "a GET waited {slowest:?} beside the uploads");
+    assert!(read_file(&site.dir().join("fast.bin")) == *fast_body, "the fast upload was stored wrong");
+    // The slow one is still being waited for, and finishes when the rest comes.
+    slow.write_all(&pattern(MIB - 10 * KIB, 60)[..]).unwrap();
+    let mut buf = Vec::new();
+    expect_status(&read_response(&mut slow, &mut buf, false).expect("the slow upload's answer"), 201, "slow PUT");
+    assert_eq!(fs::metadata(site.dir().join("slow.bin")).unwrap().len(), MIB as u64);
+}

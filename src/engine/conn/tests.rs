@@ -1,7 +1,7 @@
 //! The connection state machine over a socketpair, with a stub site: what the engine does on its own —
 //! pipelining, body framing, half-close, every deadline and the write budget — without forking a server.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::{Conn, Next, READ_BUDGET, WRITE_BUDGET};
 use crate::channel::Stage;
+use crate::engine::pools::BODY_BUF_SIZE;
 use crate::engine::{Answer, BodyUse, Ctx, Handler, Phase, Reply, Settings, Upload, STOP_IDLE};
 use crate::http::request::{Limits, Request};
 use crate::http::response;
@@ -30,6 +31,8 @@ struct Stub {
     upload_limit: u64,
     /// What the uploads were given, and whether each was finished or dropped.
     uploads: Rc<RefCell<Vec<Kept>>>,
+    /// How many pieces the uploads were given, all together.
+    pieces: Rc<Cell<usize>>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -42,6 +45,7 @@ struct Kept {
 /// An upload that records what it is given in the stub's `uploads`.
 struct Recorder {
     uploads: Rc<RefCell<Vec<Kept>>>,
+    pieces: Rc<Cell<usize>>,
     index: usize,
     fail_at: Option<u64>,
 }
@@ -54,6 +58,7 @@ impl Upload for Recorder {
             return Err(507);
         }
         kept.bytes.extend_from_slice(data);
+        self.pieces.set(self.pieces.get() + 1);
         Ok(())
     }
 }
@@ -86,7 +91,8 @@ impl Handler for Stub {
                     uploads.len() - 1
                 };
                 let fail_at = (req.target == "/full").then_some(self.upload_limit);
-                let upload = Box::new(Recorder { uploads: Rc::clone(&self.uploads), index, fail_at });
+                let pieces = Rc::clone(&self.pieces);
+                let upload = Box::new(Recorder { uploads: Rc::clone(&self.uploads), pieces, index, fail_at });
                 let limit = if fail_at.is_some() { u64::MAX } else { self.upload_limit };
                 BodyUse::Keep { upload, limit }
             }
@@ -673,13 +679,37 @@ fn a_discarded_body_over_max_body_bytes_is_refused_before_it_is_read() {
 
 #[test]
 fn one_drive_reads_at_most_the_read_budget_of_an_upload() {
-    let mut h = uploader(u64::MAX);
+    // Chunked, so the body goes through the read buffer, many reads a drive, and the budget is what stops them.
     let len = 4 * READ_BUDGET as usize;
-    let head = format!("PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n");
-    h.client.write_all(head.as_bytes()).expect("head");
+    let mut h = uploader(u64::MAX);
+    let mut body =
+        format!("PUT /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{len:x}\r\n").into_bytes();
+    body.extend(std::iter::repeat_n(7u8, len));
+    body.extend_from_slice(b"\r\n0\r\n\r\n");
+    let (agains, pieces) = drive_upload(&mut h, body, len);
+    assert!(agains > 0, "an upload never yielded its turn");
+    assert!(pieces > 0);
+}
+
+#[test]
+fn a_kept_body_of_known_length_bypasses_the_read_buffer() {
+    let len = 4 * READ_BUDGET as usize;
+    let mut h = uploader(u64::MAX);
+    let mut body = format!("PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n").into_bytes();
+    body.extend(std::iter::repeat_n(7u8, len));
+    let (_, pieces) = drive_upload(&mut h, body, len);
+    // Pieces as large as the socket delivers, not read-buffer-sized ones.
+    let small = len / h.ctx.settings.read_buf_size();
+    assert!(pieces < small / 2, "{pieces} pieces for {len} bytes ({small} through the read buffer)");
+}
+
+/// Sends `raw` (an upload's head and `len` bytes of body) from another thread while driving the connection
+/// until the upload is answered, checking that no drive reads much past the budget. Returns how many drives
+/// yielded (`Next::Again`) and how many pieces the upload was given.
+fn drive_upload(h: &mut Harness, raw: Vec<u8>, len: usize) -> (usize, usize) {
     let writer = {
         let mut client = h.client.try_clone().expect("clone");
-        std::thread::spawn(move || client.write_all(&vec![7u8; len]).expect("body"))
+        std::thread::spawn(move || client.write_all(&raw).expect("body"))
     };
     let mut drives = 0;
     let mut agains = 0;
@@ -691,11 +721,11 @@ fn one_drive_reads_at_most_the_read_budget_of_an_upload() {
         }
         let after = h.ctx.site.uploads.borrow().first().map_or(0, |k| k.bytes.len());
         // One read may end past the budget by at most one buffer.
-        assert!((after - before) as u64 <= READ_BUDGET + h.ctx.settings.read_buf_size() as u64);
+        assert!((after - before) as u64 <= READ_BUDGET + BODY_BUF_SIZE as u64);
         drives += 1;
     }
     writer.join().expect("writer");
     assert_eq!(h.ctx.site.seen, ["/upload"]);
     assert_eq!(h.ctx.site.uploads.borrow()[0].bytes.len(), len);
-    assert!(agains > 0, "an upload never yielded its turn");
+    (agains, h.ctx.site.pieces.get())
 }
