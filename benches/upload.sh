@@ -656,7 +656,7 @@ if st:
                "stopping only the file writes, sync_file_range, fsync and rename: a call on the worker's main thread "
                "blocks the event loop for its whole duration, so the longest is the largest stall that call "
                "can explain. epoll_wait is traced too: the longest time from one epoll_wait's return to the "
-               "next call is the longest turn of the loop, during which no other connection was served, with "
+               "next call is the longest turn of the loop (a request that arrives during it waits for its end), with "
                "the file writes and syncs it made, and the next column how much of the upload one turn wrote "
                "(a count, which strace does not change much); wrk's max says what the GETs saw. strace stops the worker "
                "at every traced call, so all of these are longer than without it (compare the upload's MB/s).")
