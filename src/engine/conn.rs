@@ -343,8 +343,8 @@ impl Conn {
     }
 
     /// Reads the next piece of a kept body of known length (see `reads_kept_body_directly`) through the
-    /// worker's large body buffer, and hands it to the upload: a 100 MiB upload takes 400 reads and writes
-    /// instead of 6,400. Never reads past the body, so a pipelined request after it stays in the socket for
+    /// worker's large body buffer, and hands it to the upload: a 100 MiB upload takes 400 reads and 400 writes
+    /// instead of some 6,000 of each. Never reads past the body, so a pipelined request after it stays in the socket for
     /// `read_some`. Returns as `read_some` does.
     fn read_kept_body<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> io::Result<Option<usize>> {
         let Reading::Body { body: Body::Fixed(left), upload: Some(upload), received, .. } = &mut self.reading else {

@@ -5,7 +5,8 @@
 //! answered here too. With `--write PREFIX`, PUT, POST, DELETE and OPTIONS under the prefix go to `write/`
 //! first: it judges each from its head alone, for `body_use` and `respond` alike (so a refusal never waits
 //! for the body), streams an accepted body into a temporary file beside its target and renames it into
-//! place, and makes this worker forget what it cached of that directory. Everything about what a path means lives below: resolution, opening beneath the root,
+//! place, and makes this worker forget what it cached of that directory. Everything about what a path
+//! means lives below: resolution, opening beneath the root,
 //! the open-file cache and its freshness, directories and their listings, the site's own rule files
 //! (`_headers`, `_redirects`), clean URLs, the single-page-app fallback and error pages, content types and
 //! content-coding negotiation. The site knows nothing of sockets: it writes its answer through a [`Reply`],
@@ -123,8 +124,9 @@ impl Handler for Site {
         })
     }
 
-    /// The methods refused with 405 or 501 are refused whatever their body holds, so it is not read: an upload
-    /// to this read-only server is answered at once, as nginx does, not after the client has sent a megabyte.
+    /// A write under the prefix is the write mode's to judge. Elsewhere the methods refused with 405 or 501
+    /// are refused whatever their body holds, so it is not read: an upload to a read-only path is answered
+    /// at once, as nginx does, not after the client has sent a megabyte.
     fn body_use(&mut self, req: &Request) -> BodyUse {
         if let Some(body_use) = write::body_use(self, req) {
             return body_use;
