@@ -114,7 +114,8 @@ struct Readiness {
 pub enum Next {
     /// Wait for the next event or deadline.
     Wait,
-    /// More work is ready but the write budget is spent: drive again after other connections had a turn.
+    /// More work is ready but the read or write budget is spent: drive again after other connections had a
+    /// turn.
     Again,
     /// Done: remove and close.
     Close,
@@ -784,13 +785,22 @@ impl Conn {
         self.client_closes && self.input.unparsed().is_empty() && !self.ready.readable && !self.ready.fin_pending
     }
 
+    /// Discards what the client still sends, at most [`READ_BUDGET`] a turn: a client refused a big upload
+    /// may go on sending it at full speed, and must not hold the worker until it stops.
     fn drain_lingering(&mut self) -> io::Result<Next> {
         let mut scratch = [0u8; 4096];
+        let mut drained = 0u64;
         while self.ready.readable {
+            if drained >= READ_BUDGET {
+                return Ok(Next::Again);
+            }
             match sys::read(self.fd.as_fd(), &mut scratch) {
                 Ok(0) => return Ok(Next::Close),
-                Ok(n) if n < scratch.len() && !self.ready.fin_pending => self.ready.readable = false,
-                Ok(_) => {}
+                Ok(n) if n < scratch.len() && !self.ready.fin_pending => {
+                    drained += n as u64;
+                    self.ready.readable = false;
+                }
+                Ok(n) => drained += n as u64,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ready.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),

@@ -449,7 +449,9 @@ fn an_upload_into_the_root_does_not_reload_the_rule_files_at_each_piece() {
     // A GET after the PUT is answered after the worker has read every event the upload caused.
     thread::sleep(Duration::from_millis(300));
     expect_status(&get(server.addr(), "/big.bin"), 200, "GET /big.bin");
-    assert_eq!(said(&server), before, "the rule files were read again during an upload:\n{}", server.stderr_text());
+    // Once at most, for the rename that put the file in place (any change in the root may be a rule file's).
+    let again = said(&server) - before;
+    assert!(again <= 1, "the rule files were read again {again} times for one upload:\n{}", server.stderr_text());
     // The rule files are still watched: an edit of one is read again.
     let staged = site.write(".redirects.new", b"/a /c 999\n");
     fs::rename(staged, site.root.path.join("_redirects")).unwrap();

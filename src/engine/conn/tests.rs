@@ -729,3 +729,37 @@ fn drive_upload(h: &mut Harness, raw: Vec<u8>, len: usize) -> (usize, usize) {
     assert_eq!(h.ctx.site.uploads.borrow()[0].bytes.len(), len);
     (agains, h.ctx.site.pieces.get())
 }
+
+#[test]
+fn a_refused_client_that_keeps_sending_is_drained_at_most_a_budget_a_turn() {
+    // Over TCP loopback, whose buffers hold more than a budget (a socketpair's hold less).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut client = std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    let (ours, _) = listener.accept().expect("accept");
+    ours.set_nonblocking(true).expect("nonblocking");
+    let counters: &'static WorkerSlot = Box::leak(Box::default());
+    let mut ctx = Ctx::new(settings(), Stub::default(), counters, None, 0);
+    let mut conn = Conn::new(OwnedFd::from(ours), None, false, ctx.clock.now());
+    client.write_all(b"POST /refused HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n").expect("head");
+    let len = 16 * READ_BUDGET as usize;
+    let writer = {
+        let mut client = client.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            let _ = client.write_all(&vec![b'x'; len]);
+            let _ = client.shutdown(std::net::Shutdown::Write);
+        })
+    };
+    let (mut agains, mut drives) = (0, 0);
+    loop {
+        conn.on_event(sys::EPOLLIN);
+        match conn.drive(&mut ctx) {
+            Next::Close => break,
+            Next::Again => agains += 1,
+            _ => std::thread::sleep(Duration::from_millis(2)),
+        }
+        drives += 1;
+        assert!(drives < 100_000, "the lingering connection never closed");
+    }
+    writer.join().expect("writer");
+    assert!(agains > 0, "draining never yielded its turn");
+}

@@ -670,7 +670,8 @@ impl FileCache {
         let mut dropped = Dropped::default();
         for event in &events {
             // An upload's temporary file is never served or listed, so the event of each piece written to it
-            // changes nothing known here; the rename that puts it in place is an event of the final name.
+            // changes nothing known here (in the root it would also have the rule files read again, at every
+            // piece); the rename that puts it in place is an event of the final name.
             if event.mask & sys::IN_ISDIR == 0 && event.name.starts_with(write::TEMP_PREFIX.as_bytes()) {
                 continue;
             }

@@ -17,7 +17,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use crate::site::RULE_FILES;
 use crate::sys::{self, FileKind, WatchEvent, IN_ENTRY_SET, IN_IGNORED, IN_ISDIR, IN_Q_OVERFLOW, IN_SELF_GONE};
 
 /// A record's path is checked against the inode it was watched by when it is used this long after the last
@@ -74,8 +73,7 @@ pub struct Dropped {
 /// What one event meant beyond dropped answers.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Applied {
-    /// It was about the root directory itself or a rule file in it (the rule files may have changed), or the
-    /// queue overflowed.
+    /// It was about the root directory (the rule files may have changed), or the queue overflowed.
     pub root: bool,
 }
 
@@ -330,9 +328,9 @@ impl Watches {
         let mut applied = Applied::default();
         for index in users {
             let Some(d) = self.slots.get(index as usize).and_then(Option::as_ref) else { continue };
-            // The rule files live in the root: only an event about one of them, or about the root itself,
-            // can change them (an upload into the root writes many events of other names).
-            applied.root |= d.path.is_empty() && (event.name.is_empty() || RULE_FILES.contains(&event.name.as_slice()));
+            // Any event in the root may be about the rule files: one may be a symlink to another name there.
+            // (The events of an upload's temporary file, one per piece written, never get this far.)
+            applied.root |= d.path.is_empty();
             let child = (event.mask & IN_ISDIR != 0 && !event.name.is_empty()).then(|| {
                 let mut c = d.path.to_vec();
                 if !c.is_empty() {
@@ -508,15 +506,11 @@ mod tests {
         let (dropped, _) = t.events(&mut w);
         assert_eq!(dropped.files, vec![Box::from(&b"/a/sub/2"[..])]);
         assert!(!w.is_live(sub) && w.is_live(b) && w.is_live(root));
-        // b deleted: IN_IGNORED forgets it; the root hears of it, but its rule files did not change.
+        // b deleted: IN_IGNORED forgets it; the root hears of it.
         std::fs::remove_dir_all(t.dir.join("b")).unwrap();
         let (dropped, applied) = t.events(&mut w);
         assert_eq!(dropped.files, vec![Box::from(&b"/b/3"[..])]);
-        assert!(!w.is_live(b) && !applied.root);
-        // A rule file written: the rules must be read again.
-        std::fs::write(t.dir.join("_redirects"), b"/a /b 301\n").unwrap();
-        let (_, applied) = t.events(&mut w);
-        assert!(applied.root, "an event of _redirects did not say the rules may have changed");
+        assert!(!w.is_live(b) && applied.root);
     }
 
     #[test]
