@@ -66,21 +66,10 @@ source "$HERE/lib.sh"
 # --- setup -------------------------------------------------------------------------------------------------
 
 install_missing() {
-    local -A pkg_for=([wrk]=wrk [curl]=curl [python3]=python3 [taskset]=util-linux [nginx]=nginx-light
-        [strace]=strace [gzip]=gzip)
-    local -a want=(wrk curl python3 taskset gzip) missing=()
-    local cmd
-    [[ " $SERVERS " != *" nginx_"* ]] || want+=(nginx)
-    [[ $SKIP_STRACE == 1 ]] || want+=(strace)
-    for cmd in "${want[@]}"; do
-        command -v "$cmd" >/dev/null || missing+=("${pkg_for[$cmd]}")
-    done
-    if ((${#missing[@]})); then
-        [[ $EUID == 0 ]] || die "missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root"
-        log "installing ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
+    local -a want=(wrk=wrk curl=curl python3=python3 taskset=util-linux gzip=gzip)
+    [[ " $SERVERS " != *" nginx_"* ]] || want+=(nginx=nginx-light)
+    [[ $SKIP_STRACE == 1 ]] || want+=(strace=strace)
+    install_commands "${want[@]}"
     if [[ " $SERVERS " == *" nginx_static "* ]] && ! nginx -V 2>&1 | grep -q -- --with-http_gzip_static_module; then
         die "this nginx has no gzip_static module (nginx -V); install the nginx package (Debian's nginx-light has it)"
     fi
@@ -179,28 +168,6 @@ done = function(summary, latency, requests)
         summary.requests, summary.bytes, summary.duration, e.connect + e.read + e.write + e.timeout, e.status))
 end
 EOF
-}
-
-
-# --- process trees (as in load.sh) -------------------------------------------------------------------------
-
-
-# utime+stime ticks summed over ROOT's process tree.
-tree_ticks() {
-    local pid line rest ticks=0
-    local -a fields
-    while read -r pid; do
-        { read -r line <"/proc/$pid/stat"; } 2>/dev/null || continue
-        rest=${line##*) }
-        read -r -a fields <<<"$rest"
-        ticks=$((ticks + fields[11] + fields[12]))
-    done < <(proc_tree "$1")
-    echo "$ticks"
-}
-
-# Busy ticks (all but idle and iowait) of CPU N since boot, from /proc/stat.
-cpu_busy() {
-    awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
 }
 
 # --- servers -----------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-# Helpers the benchmark scripts share (load.sh, compress.sh): logging, building staticd, free ports, the
-# process tree of a server, and stopping servers on exit. Sourced, never run; the sourcing script declares
+# Helpers the benchmark scripts share (load.sh, compress.sh, upload.sh): logging, installing what they run,
+# building staticd, free ports, the process tree of a server and its CPU time, and stopping servers on exit. Sourced, never run; the sourcing script declares
 # PID (server name -> pid), HELPERS (background pids), TMP, KEEP_TMP, REPO, STATICD_BIN and LOG_TAG.
 
 log() { printf '[%s %(%H:%M:%S)T] %s\n' "$LOG_TAG" -1 "$*" >&2; }
@@ -33,6 +33,39 @@ proc_tree() {
         # shellcheck disable=SC2206 # the list is pids separated by spaces
         [[ -z ${kids[$pid]:-} ]] || queue+=(${kids[$pid]})
     done
+}
+
+# install_commands CMD=PACKAGE...: installs the Debian package of every command that is not on PATH (as
+# root), or stops naming them.
+install_commands() {
+    local pair
+    local -a missing=()
+    for pair in "$@"; do
+        command -v "${pair%%=*}" >/dev/null || missing+=("${pair#*=}")
+    done
+    ((${#missing[@]})) || return 0
+    [[ $EUID == 0 ]] || die "missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root"
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# utime+stime ticks summed over ROOT's process tree.
+tree_ticks() {
+    local pid line rest ticks=0
+    local -a fields
+    while read -r pid; do
+        { read -r line <"/proc/$pid/stat"; } 2>/dev/null || continue
+        rest=${line##*) }
+        read -r -a fields <<<"$rest"
+        ticks=$((ticks + fields[11] + fields[12]))
+    done < <(proc_tree "$1")
+    echo "$ticks"
+}
+
+# Busy ticks (all but idle and iowait) of CPU N since boot, from /proc/stat.
+cpu_busy() {
+    awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
 }
 
 # STATICD_BIN as given, or a release build of this checkout.

@@ -95,22 +95,14 @@ gz_encoding() {
 # --- setup -------------------------------------------------------------------------------------------------
 
 install_missing() {
-    local -A pkg_for=([wrk]=wrk [curl]=curl [python3]=python3 [taskset]=util-linux
-        [nginx]=nginx-light [lighttpd]=lighttpd [h2o]=h2o [strace]=strace)
-    local -a want=(wrk curl python3 taskset) missing=()
-    local server cmd
+    local -A pkg_for=([nginx]=nginx-light [lighttpd]=lighttpd [h2o]=h2o)
+    local -a want=(wrk=wrk curl=curl python3=python3 taskset=util-linux)
+    local server
     for server in $SERVERS; do
-        [[ $server == staticd* ]] || want+=("$server")
+        [[ $server == staticd* ]] || want+=("$server=${pkg_for[$server]}")
     done
-    [[ $SKIP_STRACE == 1 ]] || want+=(strace)
-    for cmd in "${want[@]}"; do
-        command -v "$cmd" >/dev/null || missing+=("${pkg_for[$cmd]}")
-    done
-    ((${#missing[@]})) || return 0
-    [[ $EUID == 0 ]] || die "missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root"
-    log "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [[ $SKIP_STRACE == 1 ]] || want+=(strace=strace)
+    install_commands "${want[@]}"
 }
 
 

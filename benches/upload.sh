@@ -54,20 +54,9 @@ source "$HERE/lib.sh"
 # --- setup -------------------------------------------------------------------------------------------------
 
 install_missing() {
-    local -A pkg_for=([wrk]=wrk [curl]=curl [python3]=python3 [taskset]=util-linux [nginx]=nginx-light
-        [strace]=strace [sha256sum]=coreutils)
-    local -a want=(wrk curl python3 taskset sha256sum) missing=()
-    local cmd
-    ! has nginx || want+=(nginx)
-    for cmd in "${want[@]}"; do
-        command -v "$cmd" >/dev/null || missing+=("${pkg_for[$cmd]}")
-    done
-    if ((${#missing[@]})); then
-        [[ $EUID == 0 ]] || die "missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root"
-        log "installing ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
+    local -a want=(wrk=wrk curl=curl python3=python3 taskset=util-linux sha256sum=coreutils)
+    ! has nginx || want+=(nginx=nginx-light)
+    install_commands "${want[@]}"
     if has nginx && ! nginx -V 2>&1 | grep -q -- --with-http_dav_module; then
         die "this nginx has no dav module (nginx -V); install Debian's nginx-light or nginx"
     fi
@@ -234,24 +223,6 @@ start() {
     cmp -s "$TMP/probe.bin" "${ROOT[$server]}/uploads/probe.bin" || die "$server: the probe PUT stored other bytes"
     rm -f "${ROOT[$server]}/uploads/probe.bin"
     log "$server: pid ${PID[$server]}, worker $(worker_pid "$server"), port $port, PUT stored ($code)"
-}
-
-# utime+stime ticks summed over ROOT's process tree.
-tree_ticks() {
-    local pid line rest ticks=0
-    local -a fields
-    while read -r pid; do
-        { read -r line <"/proc/$pid/stat"; } 2>/dev/null || continue
-        rest=${line##*) }
-        read -r -a fields <<<"$rest"
-        ticks=$((ticks + fields[11] + fields[12]))
-    done < <(proc_tree "$1")
-    echo "$ticks"
-}
-
-# Busy ticks (all but idle and iowait) of CPU N since boot, from /proc/stat.
-cpu_busy() {
-    awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
 }
 
 # --- measuring ---------------------------------------------------------------------------------------------
