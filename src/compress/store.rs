@@ -255,9 +255,7 @@ impl Store {
     /// (for the stale rule in [`Store::temp_is_stale`]), the random part keeps compressors in different pid
     /// namespaces that share one cache volume (containers, each compressor often pid 2 or so) from meeting.
     fn temp_name(&self) -> io::Result<String> {
-        let mut random = [0u8; 8];
-        sys::random_bytes(&mut random)?;
-        Ok(format!("{}{}-{:016x}", entry::TEMP_PREFIX, self.pid, u64::from_le_bytes(random)))
+        Ok(format!("{}{}-{}", entry::TEMP_PREFIX, self.pid, sys::random_hex(8)?))
     }
 
     /// Creates `temp` (exclusively) and writes and fsyncs `parts` into it. On failure after creating it the

@@ -474,13 +474,11 @@ fn send_multipart(
 
 /// A random multipart boundary, so file content cannot be made to collide with it.
 fn boundary() -> String {
-    let mut raw = [0u8; 12];
-    if sys::random_bytes(&mut raw).is_err() {
+    sys::random_hex(12).unwrap_or_else(|_| {
         // getrandom does not fail after early boot; the clock is an acceptable fallback for a boundary.
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        raw.copy_from_slice(&t.to_le_bytes()[..12]);
-    }
-    raw.iter().map(|b| format!("{b:02x}")).collect()
+        format!("{t:024x}")
+    })
 }
 
 #[cfg(test)]

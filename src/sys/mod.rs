@@ -65,7 +65,7 @@ pub use process::{
     raise_nofile_limit, read_signal, reap_child, set_cloexec, set_parent_death_signal, set_process_name, signalfd,
     unblock_all_signals, wait_child, ExitKind, Forked,
 };
-pub use random::random_bytes;
+pub use random::{random_bytes, random_hex};
 pub use socket::{
     accept, interface_addresses, is_unix_socket, local_addr, recv_with_fds, send, send_with_fds, sendfile,
     seqpacket_pair, set_linger_zero, set_nodelay, set_nonblocking, shutdown_write, tcp_listener, unix_listener,

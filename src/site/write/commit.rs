@@ -16,7 +16,7 @@ use crate::http::syntax::trim_ows_str;
 use crate::site::cache::identity_etag;
 use crate::site::resolve::path_location;
 use crate::site::write::upload::{write_error_status, Plan, TempUpload};
-use crate::site::write::{current_file, WRITE_ALLOW};
+use crate::site::write::{allow_for, current_file};
 use crate::site::{Site, RULE_FILES};
 use crate::sys::{self, FileInfo};
 
@@ -131,14 +131,6 @@ fn rename_failure(dir_rel: &[u8], e: &std::io::Error) -> u16 {
             log::error!("write: rename into /{}: {e}", String::from_utf8_lossy(dir_rel));
             500
         }
-    }
-}
-
-fn allow_for(status: u16) -> &'static [(&'static str, &'static str)] {
-    if status == 405 {
-        &[("Allow", WRITE_ALLOW)]
-    } else {
-        &[]
     }
 }
 

@@ -46,8 +46,10 @@ pub enum Decision {
     Elsewhere,
     /// OPTIONS under the prefix.
     Options,
-    /// Refused whatever the body holds.
-    Refuse(u16, Option<(&'static str, &'static str)>),
+    /// Refused whatever the body holds, with this status (a 405 says which methods are allowed: `allow_for`).
+    Refuse(u16),
+    /// No valid token: 401 with this `WWW-Authenticate` challenge.
+    Unauthorized(&'static str),
     /// A PUT or POST that may go ahead: its body goes into a new file in `dir`.
     Store { dir: OwnedFd, dir_rel: Vec<u8>, plan: Plan },
     /// A DELETE that may go ahead.
@@ -66,17 +68,17 @@ pub fn decide(w: &WriteMode, root: BorrowedFd<'_>, req: &Request) -> Decision {
     match req.method {
         Method::Options => return Decision::Options,
         Method::Put | Method::Post | Method::Delete => {}
-        _ => return Decision::Refuse(405, Some(("Allow", WRITE_ALLOW))),
+        _ => return Decision::Refuse(405),
     }
     match auth::check(req.headers.authorization.as_ref().map(Credential::expose), &w.token) {
         Auth::Granted => {}
-        Auth::Missing => return Decision::Refuse(401, Some(("WWW-Authenticate", auth::CHALLENGE))),
-        Auth::Invalid => return Decision::Refuse(401, Some(("WWW-Authenticate", auth::CHALLENGE_INVALID))),
+        Auth::Missing => return Decision::Unauthorized(auth::CHALLENGE),
+        Auth::Invalid => return Decision::Unauthorized(auth::CHALLENGE_INVALID),
     }
     let target = match target {
         Ok(t) => t,
-        Err(Refused::Forbidden) => return Decision::Refuse(403, None),
-        Err(_) => return Decision::Refuse(400, None),
+        Err(Refused::Forbidden) => return Decision::Refuse(403),
+        Err(_) => return Decision::Refuse(400),
     };
     let decision = match req.method {
         Method::Put => decide_put(root, req, target),
@@ -84,61 +86,61 @@ pub fn decide(w: &WriteMode, root: BorrowedFd<'_>, req: &Request) -> Decision {
         _ => return decide_delete(root, req, target),
     };
     match (&decision, req.body) {
-        (Decision::Store { .. }, BodyFraming::Length(n)) if n > w.max_upload_bytes => Decision::Refuse(413, None),
+        (Decision::Store { .. }, BodyFraming::Length(n)) if n > w.max_upload_bytes => Decision::Refuse(413),
         _ => decision,
     }
 }
 
 fn decide_put(root: BorrowedFd<'_>, req: &Request, target: Target) -> Decision {
     let (Some(name), false) = (target.name, target.collection) else {
-        return Decision::Refuse(405, Some(("Allow", WRITE_ALLOW)));
+        return Decision::Refuse(405);
     };
     let dir = match sys::open_dir_beneath_nofollow(root, &target.parent) {
         Ok(dir) => dir,
         // No parent directory (or a file where it should be): PUT makes no directories.
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => return Decision::Refuse(409, None),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => return Decision::Refuse(409),
         Err(e) => return refuse_errno(&target.rel, &e),
     };
     let current = match current_file(dir.as_fd(), &name) {
         Ok(current) => current,
-        Err(status) => return Decision::Refuse(status, allow_for(status)),
+        Err(status) => return Decision::Refuse(status),
     };
     if let Err(status) = commit::preconditions(req, current.as_ref()) {
-        return Decision::Refuse(status, None);
+        return Decision::Refuse(status);
     }
     Decision::Store { dir, dir_rel: target.parent, plan: Plan::Put { name } }
 }
 
 fn decide_post(root: BorrowedFd<'_>, req: &Request, target: Target) -> Decision {
     if !target.collection {
-        return Decision::Refuse(405, Some(("Allow", WRITE_ALLOW)));
+        return Decision::Refuse(405);
     }
     match sys::open_dir_beneath_nofollow(root, &target.rel) {
         Ok(dir) => {
             let names = names::Names::new(req.headers.slug.as_deref(), req.headers.content_type.as_deref());
             Decision::Store { dir, dir_rel: target.rel, plan: Plan::Post { names } }
         }
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Decision::Refuse(404, None),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Decision::Refuse(405, Some(("Allow", WRITE_ALLOW))),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Decision::Refuse(404),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Decision::Refuse(405),
         Err(e) => refuse_errno(&target.rel, &e),
     }
 }
 
 fn decide_delete(root: BorrowedFd<'_>, req: &Request, target: Target) -> Decision {
-    let Some(name) = target.name else { return Decision::Refuse(409, None) };
+    let Some(name) = target.name else { return Decision::Refuse(409) };
     let dir = match sys::open_dir_beneath_nofollow(root, &target.parent) {
         Ok(dir) => dir,
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => return Decision::Refuse(404, None),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => return Decision::Refuse(404),
         Err(e) => return refuse_errno(&target.rel, &e),
     };
     let current = match current_file(dir.as_fd(), &name) {
         Ok(Some(info)) if !target.collection => info,
-        Ok(_) => return Decision::Refuse(404, None),
-        Err(405) => return Decision::Refuse(409, None),
-        Err(status) => return Decision::Refuse(status, None),
+        Ok(_) => return Decision::Refuse(404),
+        Err(405) => return Decision::Refuse(409),
+        Err(status) => return Decision::Refuse(status),
     };
     if let Err(status) = commit::preconditions(req, Some(&current)) {
-        return Decision::Refuse(status, None);
+        return Decision::Refuse(status);
     }
     Decision::Delete { dir, dir_rel: target.parent, name }
 }
@@ -159,18 +161,23 @@ fn current_file(dir: BorrowedFd<'_>, name: &[u8]) -> Result<Option<FileInfo>, u1
     }
 }
 
-fn allow_for(status: u16) -> Option<(&'static str, &'static str)> {
-    (status == 405).then_some(("Allow", WRITE_ALLOW))
+/// The header a refusal under the prefix carries: a 405 names the methods the prefix allows.
+pub(super) fn allow_for(status: u16) -> &'static [(&'static str, &'static str)] {
+    if status == 405 {
+        &[("Allow", WRITE_ALLOW)]
+    } else {
+        &[]
+    }
 }
 
 /// A directory that could not be opened: a symlink on the way, an escape or no permission is 403.
 fn refuse_errno(rel: &[u8], e: &io::Error) -> Decision {
     match e.raw_os_error() {
-        Some(libc::ELOOP | libc::EXDEV | libc::EACCES | libc::EPERM) => Decision::Refuse(403, None),
-        Some(libc::ENAMETOOLONG) => Decision::Refuse(400, None),
+        Some(libc::ELOOP | libc::EXDEV | libc::EACCES | libc::EPERM) => Decision::Refuse(403),
+        Some(libc::ENAMETOOLONG) => Decision::Refuse(400),
         _ => {
             log::error!("write: open /{}: {e}", String::from_utf8_lossy(rel));
-            Decision::Refuse(500, None)
+            Decision::Refuse(500)
         }
     }
 }
@@ -190,7 +197,7 @@ pub fn body_use(site: &mut Site, req: &Request) -> Option<BodyUse> {
     Some(match decide(w, site.root.as_fd(), req) {
         Decision::Elsewhere => return None,
         Decision::Options | Decision::Delete { .. } => BodyUse::Discard,
-        Decision::Refuse(..) => BodyUse::AnswerNow,
+        Decision::Refuse(_) | Decision::Unauthorized(_) => BodyUse::AnswerNow,
         Decision::Store { dir, dir_rel, plan } => match TempUpload::create(dir, dir_rel, plan) {
             Ok(upload) => BodyUse::Keep { upload: Box::new(upload), limit },
             // Refused at once; `respond` answers it (its decision is the same, so it sees the store fail the
@@ -209,7 +216,8 @@ pub fn respond(site: &mut Site, req: &Request, reply: &mut Reply<'_>) -> Option<
     Some(match decide(w, site.root.as_fd(), req) {
         Decision::Elsewhere => return None,
         Decision::Options => reply.simple(204, &[("Allow", WRITE_ALLOW)], false),
-        Decision::Refuse(status, header) => reply.simple(status, header.as_slice(), false),
+        Decision::Refuse(status) => reply.simple(status, allow_for(status), false),
+        Decision::Unauthorized(challenge) => reply.simple(401, &[("WWW-Authenticate", challenge)], false),
         // A body `body_use` did not keep: its temporary file could not be made (say why), or the files
         // changed in between (try again). Never stored as empty.
         Decision::Store { dir, dir_rel, plan } if has_body(req) => match TempUpload::create(dir, dir_rel, plan) {

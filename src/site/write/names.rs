@@ -40,8 +40,8 @@ impl Names {
         self.tries += 1;
         Ok(match (&self.stem, self.tries) {
             (Some(stem), 1) => format!("{stem}{}", self.ext),
-            (Some(stem), _) => format!("{stem}-{}{}", random_hex(4)?, self.ext),
-            (None, _) => format!("{}{}", random_hex(8)?, self.ext),
+            (Some(stem), _) => format!("{stem}-{}{}", sys::random_hex(4)?, self.ext),
+            (None, _) => format!("{}{}", sys::random_hex(8)?, self.ext),
         })
     }
 }
@@ -72,18 +72,6 @@ fn extension_for(content_type: &str) -> Option<&'static str> {
         let served = mime::content_type_for(format!("x.{ext}").as_bytes(), || true);
         served.split(';').next().is_some_and(|t| t.trim() == essence)
     })
-}
-
-fn random_hex(bytes: usize) -> std::io::Result<String> {
-    let mut buf = [0u8; 16];
-    let buf = &mut buf[..bytes.min(16)];
-    sys::random_bytes(buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// 16 random hex digits, for a temporary file's name.
-pub fn random_suffix() -> std::io::Result<String> {
-    random_hex(8)
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::engine::Upload;
-use crate::site::write::names::random_suffix;
 use crate::site::write::target::TEMP_PREFIX;
 use crate::sys::{self, FileInfo};
 
@@ -45,7 +44,7 @@ impl TempUpload {
     pub fn create(dir: OwnedFd, dir_rel: Vec<u8>, plan: Plan) -> io::Result<TempUpload> {
         let mut tries = 0;
         loop {
-            let temp = format!("{TEMP_PREFIX}{}-{}", std::process::id(), random_suffix()?);
+            let temp = format!("{TEMP_PREFIX}{}-{}", std::process::id(), sys::random_hex(8)?);
             match sys::create_exclusive_file(dir.as_fd(), temp.as_bytes()) {
                 Ok(file) => {
                     return Ok(TempUpload {
