@@ -333,24 +333,13 @@ run_wrk() {
 
 # Counts syscalls of every process of SERVER while wrk runs STRACE_DURATION s; wrk's request count divides.
 count_syscalls() {
-    local server=$1 pid spid i out=$TMP/strace-$1.txt wout requests
-    local -a pids args=()
+    local server=$1 out=$TMP/strace-$1.txt wout requests
+    local -a pids
     mapfile -t pids < <(proc_tree "${PID[$server]}")
-    for pid in "${pids[@]}"; do
-        args+=(-p "$pid")
-    done
-    taskset -c "$CLIENT_CPU" strace -c -f -o "$out" "${args[@]}" 2>"$TMP/strace-$server.log" &
-    spid=$!
-    HELPERS+=("$spid")
-    for ((i = 0; i < 50; i++)); do
-        (($(grep -c attached "$TMP/strace-$server.log" 2>/dev/null || true) >= ${#pids[@]})) && break
-        sleep 0.1
-    done
+    strace_attach "$TMP/strace-$server.log" "${pids[@]}" -- -c -f -o "$out"
     wout=$(taskset -c "$CLIENT_CPU" wrk -t1 -c "$CONNS" -d "${STRACE_DURATION}s" --timeout 10s \
         -H "Accept-Encoding: $AE" -s "$TMP/summary.lua" "http://127.0.0.1:${PORT[$server]}$JS_PATH" 2>&1) || true
-    kill -TERM "$spid" 2>/dev/null || true
-    wait "$spid" || true
-    HELPERS=()
+    strace_stop
     requests=$(sed -n 's/^SUMMARY requests=\([0-9]*\).*/\1/p' <<<"$wout")
     printf '%s\t%s\n' "$server" "${requests:-0}" >>"$TMP/syscalls.tsv"
     log "strace $server: ${requests:-0} requests, $(awk '$NF == "total" {print $4}' "$out" 2>/dev/null) syscalls"

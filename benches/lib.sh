@@ -1,6 +1,7 @@
 # Helpers the benchmark scripts share (load.sh, compress.sh, upload.sh): logging, installing what they run,
-# building staticd, free ports, the process tree of a server and its CPU time, and stopping servers on exit. Sourced, never run; the sourcing script declares
-# PID (server name -> pid), HELPERS (background pids), TMP, KEEP_TMP, REPO, STATICD_BIN and LOG_TAG.
+# building staticd, free ports, the process tree of a server and its CPU time, strace attached to a server,
+# and stopping servers on exit. Sourced, never run; the sourcing script declares PID (server name -> pid),
+# HELPERS (background pids), TMP, KEEP_TMP, REPO, STATICD_BIN, CLIENT_CPU and LOG_TAG.
 
 log() { printf '[%s %(%H:%M:%S)T] %s\n' "$LOG_TAG" -1 "$*" >&2; }
 
@@ -66,6 +67,33 @@ tree_ticks() {
 # Busy ticks (all but idle and iowait) of CPU N since boot, from /proc/stat.
 cpu_busy() {
     awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
+}
+
+# strace_attach LOG PID... -- STRACE_ARGS...: strace on CLIENT_CPU, attached to every PID, its own messages in
+# LOG; returns once it has attached to them all (or after 5 s). Its pid is SPID, also kept in HELPERS.
+strace_attach() {
+    local log=$1 i
+    shift
+    local -a pids=()
+    while [[ $1 != -- ]]; do
+        pids+=(-p "$1")
+        shift
+    done
+    shift
+    taskset -c "$CLIENT_CPU" strace "$@" "${pids[@]}" >/dev/null 2>"$log" &
+    SPID=$!
+    HELPERS+=("$SPID")
+    for ((i = 0; i < 50; i++)); do
+        (($(grep -c attached "$log" 2>/dev/null || true) >= ${#pids[@]} / 2)) && break
+        sleep 0.1
+    done
+}
+
+# Stops the strace of strace_attach (it detaches and writes its summary) and forgets the helpers, reaped.
+strace_stop() {
+    kill -INT "$SPID" 2>/dev/null || true
+    wait "$SPID" 2>/dev/null || true
+    HELPERS=()
 }
 
 # STATICD_BIN as given, or a release build of this checkout.

@@ -440,24 +440,13 @@ load_rounds() {
 
 # Counts syscalls of every SERVER process while reqcount.py sends exactly STRACE_REQUESTS requests.
 count_syscalls() {
-    local server=$1 pid spid i n out=$TMP/strace-$1.txt
-    local -a pids args=()
+    local server=$1 n out=$TMP/strace-$1.txt
+    local -a pids
     mapfile -t pids < <(proc_tree "${PID[$server]}")
-    for pid in "${pids[@]}"; do
-        args+=(-p "$pid")
-    done
-    taskset -c "$CLIENT_CPU" strace -c -f -o "$out" "${args[@]}" 2>"$TMP/strace-$server.log" &
-    spid=$!
-    HELPERS+=("$spid")
-    for ((i = 0; i < 50; i++)); do
-        (($(grep -c attached "$TMP/strace-$server.log" || true) >= ${#pids[@]})) && break
-        sleep 0.1
-    done
+    strace_attach "$TMP/strace-$server.log" "${pids[@]}" -- -c -f -o "$out"
     n=$(taskset -c "$CLIENT_CPU" python3 "$HERE/reqcount.py" 127.0.0.1 "${PORT[$server]}" /1k.html \
         "$STRACE_REQUESTS" "$CONNS") || n=0
-    kill -TERM "$spid" 2>/dev/null || true
-    wait "$spid" || true
-    HELPERS=() # reaped: its pid must not be signalled again by cleanup
+    strace_stop
     printf '%s\t%s\n' "$server" "$n" >>"$TMP/syscalls.tsv"
     log "strace $server: $n requests, $(awk '$NF == "total" {print $4}' "$out" 2>/dev/null) syscalls"
 }

@@ -45,7 +45,6 @@ CLK_TCK=$(getconf CLK_TCK)
 declare -A PID=() PORT=() ROOT=()
 declare -a HELPERS=() ACTIVE=() FAILED=()
 TMP=""
-SPID=""
 
 LOG_TAG=upload
 # shellcheck source=benches/lib.sh
@@ -314,19 +313,6 @@ measure() {
 
 # --- strace: syscalls per MiB, and how long the worker's writes and fsync block -----------------------------
 
-# Attaches strace (ARGS...) to SERVER's worker and waits for the attach; its pid in SPID and HELPERS.
-attach() {
-    local server=$1 log=$2 i
-    shift 2
-    taskset -c "$CLIENT_CPU" strace "$@" -p "$(worker_pid "$server")" >/dev/null 2>"$log" &
-    SPID=$!
-    HELPERS+=("$SPID")
-    for ((i = 0; i < 50; i++)); do
-        grep -q attached "$log" 2>/dev/null && break
-        sleep 0.1
-    done
-}
-
 one_upload() {
     local server=$1 name=$2
     taskset -c "$CLIENT_CPU" curl -sS -o /dev/null --max-time 600 -T "$TMP/big.bin" -H "@$TMP/auth.header" \
@@ -335,15 +321,12 @@ one_upload() {
 }
 
 trace_server() {
-    local server=$1 spid r wpid out
+    local server=$1 r wpid out
     settle "$server"
     # 1. strace -c -f on the worker during one upload and nothing else: every syscall of the upload.
-    attach "$server" "$TMP/strace-c-$server.log" -c -f -o "$TMP/strace-c-$server.txt"
-    spid=$SPID
+    strace_attach "$TMP/strace-c-$server.log" "$(worker_pid "$server")" -- -c -f -o "$TMP/strace-c-$server.txt"
     r=$(one_upload "$server" strace-c.bin)
-    kill -INT "$spid" 2>/dev/null || true
-    wait "$spid" 2>/dev/null || true
-    HELPERS=()
+    strace_stop
     printf '%s\tcount\t%s\n' "$server" "$r" >>"$TMP/strace.tsv"
     log "strace -c $server: one upload ($r), $(awk '$NF == "total" {print $4}' "$TMP/strace-c-$server.txt") syscalls"
     settle "$server"
@@ -356,9 +339,8 @@ trace_server() {
     for name in write pwrite64 writev pwritev pwritev2 splice copy_file_range; do
         awk -v n="$name" '$NF == n {found = 1} END {exit !found}' "$TMP/strace-c-$server.txt" && trace+=",$name"
     done
-    attach "$server" "$TMP/strace-t-$server.log" --seccomp-bpf -f -tt -T -y -s 0 -o "$TMP/strace-t-$server.txt" \
-        -e "trace=$trace"
-    spid=$SPID
+    strace_attach "$TMP/strace-t-$server.log" "$(worker_pid "$server")" -- --seccomp-bpf -f -tt -T -y -s 0 \
+        -o "$TMP/strace-t-$server.txt" -e "trace=$trace"
     wpid=$(worker_pid "$server")
     out=$TMP/wrk/strace-$server.txt
     taskset -c "$CLIENT_CPU" wrk -t1 -c "$CONNS" -d 600s --timeout 30s -s "$TMP/latency.lua" \
@@ -371,9 +353,7 @@ trace_server() {
     # wrk stops on SIGINT and prints its report (done() included).
     kill -INT "$wrkpid" 2>/dev/null || true
     wait "$wrkpid" 2>/dev/null || true
-    kill -INT "$spid" 2>/dev/null || true
-    wait "$spid" 2>/dev/null || true
-    HELPERS=()
+    strace_stop
     printf '%s\ttimed\t%s\t%s\t%s\n' "$server" "$r" "$wpid" \
         "$(sed -n 's/^SUMMARY .*max_us=\([0-9]*\).*/\1/p' "$out")" >>"$TMP/strace.tsv"
     log "strace -T $server: one upload under wrk ($r), wrk max $(sed -n 's/^SUMMARY .*max_us=\([0-9]*\).*/\1/p' "$out") us"
